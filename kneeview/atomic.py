@@ -1,0 +1,62 @@
+"""Atomic file writing: a file is either its old content or its complete new content.
+
+Writers create a temporary file in the destination folder, flush and fsync it, then
+``os.replace`` it over the target. A full disk or a read-only folder raises
+:class:`~kneeview.errors.ExportError` naming the file, and the old file is untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import ExportError
+
+
+def _explain(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is not writable (read-only or no permission)"
+    if exc.errno == errno.ENOENT:
+        return "the folder does not exist"
+    return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "w", **kwargs):
+    """Context manager yielding a temporary file that replaces ``path`` on success."""
+    path = Path(path)
+    if "w" not in mode:
+        raise ValueError("atomic_open is for writing")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except OSError as exc:
+        raise ExportError(path, f"cannot write: {_explain(exc)}") from None
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise ExportError(path, f"cannot write: {_explain(exc)}") from None
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    with atomic_open(path, "w", encoding=encoding, newline="") as fh:
+        fh.write(text)
+    return Path(path)
