@@ -1,6 +1,6 @@
 """Camera calibrations: Vicon .xcp, OpenCV-style TOML/JSON; the Vicon radial model; projection."""
 from .distortion import BrownConrady, NoDistortion, NotInvertibleError, ViconRadial
-from .model import Calibration, Camera, matrix_to_quaternion, quaternion_to_matrix
+from .model import Calibration, Camera, look_at_rotation, matrix_to_quaternion, quaternion_to_matrix
 from .opencv_calib import read_opencv_calibration
 from .xcp import read_xcp, write_xcp
 
@@ -22,6 +22,7 @@ __all__ = [
     "NoDistortion",
     "NotInvertibleError",
     "ViconRadial",
+    "look_at_rotation",
     "matrix_to_quaternion",
     "quaternion_to_matrix",
     "read_calibration",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 
@@ -36,6 +35,10 @@ class ViconRadial:
     The inverse needs the raw radius r from the corrected offset
     u = [x_c - x_pp, a y_c - y_pp] = s(r) dp, whose length is g(r) = r s(r); g is solved
     by a bracketed Newton iteration, valid where g is increasing (``max_radius``).
+
+    The equations are the paper's, as written. Note that with a pixel aspect ratio a != 1
+    they are not the identity at zero distortion (y shifts by y_pp (1/a - 1)); Vicon video
+    cameras have a = 1, where the model is the usual one.
     """
 
     principal_point: tuple[float, float]
@@ -73,10 +76,18 @@ class ViconRadial:
         point and the model cannot be inverted.
         """
         w0, w1, w2 = self.w
-        # g'(r) = 1 + 3 w0 t + 5 w1 t^2 + 7 w2 t^3 with t = r^2 >= 0
-        roots = np.roots([7 * w2, 5 * w1, 3 * w0, 1.0]) if any(self.w) else np.array([])
-        real = [z.real for z in np.atleast_1d(roots) if abs(z.imag) < 1e-12 * max(1.0, abs(z)) and z.real > 0]
-        return float(np.sqrt(min(real))) if real else float("inf")
+        # g'(r) = 1 + 3 w0 t + 5 w1 t^2 + 7 w2 t^3 with t = r^2 >= 0, solved in units of
+        # T = 1e6 px^2 so that the coefficients are of order one; negligible ones are dropped.
+        T = 1e6
+        coeffs = [1.0, 3 * w0 * T, 5 * w1 * T**2, 7 * w2 * T**3]
+        coeffs = [c if abs(c) > 1e-12 else 0.0 for c in coeffs]
+        while coeffs[-1] == 0.0:
+            coeffs.pop()
+        if len(coeffs) == 1:
+            return float("inf")
+        roots = np.roots(coeffs[::-1])
+        real = [z.real for z in roots if abs(z.imag) <= 1e-9 * max(1.0, abs(z)) and z.real > 0]
+        return float(np.sqrt(min(real) * T)) if real else float("inf")
 
     def check_invertible(self, image_size: tuple[int, int]) -> None:
         """Raise :class:`NotInvertibleError` unless the model is one-to-one over the sensor."""
@@ -145,7 +156,7 @@ class BrownConrady:
 
     Used for OpenCV-style (Pose2Sim, Anipose) and Qualisys calibrations. ``K`` maps
     normalised to corrected pixels. distort is the closed-form OpenCV model; undistort
-    uses ``cv2.undistortPointsIter`` run to convergence.
+    inverts it by fixed-point iteration.
     """
 
     K: np.ndarray
@@ -156,27 +167,38 @@ class BrownConrady:
         c[: len(self.coefficients)] = self.coefficients[:5]
         return c
 
-    def distort(self, corrected_px) -> np.ndarray:
-        cor = _as_points(corrected_px)
-        k1, k2, p1, p2, k3 = self._coeffs5()
+    def _normalised(self, px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Kinv = np.linalg.inv(self.K)
-        x = Kinv[0, 0] * cor[..., 0] + Kinv[0, 1] * cor[..., 1] + Kinv[0, 2]
-        y = Kinv[1, 1] * cor[..., 1] + Kinv[1, 2]
+        x = Kinv[0, 0] * px[..., 0] + Kinv[0, 1] * px[..., 1] + Kinv[0, 2]
+        y = Kinv[1, 1] * px[..., 1] + Kinv[1, 2]
+        return x, y
+
+    def _pixels(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        K = self.K
+        return np.stack([K[0, 0] * x + K[0, 1] * y + K[0, 2], K[1, 1] * y + K[1, 2]], axis=-1)
+
+    def _apply(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k1, k2, p1, p2, k3 = self._coeffs5()
         r2 = x * x + y * y
         radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        K = self.K
-        return np.stack([K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2]], axis=-1)
+        return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+                y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
 
-    def undistort(self, raw_px) -> np.ndarray:
-        raw = _as_points(raw_px)
-        flat = raw.reshape(-1, 1, 2)
-        if flat.shape[0] == 0:
-            return raw.copy()
-        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-        und = cv2.undistortPointsIter(flat, self.K, self._coeffs5(), None, self.K, criteria)
-        return und.reshape(raw.shape)
+    def distort(self, corrected_px) -> np.ndarray:
+        x, y = self._normalised(_as_points(corrected_px))
+        return self._pixels(*self._apply(x, y))
+
+    def undistort(self, raw_px, iterations: int = 100) -> np.ndarray:
+        """Fixed-point iteration (as OpenCV's undistortPoints) run to convergence."""
+        xd, yd = self._normalised(_as_points(raw_px))
+        x, y = xd.copy(), yd.copy()
+        for _ in range(iterations):
+            fx, fy = self._apply(x, y)
+            ex, ey = fx - xd, fy - yd
+            x, y = x - ex, y - ey
+            if np.all(np.abs(ex) < 1e-14) and np.all(np.abs(ey) < 1e-14):
+                break
+        return self._pixels(x, y)
 
     def check_invertible(self, image_size: tuple[int, int]) -> None:
         w, h = image_size

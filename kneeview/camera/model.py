@@ -39,6 +39,21 @@ def quaternion_to_matrix(q_xyzw) -> np.ndarray:
     )
 
 
+def look_at_rotation(position_mm, target_mm, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """World->camera rotation of a camera at ``position_mm`` looking at ``target_mm``.
+
+    Camera +z points at the target, image y (down) is as close to world ``-up`` as possible.
+    """
+    z = np.asarray(target_mm, float) - np.asarray(position_mm, float)
+    z /= np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, float))
+    if np.linalg.norm(x) < 1e-9:
+        raise ValueError("viewing direction is parallel to the up vector")
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.stack([x, y, z])
+
+
 def matrix_to_quaternion(R) -> np.ndarray:
     """Scalar-last unit quaternion (qx, qy, qz, qw) of a rotation matrix, qw >= 0."""
     from scipy.spatial.transform import Rotation

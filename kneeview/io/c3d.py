@@ -150,7 +150,7 @@ def _read_c3d_package(path: Path) -> PointData:
     arr = np.asarray(frames, dtype=np.float64)  # (T, N, 5): x y z residual cameras
     xyz = arr[..., :3].copy()
     xyz[arr[..., 3] < 0] = np.nan
-    return PointData(path, labels, xyz, rate, first, units, "c3d")
+    return PointData(path, labels[: xyz.shape[1]], xyz, rate, first, units, "c3d")
 
 
 def _strip_prefix(label: str) -> str:

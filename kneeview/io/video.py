@@ -33,6 +33,7 @@ class VideoInfo:
     fps: float
     frame_count: int
     codec: str
+    truncated: bool = False  # the container promised more frames than can be decoded
 
     @property
     def size(self) -> tuple[int, int]:
@@ -74,8 +75,8 @@ class VideoReader:
             raise VideoError(self.path, "the first frame cannot be decoded (corrupt or truncated video)")
         self._pos = 1  # index of the frame the next read() returns
         self.intra_only = codec in INTRA_ONLY_CODECS
-        count = self._verify_count(count)
-        self.info = VideoInfo(self.path, width, height, fps if fps > 0 else 25.0, count, codec)
+        verified = self._verify_count(count)
+        self.info = VideoInfo(self.path, width, height, fps if fps > 0 else 25.0, verified, codec, verified < count)
         self._fps_known = fps > 0
         frame_bytes = width * height * 3
         self._cache_size = max(2, int(cache_mb * 2**20 // frame_bytes))
@@ -91,13 +92,17 @@ class VideoReader:
         return cap
 
     def _verify_count(self, count: int) -> int:
-        """Containers may over-report the frame count (truncated files): check the last frame."""
+        """Containers over-report the frame count of truncated files: check the last frame.
+
+        When a file was cut, the last frame that still decodes is usually cut too (the
+        decoder fills it with garbage), so it is dropped.
+        """
         if count <= 0:
             return self._count_by_decoding()
-        frame = self._decode(count - 1)
-        if frame is not None:
+        if self._decode(count - 1) is not None:
             return count
-        return self._count_by_decoding()
+        decodable = self._count_by_decoding()
+        return decodable - 1 if decodable > 1 else decodable
 
     def _count_by_decoding(self) -> int:
         self._rewind()
