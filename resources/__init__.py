@@ -1,8 +1,7 @@
-"""Bundled data: the shipped model, the demo recording. Installed as ``kneeview.resources``."""
-from importlib.resources import files
-from pathlib import Path
+"""Bundled data: the shipped model (model/), the demo recording (demo/).
 
+Installed as the package ``kneeview.resources``; use ``kneeview.bundled.resource_path``.
+"""
+from kneeview.bundled import resource_path
 
-def resource_path(*parts: str) -> Path:
-    """Path of a bundled file (works for source trees, editable and regular installs)."""
-    return Path(str(files(__name__).joinpath(*parts)))
+__all__ = ["resource_path"]

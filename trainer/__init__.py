@@ -1,0 +1,1 @@
+"""KneeView trainer: datasets, training loop, evaluation (torch)."""
