@@ -113,3 +113,18 @@ def test_resampling_to_video_frames_is_exact_for_linear_motion(tmp_path):
     assert np.isnan(res[~inside]).all()  # after the capture ended
     near_gap = (video_t > 0.39) & (video_t < 0.43)
     assert np.isnan(res[near_gap, 2]).all() and not np.isnan(res[near_gap, 3]).any()
+
+
+def test_a_cropped_trial_is_aligned_by_its_first_frame(tmp_path):
+    """Nexus crops a trial by moving the C3D's first frame; the reference video still starts
+    at the beginning of the capture, so C3D sample 0 of a trial cropped at frame 101 (100 Hz)
+    belongs to the video frame at t = 1.0 s."""
+    T, rate = 50, 100.0
+    joints = np.zeros((T, 6, 3)) + 1.0 + np.arange(T)[:, None, None]
+    path = tmp_path / "cropped.c3d"
+    write_ground_truth(path, joints, rate, first_frame=101)
+    gt = read_ground_truth(path)
+    assert gt.time_s[0] == pytest.approx(1.0)
+    at_video = gt.resample(np.arange(0, 80) / 50.0).joints_lab_mm  # 50 fps video
+    assert np.isnan(at_video[:50]).all()  # before the crop
+    np.testing.assert_allclose(at_video[50:75, 0, 0], joints[0:50:2, 0, 0])
