@@ -1,0 +1,192 @@
+"""Inference: frames in, per-frame pose out (2D raw pixels, 3D hip-centred metres).
+
+Pixel conventions: KneeView's raw pixels put the centre of the top-left pixel at (0, 0)
+(OpenCV, see :mod:`kneeview.camera.model`). The network works in continuous coordinates
+whose origin is the top-left *corner* of the image (torchvision's), so
+``raw_px = network_xy - 0.5``. :func:`to_network_xy` / :func:`to_raw_px` are the one
+place that converts; the trainer uses them too.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from .. import joints as J
+from ..errors import CheckpointError
+from ..sequence import PoseSequence
+
+
+class InferenceCancelled(Exception):
+    """``Estimator.run`` stopped because ``cancel()`` returned True."""
+
+
+def to_network_xy(raw_px):
+    return np.asarray(raw_px, dtype=np.float64) + 0.5
+
+
+def to_raw_px(network_xy):
+    return np.asarray(network_xy, dtype=np.float64) - 0.5
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto": CUDA, then Apple MPS, then CPU."""
+    if str(device) != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def input_scale(height: int, width: int, min_size: int, max_size: int) -> float:
+    """The scale torchvision's detection transform would apply (short side to min_size)."""
+    scale = min_size / min(height, width)
+    if max(height, width) * scale > max_size:
+        scale = max_size / max(height, width)
+    return scale
+
+
+def prepare_frame(frame_bgr: np.ndarray, min_size: int, max_size: int) -> tuple[torch.Tensor, float, float]:
+    """BGR uint8 frame -> RGB float tensor at the network's input size, (scale_x, scale_y)."""
+    if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 BGR frame, got shape {frame_bgr.shape}")
+    H, W = frame_bgr.shape[:2]
+    s = input_scale(H, W, min_size, max_size)
+    new_w, new_h = max(1, round(W * s)), max(1, round(H * s))
+    small = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_AREA) if (new_w, new_h) != (W, H) else frame_bgr
+    rgb = np.ascontiguousarray(small[:, :, ::-1])
+    tensor = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+    return tensor, new_w / W, new_h / H
+
+
+@dataclass
+class FramePose:
+    """The network's answer for one frame (the best-scoring person)."""
+
+    score: float  # detection score in [0, 1]; NaN when nobody was detected
+    keypoints_px: np.ndarray  # (6, 2) raw distorted pixels
+    joints_cam_m: np.ndarray  # (6, 3) metres, mid-hip-relative, camera frame
+    confidence: np.ndarray  # (6,) in [0, 1]
+
+    @classmethod
+    def nobody(cls) -> "FramePose":
+        return cls(float("nan"), np.full((J.N_JOINTS, 2), np.nan), np.full((J.N_JOINTS, 3), np.nan), np.zeros(J.N_JOINTS))
+
+
+class Estimator:
+    """A loaded network on a device. Use :func:`kneeview.pose.load_estimator`."""
+
+    def __init__(self, model, card: dict, device: torch.device):
+        self.model = model.eval().to(device)
+        self.card = card
+        self.device = device
+        self.config = model.config
+        self.default_batch_size = 8 if device.type != "cpu" else 1
+
+    @property
+    def info(self) -> dict:
+        """What goes into PoseSequence.model and result caches."""
+        return {
+            "name": "kneeview-pose",
+            "framework": self.config.framework,
+            "backbone": self.config.backbone,
+            "kneeview_version": self.card.get("kneeview_version"),
+            "checkpoint_sha256": self.card.get("weights", {}).get("sha256"),
+            "device": str(self.device),
+        }
+
+    @torch.inference_mode()
+    def predict(self, frames) -> FramePose | list[FramePose]:
+        """One HxWx3 uint8 BGR frame -> FramePose; a list or (B, H, W, 3) batch -> list."""
+        single = isinstance(frames, np.ndarray) and frames.ndim == 3
+        batch: Sequence[np.ndarray] = [frames] if single else list(frames)
+        if not batch:
+            return []
+        cfg = self.config
+        tensors, scales = [], []
+        for f in batch:
+            t, sx, sy = prepare_frame(np.asarray(f), cfg.min_size, cfg.max_size)
+            tensors.append(t.to(self.device, non_blocking=True))
+            scales.append((sx, sy))
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                outputs = self.model(tensors)
+        else:
+            outputs = self.model(tensors)
+        results = [self._best(out, sx, sy) for out, (sx, sy) in zip(outputs, scales)]
+        return results[0] if single else results
+
+    @staticmethod
+    def _best(out: dict, sx: float, sy: float) -> FramePose:
+        if len(out["scores"]) == 0:
+            return FramePose.nobody()
+        i = int(torch.argmax(out["scores"]))
+        kp = out["keypoints"][i, :, :2].float().cpu().numpy().astype(np.float64)
+        kp = to_raw_px(kp / np.array([sx, sy]))
+        return FramePose(
+            score=float(out["scores"][i]),
+            keypoints_px=kp,
+            joints_cam_m=out["joints3d"][i].float().cpu().numpy().astype(np.float64),
+            confidence=out["keypoints_scores"][i].float().cpu().numpy().astype(np.float64),
+        )
+
+    def run(self, video_reader, progress: Callable[[int, int], None] | None = None,
+            cancel: Callable[[], bool] | None = None, batch_size: int | None = None) -> PoseSequence:
+        """Every frame of a :class:`~kneeview.io.video.VideoReader` -> PoseSequence.
+
+        ``progress(done, total)`` is called after each batch; ``cancel()`` is checked
+        between batches and, when it returns True, :class:`InferenceCancelled` is raised
+        (no partial result is returned, so nothing incomplete gets cached).
+        """
+        batch_size = batch_size or self.default_batch_size
+        total = len(video_reader)
+        seq = PoseSequence.empty(total, video_reader.fps, source="model", model=self.info)
+        pending_idx: list[int] = []
+        pending: list[np.ndarray] = []
+        done = 0
+
+        def flush():
+            nonlocal done
+            for idx, pose in zip(pending_idx, self.predict(pending)):
+                seq.score[idx] = pose.score
+                seq.keypoints_px[idx] = pose.keypoints_px
+                seq.joints_cam_m[idx] = pose.joints_cam_m
+                seq.confidence[idx] = pose.confidence
+            done += len(pending)
+            pending_idx.clear()
+            pending.clear()
+            if progress is not None:
+                progress(done, total)
+
+        if cancel is not None and cancel():
+            raise InferenceCancelled("inference cancelled")
+        for idx, frame in video_reader.iter_frames():
+            pending_idx.append(idx)
+            pending.append(frame)
+            if len(pending) >= batch_size:
+                flush()
+                if cancel is not None and cancel():
+                    raise InferenceCancelled("inference cancelled")
+        if pending:
+            flush()
+        return seq
+
+
+def load_estimator(path=None, device: str = "auto") -> Estimator:
+    """The bundled model (``resources/model/``) or the checkpoint at ``path``, on ``device``."""
+    from ..bundled import resource_path
+    from .checkpoint import load_checkpoint
+
+    if path is None:
+        path = resource_path("model")
+        if not path.is_dir() or not any(path.glob("*.safetensors")):
+            raise CheckpointError(path, "the bundled model is missing from this installation (resources/model/)")
+    dev = pick_device(device)
+    model, card = load_checkpoint(path, device="cpu")
+    return Estimator(model, card, dev)
