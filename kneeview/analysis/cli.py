@@ -1,0 +1,226 @@
+"""``kneeview export`` and ``kneeview batch``: per-trial exports and a study-wide summary.
+
+``kneeview batch`` can be split across processes or machines with ``torchrun``: it reads
+``RANK`` and ``WORLD_SIZE`` from the environment (torch is not imported), rank r takes
+trials r, r + W, r + 2W... of the sorted list and writes ``<out>.part-<r>-of-<W>.csv``
+next to ``--out``; rank 0 then waits for every part of this run and merges them into
+``--out`` (and ``<out stem>.errors.csv`` when trials were skipped). If rank 0 gives up
+waiting (``--merge-timeout``), ``kneeview batch ROOT --out summary.csv --merge`` merges
+later. A part older than the start of rank 0 (minus a minute) is a leftover of an earlier
+run and is not merged.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ExportError, KneeViewInputError
+from .sources import SOURCES
+
+PART_RE = re.compile(r"\.part-(\d+)-of-(\d+)\.csv$")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a recording's joint centres, knee metrics and events (CSV, TRC)")
+    p.add_argument("recording", help="session folder or video file")
+    p.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or the C3D ground truth (gt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
+    p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
+    p.add_argument("--calibration", help="calibration file instead of the one found")
+    p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
+    p.add_argument("--camera", help="device id of the camera that filmed the video")
+    p.set_defaults(func=run_export)
+
+    b = subparsers.add_parser("batch", help="summarise every recording under a folder tree into one CSV")
+    b.add_argument("root", help="folder tree with session folders")
+    b.add_argument("--out", required=True, help="summary CSV to write")
+    b.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or ground truth (gt)")
+    b.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
+    b.add_argument("--task", help="dj or sls for every trial (default: per trial, from metadata or detected)")
+    b.add_argument("--merge", action="store_true", help="only merge the part files of an earlier sharded run")
+    b.add_argument("--merge-timeout", type=float, default=3600.0,
+                   help="seconds rank 0 waits for the other ranks' parts (default 3600)")
+    b.set_defaults(func=run_batch)
+
+
+def _cutoff(value):
+    return None if value is None or value <= 0 else float(value)
+
+
+# ----------------------------------------------------------------------------- export
+def run_export(args) -> int:
+    from ..io.export import export_trial
+    from ..io.recording import open_recording
+    from .sources import analyse_recording
+
+    rec = open_recording(args.recording, calibration=args.calibration, c3d=args.c3d, device_id=args.camera)
+    analysis, inputs = analyse_recording(rec, args.source, _cutoff(args.cutoff), args.task)
+    paths = export_trial(args.out, analysis, rec.trial, inputs.confidence, inputs.source, inputs.model,
+                         str(rec.view.video_path), rec.metadata)
+    for p in paths.values():
+        print(p)
+    return 0
+
+
+# ----------------------------------------------------------------------------- batch
+def shard() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment variables; (0, 1) without them."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+    except ValueError:
+        raise KneeViewInputError(None, "RANK and WORLD_SIZE must be integers", "RANK/WORLD_SIZE") from None
+    if world < 1 or not 0 <= rank < world:
+        raise KneeViewInputError(None, f"RANK={rank} is not within WORLD_SIZE={world}", "RANK/WORLD_SIZE")
+    return rank, world
+
+
+def part_path(out: Path, rank: int, world: int) -> Path:
+    return out.with_name(f"{out.name}.part-{rank:05d}-of-{world:05d}.csv")
+
+
+def errors_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.errors.csv")
+
+
+def summarise(video: Path, source: str, cutoff_hz, task, estimator=None) -> dict:
+    from ..io.export import summary_row
+    from ..io.recording import open_recording
+    from .sources import analyse_recording
+
+    rec = open_recording(video)
+    analysis, inputs = analyse_recording(rec, source, cutoff_hz, task, estimator=estimator)
+    return summary_row(analysis, rec.name, str(video), inputs.source, inputs.model, rec.metadata)
+
+
+def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, task, progress: bool = True,
+               desc: str = "batch") -> list[dict]:
+    """Summary rows of the given trials: ``status`` "ok", or "skipped" with an ``error``."""
+    from tqdm import tqdm
+
+    rows = []
+    estimator = None
+    if source == "model" and indices:
+        try:
+            from ..pose import load_estimator
+        except ImportError:
+            raise KneeViewInputError(None, "the pose estimator is not available in this build (kneeview.pose has no "
+                                     "load_estimator); use --source gt", "--source") from None
+        estimator = load_estimator()
+    for i in tqdm(indices, desc=desc, unit="trial", disable=not progress, file=sys.stderr):
+        video = videos[i]
+        try:
+            row = {"_index": i, "status": "ok", "error": None}
+            row.update(summarise(video, source, cutoff_hz, task, estimator))
+        except Exception as exc:  # one bad recording never stops a study
+            msg = str(exc) if isinstance(exc, KneeViewInputError) else f"{type(exc).__name__}: {exc}"
+            tqdm.write(f"kneeview batch: skipped {video}: {msg}", file=sys.stderr)
+            row = {"_index": i, "status": "skipped", "error": msg, "recording": str(video)}
+        rows.append(row)
+    return rows
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    from ..io.export import write_summary_csv
+
+    write_summary_csv(path, rows)
+
+
+def merge_rows(rows: list[dict], out: Path) -> tuple[int, int]:
+    """Write the good rows to ``out`` (in trial order) and the skipped ones to the errors file."""
+    import pandas as pd
+
+    from ..io.export import write_summary_csv
+
+    rows = [r for r in rows if r.get("status") in ("ok", "skipped")]
+    rows.sort(key=lambda r: int(r["_index"]))
+    good = [{k: v for k, v in r.items() if k not in ("_index", "status", "error")} for r in rows if r["status"] == "ok"]
+    bad = [{"recording": r.get("recording"), "error": r.get("error")} for r in rows if r["status"] == "skipped"]
+    good = [{k: (None if (isinstance(v, float) and pd.isna(v)) else v) for k, v in r.items()} for r in good]
+    write_summary_csv(out, good)
+    ep = errors_path(out)
+    if bad:
+        write_summary_csv(ep, bad)
+    elif ep.exists():
+        ep.unlink()
+    return len(good), len(bad)
+
+
+def _read_part(path: Path) -> list[dict]:
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    df = df.astype(object).where(pd.notna(df), None)
+    return df.to_dict("records")
+
+
+def merge_parts(out: Path, world: int | None = None, newer_than: float | None = None) -> tuple[int, int] | None:
+    """Merge ``<out>.part-*-of-W.csv`` into ``out`` once all W parts exist; None if some are missing."""
+    candidates = {}
+    for p in out.parent.glob(f"{out.name}.part-*-of-*.csv"):
+        m = PART_RE.search(p.name)
+        if m:
+            candidates.setdefault(int(m.group(2)), {})[int(m.group(1))] = p
+    if world is None:
+        if not candidates:
+            raise KneeViewInputError(out, "no part files to merge (expected <out>.part-R-of-W.csv next to it)", "--merge")
+        world = max(candidates, key=lambda w: (len(candidates[w]) == w, max(q.stat().st_mtime for q in candidates[w].values())))
+    parts = candidates.get(world, {})
+    if newer_than is not None:
+        parts = {r: p for r, p in parts.items() if p.stat().st_mtime >= newer_than}
+    if len(parts) < world:
+        return None
+    rows = []
+    for r in range(world):
+        rows += _read_part(parts[r])
+    counts = merge_rows(rows, out)
+    for p in parts.values():
+        p.unlink(missing_ok=True)
+    return counts
+
+
+def run_batch(args) -> int:
+    from ..io.recording import find_recordings
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ExportError(out, "the output folder does not exist")
+    rank, world = shard()
+    if args.merge:
+        counts = merge_parts(out, None)
+        if counts is None:
+            raise KneeViewInputError(out, "not every rank has written its part yet", "--merge")
+        print(f"{out}: {counts[0]} trials" + (f", {counts[1]} skipped (see {errors_path(out)})" if counts[1] else ""))
+        return 0
+    started = time.time()
+    videos = find_recordings(args.root)
+    indices = list(range(rank, len(videos), world))
+    desc = "batch" if world == 1 else f"batch rank {rank}/{world}"
+    rows = run_trials(videos, indices, args.source, _cutoff(args.cutoff), args.task, desc=desc)
+    if world == 1:
+        good, bad = merge_rows(rows, out)
+    else:
+        _write_rows(part_path(out, rank, world), rows)
+        if rank != 0:
+            print(f"{part_path(out, rank, world)}: {len(rows)} trials (rank 0 merges)")
+            return 0
+        deadline = time.time() + max(0.0, args.merge_timeout)
+        while True:
+            counts = merge_parts(out, world, newer_than=started - 60.0)
+            if counts is not None:
+                good, bad = counts
+                break
+            if time.time() >= deadline:
+                print(f"kneeview batch: not every rank has written its part after {args.merge_timeout:g} s; "
+                      f"merge later with `kneeview batch {args.root} --out {out} --merge`", file=sys.stderr)
+                return 1
+            time.sleep(1.0)
+    msg = f"{out}: {good} trials"
+    if bad:
+        msg += f", {bad} skipped (see {errors_path(out)})"
+    print(msg)
+    return 0

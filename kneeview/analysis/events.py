@@ -1,0 +1,283 @@
+"""Task events from kinematics alone: ankle heights and velocities, pelvis height.
+
+Drop jump (``"drop_jump"``): the athlete stands on a box, drops, lands, rebounds.
+
+* ``initial_contact``: first frame after a flight at which an ankle centre comes within the
+  contact band above its floor level (the floor level of each ankle is the 5th percentile
+  of its height over the trial; the band is 15 mm, wider for noisy data, up to 60 mm);
+* ``take_off``: first frame after initial contact with both ankles above the band again;
+* ``second_landing``: first frame after take-off with an ankle back in the band;
+* ``deepest``: lowest pelvis (mid-hip height) between initial contact and take-off.
+
+Single-leg squat (``"single_leg_squat"``): the stance leg is the one whose ankle stays
+lower (the free foot is held up); ``deepest`` is the lowest pelvis; ``start`` and ``end``
+are where the pelvis's vertical speed falls below 10 % of its peak (at least 10 mm/s),
+walking back from the fastest descent and forward from the fastest ascent of that squat.
+
+Signals are gap-filled (linear interpolation) and low-pass filtered (zero lag; ankles at
+12 Hz, pelvis at 6 Hz) before detection, and contact states shorter than 30 ms are ignored, which makes the
+events robust to marker noise and short gaps. Frames are row indices of the input.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import joints as J
+from .filtering import fill_gaps, lowpass
+
+DROP_JUMP = "drop_jump"
+SINGLE_LEG_SQUAT = "single_leg_squat"
+TASKS = (DROP_JUMP, SINGLE_LEG_SQUAT)
+DROP_JUMP_EVENTS = ("initial_contact", "deepest", "take_off", "second_landing")
+SQUAT_EVENTS = ("start", "deepest", "end")
+EVENT_NAMES = ("initial_contact", "deepest", "take_off", "second_landing", "start", "end")
+
+_ALIASES = {
+    "dj": DROP_JUMP, "drop_jump": DROP_JUMP, "dropjump": DROP_JUMP, "drop jump": DROP_JUMP,
+    "drop-jump": DROP_JUMP, "dvj": DROP_JUMP, "drop_vertical_jump": DROP_JUMP,
+    "sls": SINGLE_LEG_SQUAT, "single_leg_squat": SINGLE_LEG_SQUAT, "single leg squat": SINGLE_LEG_SQUAT,
+    "single-leg squat": SINGLE_LEG_SQUAT, "single-leg-squat": SINGLE_LEG_SQUAT, "singlelegsquat": SINGLE_LEG_SQUAT,
+}
+
+EVENT_CUTOFF_HZ = 12.0
+PELVIS_CUTOFF_HZ = 6.0
+MIN_STATE_S = 0.03
+
+
+def normalise_task(task) -> str | None:
+    """``"DJ"``, ``"drop jump"``... -> ``"drop_jump"``; ``"SLS"``... -> ``"single_leg_squat"``; None/"" -> None."""
+    if task is None:
+        return None
+    key = str(task).strip().lower()
+    if key in ("", "auto", "none", "unknown"):
+        return None
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise ValueError(f"unknown task {task!r} (expected one of: dj, sls, drop_jump, single_leg_squat)")
+
+
+@dataclass
+class Events:
+    """Events of one trial as row indices (None where not found)."""
+
+    task: str | None
+    frames: dict[str, int | None] = field(default_factory=dict)
+    leg: str | None = None  # stance leg of a single-leg squat
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> int | None:
+        return self.frames.get(name)
+
+    @property
+    def reference_frame(self) -> int | None:
+        """The frame of MKD definition 2: initial contact, or the start of a squat."""
+        if self.task == DROP_JUMP:
+            return self.get("initial_contact")
+        if self.task == SINGLE_LEG_SQUAT:
+            return self.get("start")
+        return None
+
+    @property
+    def landing_phase(self) -> tuple[int | None, int | None]:
+        """Frames [first, last] where peaks are taken; (None, None) means the whole trial.
+
+        Drop jump: initial contact to the last frame before take-off (to the end without
+        take-off). Single-leg squat: start to end.
+        """
+        if self.task == DROP_JUMP and self.get("initial_contact") is not None:
+            to = self.get("take_off")
+            return self.get("initial_contact"), (None if to is None else to - 1)
+        if self.task == SINGLE_LEG_SQUAT and self.get("deepest") is not None:
+            return self.get("start"), self.get("end")
+        return None, None
+
+
+# ----------------------------------------------------------------------------- signals
+def _smooth(x, rate_hz, cutoff_hz=EVENT_CUTOFF_HZ):
+    cutoff = min(cutoff_hz, 0.4 * rate_hz)
+    return lowpass(fill_gaps(x), rate_hz, cutoff)
+
+
+def _heights(joints_lab_mm, rate_hz, with_noise=False):
+    """Smoothed ankle heights (T, 2) [right, left] and pelvis height (T,), mm (and the noise)."""
+    joints = np.asarray(joints_lab_mm, dtype=np.float64)
+    ankles = joints[:, [J.LEGS["right"][2], J.LEGS["left"][2]], 2]
+    hips = joints[:, [J.LEGS["right"][0], J.LEGS["left"][0]], 2]
+    seen = np.isfinite(hips)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pelvis = np.where(seen, hips, 0.0).sum(axis=1) / seen.sum(axis=1)
+    smooth = _smooth(ankles, rate_hz)
+    if with_noise:
+        return smooth, _smooth(pelvis, rate_hz, PELVIS_CUTOFF_HZ), _noise_mm(ankles, smooth)
+    return smooth, _smooth(pelvis, rate_hz, PELVIS_CUTOFF_HZ)
+
+
+def _runs(mask):
+    """(value, start, stop) of the runs of a boolean array."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [mask.size]])
+    return [(bool(mask[a]), int(a), int(b)) for a, b in zip(starts, stops)]
+
+
+def _clean(mask, min_len):
+    """Flip interior runs shorter than ``min_len`` (noise), shortest first, until none is left."""
+    mask = np.asarray(mask, dtype=bool).copy()
+    for _ in range(mask.size):
+        runs = _runs(mask)
+        short = [(b - a, v, a, b) for (v, a, b) in runs[1:-1] if b - a < min_len]
+        if not short:
+            break
+        _, v, a, b = min(short)
+        mask[a:b] = not v
+    return mask
+
+
+def _noise_mm(raw_ankles, smooth_ankles) -> float:
+    """Robust standard deviation of the measurement noise around the smoothed ankle heights."""
+    r = (np.asarray(raw_ankles) - smooth_ankles).ravel()
+    r = r[np.isfinite(r)]
+    if r.size < 3:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(r - np.median(r))))
+
+
+def _contact(ankles, valid, noise_mm=0.0):
+    """Per-foot contact (T, 2), floor levels and the contact band (mm).
+
+    The band above each floor level is 15 mm, widened to 3 noise standard deviations for
+    noisy trajectories (network output), at most 60 mm.
+    """
+    floors = []
+    for f in range(2):
+        z = ankles[valid[:, f], f]
+        floors.append(np.percentile(z, 5) if z.size else np.nan)
+    floors = np.array(floors)
+    band = float(np.clip(3.0 * noise_mm, 15.0, 60.0))
+    with np.errstate(invalid="ignore"):
+        contact = (ankles < floors + band) & valid
+    return contact, floors, band
+
+
+def _valid_feet(joints_lab_mm):
+    joints = np.asarray(joints_lab_mm, dtype=np.float64)
+    ok = np.stack([np.isfinite(joints[:, J.LEGS[s][2]]).all(-1) for s in ("right", "left")], axis=1)
+    # a foot that is never seen is ignored; one seen at times counts as present throughout
+    return np.repeat(ok.any(axis=0, keepdims=True), len(joints), axis=0)
+
+
+# ----------------------------------------------------------------------------- drop jump
+def detect_drop_jump(joints_lab_mm, rate_hz: float) -> Events:
+    ev = Events(DROP_JUMP, {k: None for k in DROP_JUMP_EVENTS})
+    joints = np.asarray(joints_lab_mm, dtype=np.float64)
+    if len(joints) < 3:
+        ev.notes.append("too few frames")
+        return ev
+    ankles, pelvis, noise = _heights(joints, rate_hz, with_noise=True)
+    valid = _valid_feet(joints)
+    if not valid.any():
+        ev.notes.append("no ankle joint centre in the trial")
+        return ev
+    contact, _, _ = _contact(ankles, valid, noise)
+    min_len = max(2, int(round(MIN_STATE_S * rate_hz)))
+    on = _clean(contact.any(axis=1), min_len)
+    runs = _runs(on)
+    ic = next((a for (v, a, b) in runs if v and a > 0), None)
+    if ic is None:
+        ev.notes.append("no landing found (the ankles never come down to the floor after a flight)")
+        return ev
+    ev.frames["initial_contact"] = ic
+    to = next((a for (v, a, b) in runs if not v and a > ic), None)
+    ev.frames["take_off"] = to
+    if to is not None:
+        ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)
+    stop = to if to is not None else len(joints)
+    if np.isfinite(pelvis[ic:stop]).any():
+        ev.frames["deepest"] = ic + int(np.nanargmin(pelvis[ic:stop]))
+    return ev
+
+
+# ----------------------------------------------------------------------------- single-leg squat
+def detect_single_leg_squat(joints_lab_mm, rate_hz: float) -> Events:
+    ev = Events(SINGLE_LEG_SQUAT, {k: None for k in SQUAT_EVENTS})
+    joints = np.asarray(joints_lab_mm, dtype=np.float64)
+    if len(joints) < 3:
+        ev.notes.append("too few frames")
+        return ev
+    ankles, pelvis = _heights(joints, rate_hz)
+    med = np.array([np.median(ankles[np.isfinite(ankles[:, f]), f]) if np.isfinite(ankles[:, f]).any() else np.nan
+                    for f in range(2)])
+    if np.isfinite(med).all() and abs(med[0] - med[1]) > 30.0:
+        ev.leg = "right" if med[0] < med[1] else "left"
+    elif np.isfinite(med[0]) != np.isfinite(med[1]):
+        ev.leg = "right" if np.isfinite(med[0]) else "left"
+    else:
+        ev.notes.append("cannot tell the stance leg (both ankles at the same height)")
+    if not np.isfinite(pelvis).any():
+        ev.notes.append("no hip joint centre in the trial")
+        return ev
+    standing = np.nanpercentile(pelvis, 95)
+    deepest = int(np.nanargmin(pelvis))
+    depth = standing - pelvis[deepest]
+    if not depth > 30.0:
+        ev.notes.append(f"no squat found (the pelvis moves down only {depth:.0f} mm)")
+        return ev
+    ev.frames["deepest"] = deepest
+    v = np.gradient(pelvis) * rate_hz  # mm/s
+    near_top = pelvis >= standing - 0.1 * depth
+    before = np.flatnonzero(near_top[:deepest])
+    a0 = int(before[-1]) if before.size else 0
+    after = np.flatnonzero(near_top[deepest:])
+    b0 = deepest + int(after[0]) if after.size else len(pelvis) - 1
+    if deepest > a0:
+        fastest = a0 + int(np.argmin(v[a0:deepest + 1]))
+        thr = max(0.1 * -v[fastest], 10.0)
+        slow = np.flatnonzero(-v[:fastest + 1] < thr)
+        ev.frames["start"] = int(slow[-1]) if slow.size else 0
+    if b0 > deepest:
+        fastest = deepest + int(np.argmax(v[deepest:b0 + 1]))
+        thr = max(0.1 * v[fastest], 10.0)
+        slow = np.flatnonzero(v[fastest:] < thr)
+        ev.frames["end"] = fastest + int(slow[0]) if slow.size else len(pelvis) - 1
+    return ev
+
+
+# ----------------------------------------------------------------------------- task
+def detect_task(joints_lab_mm, rate_hz: float) -> str | None:
+    """Guess the task: a flight with both feet high then a landing -> drop jump; one foot
+    held well above the other most of the time -> single-leg squat; otherwise None."""
+    joints = np.asarray(joints_lab_mm, dtype=np.float64)
+    if len(joints) < 3:
+        return None
+    ankles, _, noise = _heights(joints, rate_hz, with_noise=True)
+    valid = _valid_feet(joints)
+    if valid.all():
+        contact, floors, _ = _contact(ankles, valid, noise)
+        min_len = max(2, int(round(0.05 * rate_hz)))
+        both_high = _clean(((ankles - floors) > 100.0).all(axis=1), min_len)
+        on = _clean(contact.any(axis=1), min_len)
+        for v, a, b in _runs(both_high):
+            if v and b - a >= min_len and on[b:].any():
+                return DROP_JUMP
+        with np.errstate(invalid="ignore"):
+            apart = np.abs(ankles[:, 0] - ankles[:, 1]) > 50.0
+        if apart.mean() > 0.3:
+            return SINGLE_LEG_SQUAT
+    return None
+
+
+def detect_events(joints_lab_mm, rate_hz: float, task=None) -> Events:
+    """Events for ``task`` (any alias, or None to detect it from the kinematics)."""
+    task = normalise_task(task)
+    if task is None:
+        task = detect_task(joints_lab_mm, rate_hz)
+    if task == DROP_JUMP:
+        return detect_drop_jump(joints_lab_mm, rate_hz)
+    if task == SINGLE_LEG_SQUAT:
+        return detect_single_leg_squat(joints_lab_mm, rate_hz)
+    return Events(None, {}, notes=["task not recognised: no events"])
