@@ -1,0 +1,98 @@
+"""Estimator: pixel conventions, scaling back to the frame, batches, run() over a video."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kneeview.pose.estimator import Estimator, FramePose, InferenceCancelled, input_scale, pick_device
+from kneeview.pose.model import PoseConfig
+
+
+class StubModel(torch.nn.Module):
+    """Answers with fixed network-frame keypoints at the input it is given."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.seen = []
+
+    def forward(self, images):
+        out = []
+        for img in images:
+            self.seen.append(tuple(img.shape))
+            h, w = img.shape[-2:]
+            kp = torch.tensor([[w * 0.5, h * 0.25, 1.0]] * 6)
+            kp[1, 0] = 0.5  # the left edge of the first pixel's centre in network coordinates
+            out.append({
+                "boxes": torch.tensor([[0.0, 0.0, w, h], [1.0, 1.0, 2.0, 2.0]]),
+                "scores": torch.tensor([0.4, 0.9]),
+                "keypoints": torch.stack([kp * 0, kp]),
+                "keypoints_scores": torch.stack([torch.zeros(6), torch.full((6,), 0.8)]),
+                "joints3d": torch.stack([torch.zeros(6, 3), torch.ones(6, 3)]),
+            })
+        return out
+
+
+@pytest.fixture
+def estimator():
+    cfg = PoseConfig(pretrained_backbone=False, min_size=120, max_size=400)
+    return Estimator(StubModel(cfg), {"weights": {"sha256": "abc"}}, torch.device("cpu"))
+
+
+def test_best_detection_mapped_back_to_raw_pixels(estimator):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    pose = estimator.predict(frame)
+    assert isinstance(pose, FramePose)
+    assert estimator.model.seen[-1] == (3, 120, 160)  # short side to min_size
+    assert pose.score == pytest.approx(0.9)
+    # network x = w/2 at the input -> 320 in continuous frame coordinates -> 319.5 raw px
+    assert pose.keypoints_px[0].tolist() == pytest.approx([319.5, 119.5])
+    # network x = 0.5 is the centre of the first input pixel, which covers 4 frame pixels:
+    # its centre in raw pixels is 1.5
+    assert pose.keypoints_px[1, 0] == pytest.approx(1.5)
+    assert pose.joints_cam_m.shape == (6, 3) and np.all(pose.joints_cam_m == 1)
+    assert pose.confidence.tolist() == pytest.approx([0.8] * 6)
+
+
+def test_batches_and_lists(estimator):
+    frames = np.zeros((3, 240, 320, 3), np.uint8)
+    poses = estimator.predict(frames)
+    assert len(poses) == 3 and all(p.keypoints_px.shape == (6, 2) for p in poses)
+    assert estimator.predict([]) == []
+
+
+def test_input_scale_matches_torchvision_rule():
+    assert input_scale(480, 640, 320, 576) == pytest.approx(320 / 480)
+    assert input_scale(1080, 1920, 320, 480) == pytest.approx(480 / 1920)
+
+
+def test_run_progress_and_cancel(estimator):
+    class Reader:
+        fps = 50.0
+
+        def __len__(self):
+            return 7
+
+        def iter_frames(self):
+            for i in range(7):
+                yield i, np.zeros((120, 160, 3), np.uint8)
+
+    calls = []
+    seq = estimator.run(Reader(), progress=lambda d, t: calls.append((d, t)), batch_size=3)
+    assert calls == [(3, 7), (6, 7), (7, 7)]
+    assert len(seq) == 7 and np.all(seq.score == pytest.approx(0.9))
+    assert seq.model["checkpoint_sha256"] == "abc"
+    n = []
+    with pytest.raises(InferenceCancelled):
+        estimator.run(Reader(), progress=lambda d, t: n.append(d), cancel=lambda: len(n) >= 1, batch_size=2)
+    assert n == [2]
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else None
+    if expected:
+        assert pick_device("auto").type == "cuda"
+    else:
+        assert pick_device("auto").type in ("cpu", "mps")
