@@ -30,6 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
     p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
+    p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
     p.add_argument("--calibration", help="calibration file instead of the one found")
     p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
     p.add_argument("--camera", help="device id of the camera that filmed the video")
@@ -41,6 +42,7 @@ def register(subparsers) -> None:
     b.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or ground truth (gt)")
     b.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
     b.add_argument("--task", help="dj or sls for every trial (default: per trial, from metadata or detected)")
+    b.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
     b.add_argument("--merge", action="store_true", help="only merge the part files of an earlier sharded run")
     b.add_argument("--merge-timeout", type=float, default=3600.0,
                    help="seconds rank 0 waits for the other ranks' parts (default 3600)")
@@ -57,8 +59,11 @@ def run_export(args) -> int:
     from ..io.recording import open_recording
     from .sources import analyse_recording
 
+    from .sources import get_estimator
+
     rec = open_recording(args.recording, calibration=args.calibration, c3d=args.c3d, device_id=args.camera)
-    analysis, inputs = analyse_recording(rec, args.source, _cutoff(args.cutoff), args.task)
+    estimator = get_estimator(args.model) if args.source == "model" else None
+    analysis, inputs = analyse_recording(rec, args.source, _cutoff(args.cutoff), args.task, estimator=estimator)
     paths = export_trial(args.out, analysis, rec.trial, inputs.confidence, inputs.source, inputs.model,
                          str(rec.view.video_path), rec.metadata)
     for p in paths.values():
@@ -98,19 +103,16 @@ def summarise(video: Path, source: str, cutoff_hz, task, estimator=None) -> dict
 
 
 def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, task, progress: bool = True,
-               desc: str = "batch") -> list[dict]:
+               desc: str = "batch", checkpoint=None) -> list[dict]:
     """Summary rows of the given trials: ``status`` "ok", or "skipped" with an ``error``."""
     from tqdm import tqdm
 
     rows = []
     estimator = None
     if source == "model" and indices:
-        try:
-            from ..pose import load_estimator
-        except ImportError:
-            raise KneeViewInputError(None, "the pose estimator is not available in this build (kneeview.pose has no "
-                                     "load_estimator); use --source gt", "--source") from None
-        estimator = load_estimator()
+        from .sources import get_estimator
+
+        estimator = get_estimator(checkpoint)
     for i in tqdm(indices, desc=desc, unit="trial", disable=not progress, file=sys.stderr):
         video = videos[i]
         try:
@@ -200,7 +202,7 @@ def run_batch(args) -> int:
     videos = find_recordings(args.root)
     indices = list(range(rank, len(videos), world))
     desc = "batch" if world == 1 else f"batch rank {rank}/{world}"
-    rows = run_trials(videos, indices, args.source, _cutoff(args.cutoff), args.task, desc=desc)
+    rows = run_trials(videos, indices, args.source, _cutoff(args.cutoff), args.task, desc=desc, checkpoint=args.model)
     if world == 1:
         good, bad = merge_rows(rows, out)
     else:

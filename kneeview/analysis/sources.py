@@ -56,21 +56,26 @@ def from_pose_sequence(seq, camera, rate_hz: float) -> TrialInputs:
                        np.asarray(seq.frame_index), float(rate_hz), getattr(seq, "source", "model"), dict(seq.model or {}))
 
 
+def get_estimator(checkpoint=None):
+    """``kneeview.pose.load_estimator(checkpoint)``, or a clear error where the build has none."""
+    try:
+        from ..pose import load_estimator
+    except ImportError:
+        raise KneeViewInputError(
+            None, "the pose estimator is not available in this build (kneeview.pose has no load_estimator); "
+            "use --source gt", "--source") from None
+    return load_estimator(checkpoint)
+
+
 def from_model(rec, view_index: int = 0, estimator=None) -> TrialInputs:
-    """Run the pose estimator over the view's video (``estimator.estimate_video(reader)`` -> PoseSequence)."""
+    """Run the pose estimator over the view's video (``estimator.run(reader)`` -> PoseSequence)."""
     view = rec.views[view_index]
-    if estimator is None:
-        try:
-            from ..pose import load_estimator
-        except ImportError:
-            raise KneeViewInputError(
-                None, "the pose estimator is not available in this build (kneeview.pose has no load_estimator); "
-                "use --source gt", "--source") from None
-        estimator = load_estimator()
-    if not hasattr(estimator, "estimate_video"):
-        raise KneeViewInputError(None, "this pose estimator cannot process a whole video (no estimate_video)", "--source")
+    if view.camera is None:
+        raise KneeViewInputError(view.video_path, "the video has no calibrated camera: the network's 3D cannot be "
+                                 "put in the lab frame", "camera")
+    estimator = estimator if estimator is not None else get_estimator()
     with view.open_video() as reader:
-        seq = estimator.estimate_video(reader)
+        seq = estimator.run(reader)
     return from_pose_sequence(seq, view.camera, float(view.video_info.fps))
 
 

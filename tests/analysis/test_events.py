@@ -1,0 +1,87 @@
+"""Events on synthetic trials whose true events are known; peaks within the landing phase."""
+import numpy as np
+import pytest
+
+from analysis_fixtures import degrade, drop_jump, single_leg_squat
+from kneeview.analysis import DROP_JUMP, SINGLE_LEG_SQUAT, analyse, detect_events, detect_task, normalise_task
+
+
+def assert_events_near(found, truth, rate_hz, tol_s):
+    for name, frame in truth.items():
+        assert found.frames[name] is not None, f"{name} not found"
+        err = abs(found.frames[name] - frame) / rate_hz
+        assert err <= tol_s + 1e-9, f"{name}: found {found.frames[name]}, true {frame} ({err * 1000:.0f} ms off)"
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0, 200.0])
+@pytest.mark.parametrize("box_mm,depth_mm", [(300.0, 250.0), (450.0, 150.0)])
+@pytest.mark.parametrize("noise_mm", [0.0, 3.0])
+def test_drop_jump_events_within_30_ms(rate_hz, box_mm, depth_mm, noise_mm):
+    joints, truth = drop_jump(rate_hz=rate_hz, box_mm=box_mm, depth_mm=depth_mm, facing_deg=63.0)
+    n = len(joints)
+    gaps = ((n // 5, 4, 4), (n // 2, 5, 0), (int(0.7 * n), 3, 5))  # an ankle and a hip go missing for a while
+    data = degrade(joints, noise_mm=noise_mm, gaps=gaps, seed=int(rate_hz))
+    assert detect_task(data, rate_hz) == DROP_JUMP
+    ev = detect_events(data, rate_hz)
+    assert ev.task == DROP_JUMP
+    assert_events_near(ev, truth, rate_hz, 0.030)
+    assert ev.reference_frame == ev.frames["initial_contact"]
+    assert ev.landing_phase == (ev.frames["initial_contact"], ev.frames["take_off"] - 1)
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0, 200.0])
+@pytest.mark.parametrize("stance", ["right", "left"])
+@pytest.mark.parametrize("noise_mm", [0.0, 2.0])
+def test_single_leg_squat_events_and_leg(rate_hz, stance, noise_mm):
+    joints, truth = single_leg_squat(rate_hz=rate_hz, stance=stance, duration_s=1.6, facing_deg=-120.0)
+    n = len(joints)
+    data = degrade(joints, noise_mm=noise_mm, gaps=((n // 3, 5, 0), (n // 2, 4, 4)), seed=7)
+    assert detect_task(data, rate_hz) == SINGLE_LEG_SQUAT
+    ev = detect_events(data, rate_hz, task="SLS")
+    assert ev.task == SINGLE_LEG_SQUAT and ev.leg == stance
+    assert_events_near(ev, truth, rate_hz, 0.050)
+    assert ev.landing_phase == (ev.frames["start"], ev.frames["end"])
+
+
+def test_peaks_within_the_landing_phase_per_leg_and_asymmetry():
+    rate = 100.0
+    joints, truth = drop_jump(rate_hz=rate, valgus_mm=(18.0, 31.0), facing_deg=-90.0)
+    a = analyse(degrade(joints, noise_mm=1.0), rate, task="dj")
+    p = a.peaks
+    # the knees are displaced in proportion to the dip, most at the deepest point (the 6 Hz
+    # filter rounds the landing impact, which moves the peaks by up to ~2 mm)
+    assert p["mkd_peak_right_mm"] == pytest.approx(18.0, abs=2.0)
+    assert p["mkd_peak_left_mm"] == pytest.approx(31.0, abs=2.0)
+    assert p["mkd_peak_asymmetry_mm"] == pytest.approx(13.0, abs=3.0)
+    raw = analyse(joints, rate, task="dj", cutoff_hz=None).peaks
+    assert raw["mkd_peak_right_mm"] == pytest.approx(18.0 * np.cos(np.arctan(10 / 870)), abs=0.05)
+    for side in ("right", "left"):
+        assert abs(p[f"mkd_peak_{side}_frame"] - truth["deepest"]) <= 4
+        assert abs(p[f"fppa_peak_{side}_frame"] - truth["deepest"]) <= 4
+        first, last = a.events.landing_phase
+        assert first <= p[f"fppa_peak_{side}_frame"] <= last
+    assert p["fppa_peak_left_deg"] > p["fppa_peak_right_deg"] > 0
+
+
+def test_no_events_for_a_standing_trial_and_task_aliases():
+    joints, _ = single_leg_squat(depth_mm=0.0, free_foot_mm=0.0)
+    assert detect_task(joints, 100.0) is None
+    ev = detect_events(joints, 100.0)
+    assert ev.task is None and ev.landing_phase == (None, None)
+    ev = detect_events(joints, 100.0, task="single leg squat")
+    assert ev.frames["deepest"] is None and ev.notes
+    assert normalise_task("DJ") == DROP_JUMP and normalise_task("sls") == SINGLE_LEG_SQUAT
+    assert normalise_task(None) is None
+    with pytest.raises(ValueError):
+        normalise_task("hop")
+
+
+def test_events_survive_a_trial_with_a_missing_leg_and_all_nan():
+    joints, truth = drop_jump(rate_hz=100.0)
+    joints[:, 5] = np.nan  # left ankle never tracked
+    ev = detect_events(joints, 100.0, task="dj")
+    assert_events_near(ev, truth, 100.0, 0.030)
+    empty = np.full((50, 6, 3), np.nan)
+    assert detect_events(empty, 100.0, task="dj").frames["initial_contact"] is None
+    assert detect_events(empty, 100.0, task="sls").frames["deepest"] is None
+    assert detect_events(empty, 100.0).task is None
