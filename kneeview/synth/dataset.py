@@ -1,0 +1,220 @@
+"""Many synthetic trials: athletes (some recorded in two "years"), tasks, cameras, labs.
+
+Everything about trial i is drawn from ``numpy.random.default_rng([seed, i])`` and
+everything about athlete a from ``default_rng([seed, ATHLETE_STREAM, a, year])``, so a
+dataset is the same file for file whatever the number of workers or the order in which
+trials finish.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+from ..errors import KneeViewInputError
+from .anthropometrics import Athlete, next_year, sample_athlete
+from .cameras import optical_cameras, video_camera
+from .motion import Motion, drop_jump, single_leg_squat
+from .render import TrialRenderer
+from .scene import sample_scene
+from .writer import trial_metadata, write_session
+
+TASKS = ("dj", "sls", "mix")
+ATHLETE_STREAM = 7_000_001
+TRIALS_PER_ATHLETE = 4
+MAX_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What one trial is; enough to render it anywhere (picklable, plain data)."""
+
+    seed: int
+    index: int
+    athlete_index: int
+    year: int
+    task: str  # "DJ" or "SLS"
+    size: tuple[int, int]
+    from_c3d: str | None = None
+
+    @property
+    def athlete_id(self) -> str:
+        return f"S{self.seed}-A{self.athlete_index:03d}"
+
+    @property
+    def session(self) -> str:
+        return f"{self.athlete_id}_Y{self.year}_{self.index:05d}"
+
+    @property
+    def trial(self) -> str:
+        return f"{self.task}{self.index:05d}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise KneeViewInputError(None, f"--size {text!r} must look like 640x480", "--size") from None
+    if not (16 <= w <= MAX_SIZE and 16 <= h <= MAX_SIZE):
+        raise KneeViewInputError(None, f"--size {text!r}: width and height must be between 16 and {MAX_SIZE}", "--size")
+    return w, h
+
+
+def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None) -> list[TrialSpec]:
+    """The trials of a dataset: about four per athlete, half the athletes in two years."""
+    if not isinstance(n_trials, int) or n_trials < 0:
+        raise KneeViewInputError(None, f"--trials must be a non-negative whole number, got {n_trials!r}", "--trials")
+    if task not in TASKS:
+        raise KneeViewInputError(None, f"--task must be one of {', '.join(TASKS)}, got {task!r}", "--task")
+    if not isinstance(seed, int) or seed < 0:
+        raise KneeViewInputError(None, f"--seed must be a non-negative whole number, got {seed!r}", "--seed")
+    n_athletes = max(1, math.ceil(n_trials / TRIALS_PER_ATHLETE))
+    two_years = np.random.default_rng([seed, ATHLETE_STREAM]).random(n_athletes) < 0.5
+    specs = []
+    for i in range(n_trials):
+        a = i % n_athletes
+        year = 1 + (i // n_athletes) % 2 if two_years[a] else 1
+        rng = np.random.default_rng([seed, i])
+        t = task.upper() if task != "mix" else ("DJ" if rng.random() < 0.6 else "SLS")
+        specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d)))
+    return specs
+
+
+def athlete_for(seed: int, athlete_index: int, year: int, athlete_id: str) -> Athlete:
+    athlete = sample_athlete(np.random.default_rng([seed, ATHLETE_STREAM, athlete_index]), athlete_id)
+    if year >= 2:
+        athlete = next_year(athlete, np.random.default_rng([seed, ATHLETE_STREAM, athlete_index, year]))
+    return athlete
+
+
+def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps: float, rate_hz: float,
+                valgus_mm=None, duration_s=None) -> tuple[Motion, Athlete]:
+    landing = np.array([rng.uniform(-800, 800), rng.uniform(-800, 800), 0.0])
+    if spec.from_c3d:
+        from .from_c3d import motion_from_c3d
+
+        return motion_from_c3d(spec.from_c3d, athlete, spec.task)
+    tend = np.asarray(athlete.valgus_tendency_mm, float)
+    if spec.task == "DJ":
+        v = valgus_mm if valgus_mm is not None else tuple(np.clip(tend + rng.normal(0, 8, 2), -10, 90))
+        return drop_jump(athlete, rng, rate_hz, fps, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing), athlete
+    stance = "right" if rng.random() < 0.5 else "left"
+    v = valgus_mm if valgus_mm is not None else float(np.clip(tend[0 if stance == "right" else 1] + rng.normal(0, 8), -10, 80))
+    return single_leg_squat(athlete, rng, rate_hz, fps, stance=stance, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing), athlete
+
+
+def render_trial(spec: TrialSpec, out_dir, *, fps: float | None = None, rate_hz: float | None = None,
+                 valgus_mm=None, duration_s: float | None = None, placement: str | None = None,
+                 strength: float | None = None, noise_sigma: float | None = None, background=None) -> dict:
+    """Render and write one trial; returns its index entry (paths relative to ``out_dir``)."""
+    rng = np.random.default_rng([spec.seed, spec.index, 1])
+    athlete = athlete_for(spec.seed, spec.athlete_index, spec.year, spec.athlete_id)
+    if spec.from_c3d:
+        from .from_c3d import video_rate_for
+        from ..io.c3d import read_points
+
+        rate_hz = read_points(spec.from_c3d).rate_hz
+        fps, _ = video_rate_for(rate_hz)
+    else:
+        if fps is None:
+            fps = float(rng.choice([50.0, 50.0, 60.0, 100.0]))
+        if rate_hz is None:
+            rate_hz = fps * (2 if fps < 100 else 1)
+    motion, athlete = make_motion(spec, athlete, rng, fps, rate_hz, valgus_mm, duration_s)
+    k = int(round(motion.rate_hz / fps))
+    samples = np.arange(0, motion.n_samples - k + 1, k)
+    pts = np.concatenate(list(motion.points.values()))
+    if motion.box is not None:
+        c = np.asarray(motion.box["top_centre_lab_mm"])
+        pts = np.concatenate([pts, [c, c * [1, 1, 0]]])
+    placement = placement or ("frontal" if rng.random() < 0.5 else "oblique")
+    cam = video_camera(rng, spec.size, pts, placement, strength=strength)
+    optical = optical_cameras(rng, motion.landing_lab_mm)
+    scene = sample_scene(rng, motion.landing_lab_mm, motion.box, optical, cam.position_mm)
+    renderer = TrialRenderer(
+        cam, motion.points, athlete, scene, rng, samples, fps,
+        noise_sigma=float(noise_sigma if noise_sigma is not None else rng.uniform(0.5, 4.0)),
+        exposure=float(rng.uniform(0.2, 0.8)), background=background,
+    )
+    jpeg = int(rng.integers(35, 90)) if rng.random() < 0.3 else None
+    frames = (renderer.frame(j) if jpeg is None else _recompress(renderer.frame(j), jpeg) for j in range(len(renderer)))
+    subject = f"Athlete{spec.athlete_index:03d}" if rng.random() < 0.5 else ""
+    meta = trial_metadata(motion, seed=spec.seed, athlete_id=spec.athlete_id, year=spec.year, fps=fps,
+                          n_frames=len(renderer),
+                          extra={"trial_index": spec.index, "camera": {"device_id": cam.device_id, "placement": placement},
+                                 "athlete": athlete.to_json(), **({"source_c3d": motion.params["source_c3d"]} if spec.from_c3d else {})})
+    session_dir = Path(out_dir) / spec.session
+    paths = write_session(session_dir, spec.trial, motion, [cam] + optical, frames, fps, meta, subject)
+    return {
+        "session": spec.session, "trial": spec.trial, "athlete_id": spec.athlete_id, "year": spec.year,
+        "task": motion.task, "side": motion.side, "n_frames": len(renderer),
+        "video": str(paths["video"].relative_to(out_dir)), "c3d": str(paths["c3d"].relative_to(out_dir)),
+        "json": str(paths["json"].relative_to(out_dir)),
+    }
+
+
+def _recompress(frame: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def _render_worker(args) -> dict:
+    import cv2
+
+    cv2.setNumThreads(1)
+    spec, out_dir = args
+    return render_trial(spec, out_dir)
+
+
+def check_output_dir(out_dir) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".kneeview-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise KneeViewInputError(out, f"cannot write to the output folder ({exc.strerror or exc})") from None
+    return out
+
+
+def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size=(640, 480), from_c3d=None,
+                  workers: int = 1, progress: bool = True) -> list[dict]:
+    """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them."""
+    if not isinstance(workers, int) or workers < 1:
+        raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
+    specs = plan_dataset(n_trials, seed, task, size, from_c3d)
+    if from_c3d is not None:
+        from ..io.c3d import read_ground_truth
+
+        read_ground_truth(from_c3d)  # fail early, with the file's own message
+    out = check_output_dir(out_dir)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(specs), unit="trial", desc="kneeview synth", disable=not progress)
+    entries: list[dict] = []
+    try:
+        if workers == 1:
+            for spec in specs:
+                entries.append(render_trial(spec, out))
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for entry in pool.imap(_render_worker, [(s, out) for s in specs]):
+                    entries.append(entry)
+                    bar.update()
+    finally:
+        bar.close()
+    index = {"generator": "kneeview.synth", "seed": seed, "task": task, "size": list(size),
+             "from_c3d": None if from_c3d is None else str(from_c3d), "trials": entries,
+             "specs": [asdict(s) for s in specs]}
+    atomic_write_text(out / "synth_index.json", json.dumps(index, indent=1) + "\n")
+    return entries

@@ -1,0 +1,191 @@
+"""Frames of a trial: the athlete drawn over the lab in the corrected image, then one remap.
+
+The camera's raw frame is made exactly from the pinhole drawing: for every raw pixel
+centre, the Vicon model ``ViconRadial.undistort`` gives the corrected position to sample
+(computed once per camera), so ``cv2.remap`` with that map is the lens. A lab point
+therefore appears at ``camera.project(point)`` in the raw frame. Pixel convention: integer
+coordinates are pixel centres (OpenCV), in both images.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..camera import Camera
+from .anthropometrics import Athlete
+from .body import figure
+from .scene import SCALE, SHIFT, Canvas, Scene
+
+ARC_POINTS = 8
+MAX_CANVAS_FACTOR = 2.0
+
+
+def distortion_maps(camera: Camera) -> tuple[np.ndarray, np.ndarray, Canvas]:
+    """Fixed-point remap maps raw pixel -> canvas pixel, and the canvas they need."""
+    w, h = camera.image_size
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    cor = camera.distortion.undistort(np.stack([u, v], -1))
+    lo = np.floor(np.minimum(cor.reshape(-1, 2).min(0), [0, 0])) - 2
+    hi = np.ceil(np.maximum(cor.reshape(-1, 2).max(0), [w - 1, h - 1])) + 3
+    lo = np.maximum(lo, [-(MAX_CANVAS_FACTOR - 1) / 2 * w, -(MAX_CANVAS_FACTOR - 1) / 2 * h]).astype(int)
+    hi = np.minimum(hi, [(MAX_CANVAS_FACTOR + 1) / 2 * w, (MAX_CANVAS_FACTOR + 1) / 2 * h]).astype(int)
+    canvas = Canvas(int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1]))
+    mx = (cor[..., 0] - canvas.ox).astype(np.float32)
+    my = (cor[..., 1] - canvas.oy).astype(np.float32)
+    m1, m2 = cv2.convertMaps(mx, my, cv2.CV_16SC2)
+    return m1, m2, canvas
+
+
+def _capsule_polygons(p0, p1, r0, r1, k: int = ARC_POINTS) -> np.ndarray:
+    """Outline (..., 2k, 2) of the convex hull of two discs (a tapered capsule)."""
+    d = p1 - p0
+    L = np.hypot(d[..., 0], d[..., 1])
+    theta = np.arctan2(d[..., 1], d[..., 0])
+    cosphi = np.clip((r0 - r1) / np.maximum(L, 1e-6), -1.0, 1.0)
+    phi = np.arccos(cosphi)
+    s = np.linspace(0.0, 1.0, k)
+    a0 = theta[..., None] + phi[..., None] + s * (2 * np.pi - 2 * phi[..., None])
+    a1 = theta[..., None] - phi[..., None] + s * (2 * phi[..., None])
+    arc0 = p0[..., None, :] + r0[..., None, None] * np.stack([np.cos(a0), np.sin(a0)], -1)
+    arc1 = p1[..., None, :] + r1[..., None, None] * np.stack([np.cos(a1), np.sin(a1)], -1)
+    return np.concatenate([arc0, arc1], axis=-2)
+
+
+class TrialRenderer:
+    """Renders the video frames of one trial. ``frame(j)`` is video frame j (raw, BGR uint8)."""
+
+    def __init__(self, camera: Camera, points: dict[str, np.ndarray], athlete: Athlete, scene: Scene,
+                 rng: np.random.Generator, samples: np.ndarray, fps: float, *,
+                 noise_sigma: float = 2.0, exposure: float = 0.5, background: np.ndarray | None = None):
+        self.camera = camera
+        self.fps = fps
+        self.map1, self.map2, self.canvas = distortion_maps(camera)
+        self.background = background if background is not None else scene.render(camera, self.canvas, rng)
+        lighting = scene.lighting
+        sel = {k: v[samples] for k, v in points.items()}
+        caps, hulls, rep = figure(sel, athlete)
+        n = len(samples)
+        self.n_frames = n
+        off = np.array([self.canvas.ox, self.canvas.oy], float)
+        f = camera.focal_length_px
+
+        def proj(x):  # (..., 3) lab -> canvas px (..., 2), depth (...)
+            xc = camera.world_to_camera(x)
+            z = np.maximum(xc[..., 2], 1.0)
+            uv = (xc @ camera.K.T)[..., :2] / z[..., None] - off
+            return uv, z
+
+        # capsules: outlines of the shaded base and the highlight, all frames at once
+        p0 = np.stack([c.p0 for c in caps], 1)
+        p1 = np.stack([c.p1 for c in caps], 1)
+        (uv0, z0), (uv1, z1) = proj(p0), proj(p1)
+        r0 = f * np.array([c.r0 for c in caps])[None] / z0
+        r1 = f * np.array([c.r1 for c in caps])[None] / z1
+        light = lighting.light_dir_px
+        base = _capsule_polygons(uv0, uv1, r0, r1)
+        hl = _capsule_polygons(uv0 + 0.3 * r0[..., None] * light, uv1 + 0.3 * r1[..., None] * light, 0.58 * r0, 0.58 * r1)
+        self._cap_base = np.round(base * SCALE).astype(np.int32)
+        self._cap_hl = np.round(hl * SCALE).astype(np.int32)
+        self._cap_cols = [(lighting.shade(c.colour, factor=0.72), lighting.shade(c.colour, factor=1.02)) for c in caps]
+        self._cap_group = [c.group for c in caps]
+        # torso sections
+        self._hulls = []
+        for hull in hulls:
+            uv, _ = proj(hull.points)
+            cuv, cz = proj(hull.centre)
+            shift = 0.25 * f * hull.scale_mm / cz
+            hl_uv = cuv[:, None, :] + 0.68 * (uv - cuv[:, None, :]) + (shift[:, None] * light)[:, None, :]
+            self._hulls.append((hull.group, np.round(uv * SCALE).astype(np.int32), np.round(hl_uv * SCALE).astype(np.int32),
+                                lighting.shade(hull.colour, factor=0.72), lighting.shade(hull.colour, factor=1.02)))
+        # draw order per frame: groups far to near
+        self._groups = list(rep)
+        depth = np.stack([proj(rep[g])[1] for g in self._groups], 1)
+        self._order = np.argsort(-depth, axis=1)
+        self._members = {g: [i for i, cg in enumerate(self._cap_group) if cg == g] for g in self._groups}
+        # figure bounding boxes (for motion blur) and image velocity of the body
+        all_uv = np.concatenate([uv0, uv1], 1)
+        rad = np.concatenate([r0, r1], 1)
+        self._bbox = np.stack([(all_uv[..., 0] - rad).min(1), (all_uv[..., 1] - rad).min(1),
+                               (all_uv[..., 0] + rad).max(1), (all_uv[..., 1] + rad).max(1)], 1)
+        centre = all_uv.mean(1)
+        vel = np.gradient(centre, axis=0) if n > 1 else np.zeros_like(centre)
+        self._blur = vel * exposure  # pixels moved while the shutter is open
+        # a soft contact shadow on the floor
+        feet = np.stack([sel["RHEE"], sel["RTOE"], sel["LHEE"], sel["LTOE"]], 1)
+        low = feet[..., 2].min(1)
+        self._shadow_strength = np.clip(1.0 - (low - 20.0) / 300.0, 0, 1) * 0.45
+        c = feet.mean(1)
+        c[:, 2] = 1.0
+        half_x = 0.5 * np.ptp(feet[..., 0], axis=1) + 220
+        half_y = 0.5 * np.ptp(feet[..., 1], axis=1) + 180
+        ang = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+        ell = c[:, None, :] + np.stack([half_x[:, None] * np.cos(ang), half_y[:, None] * np.sin(ang), np.zeros((n, 20))], -1)
+        self._shadow = proj(ell)[0]
+        # sensor noise: a few fixed fields, chosen per frame
+        h, w = camera.image_size[1], camera.image_size[0]
+        self._noise = [np.round(rng.normal(0, noise_sigma, (h, w, 3))).astype(np.int16) for _ in range(3)] if noise_sigma > 0 else []
+        self._noise_pick = rng.integers(0, max(len(self._noise), 1), n)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def draw_corrected(self, j: int) -> np.ndarray:
+        """Frame j in the corrected (pinhole) canvas, before the lens and the noise."""
+        img = self.background.copy()
+        self._draw_shadow(img, j)
+        for gi in self._order[j]:
+            g = self._groups[gi]
+            if g == "torso":
+                for _, pts, hl, col, col_hl in self._hulls:
+                    cv2.fillPoly(img, [cv2.convexHull(pts[j])], col, cv2.LINE_AA, SHIFT)
+                    cv2.fillPoly(img, [cv2.convexHull(hl[j])], col_hl, cv2.LINE_AA, SHIFT)
+            for ci in self._members[g]:
+                cols = self._cap_cols[ci]
+                cv2.fillPoly(img, [self._cap_base[j, ci]], cols[0], cv2.LINE_AA, SHIFT)
+                cv2.fillPoly(img, [self._cap_hl[j, ci]], cols[1], cv2.LINE_AA, SHIFT)
+        self._motion_blur(img, j)
+        return img
+
+    def frame(self, j: int) -> np.ndarray:
+        img = self.draw_corrected(j)
+        raw = cv2.remap(img, self.map1, self.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self._noise:
+            raw = cv2.add(raw, self._noise[self._noise_pick[j]], dtype=cv2.CV_8U)
+        return raw
+
+    def _draw_shadow(self, img, j: int) -> None:
+        s = self._shadow_strength[j]
+        if s <= 0.02:
+            return
+        poly = self._shadow[j]
+        x0, y0 = np.floor(poly.min(0)).astype(int) - 6
+        x1, y1 = np.ceil(poly.max(0)).astype(int) + 6
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, img.shape[1]), min(y1, img.shape[0])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * SCALE).astype(np.int32)], 255, cv2.LINE_AA, SHIFT)
+        mask = cv2.GaussianBlur(mask, (0, 0), 3)
+        roi = img[y0:y1, x0:x1]
+        roi[:] = (roi * (1.0 - (s / 255.0) * mask[..., None])).astype(np.uint8)
+
+    def _motion_blur(self, img, j: int) -> None:
+        dx, dy = self._blur[j]
+        length = float(np.hypot(dx, dy))
+        if length < 1.5:
+            return
+        k = int(min(np.ceil(length), 15)) | 1
+        kernel = np.zeros((k, k), np.float32)
+        c = k // 2
+        ux, uy = dx / length, dy / length
+        for t in np.linspace(-c, c, 2 * k):
+            kernel[int(round(c + t * uy)), int(round(c + t * ux))] = 1.0
+        kernel /= kernel.sum()
+        x0, y0, x1, y1 = self._bbox[j]
+        pad = k + 2
+        x0, y0 = max(int(x0) - pad, 0), max(int(y0) - pad, 0)
+        x1, y1 = min(int(x1) + pad, img.shape[1]), min(int(y1) + pad, img.shape[0])
+        if x1 - x0 > 2 and y1 - y0 > 2:
+            roi = img[y0:y1, x0:x1]
+            roi[:] = cv2.filter2D(roi, -1, kernel, borderType=cv2.BORDER_REPLICATE)
