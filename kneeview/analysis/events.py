@@ -43,6 +43,8 @@ _ALIASES = {
 
 EVENT_CUTOFF_HZ = 12.0
 PELVIS_CUTOFF_HZ = 6.0
+#: heel raise at toe-off as a fraction of leg length (about 50 mm)
+TAKE_OFF_RISE = 0.055
 MIN_STATE_S = 0.03
 
 
@@ -172,6 +174,18 @@ def _valid_feet(joints_lab_mm):
 
 
 # ----------------------------------------------------------------------------- drop jump
+def _leg_length(joints) -> float:
+    """Mean thigh + shank length of both legs (mm); 850 mm when unknown."""
+    lengths = []
+    for side in ("right", "left"):
+        h, k, a = J.LEGS[side]
+        seg = np.linalg.norm(joints[:, k] - joints[:, h], axis=-1) + np.linalg.norm(joints[:, a] - joints[:, k], axis=-1)
+        seg = seg[np.isfinite(seg)]
+        if seg.size:
+            lengths.append(float(np.median(seg)))
+    return float(np.mean(lengths)) if lengths else 850.0
+
+
 def detect_drop_jump(joints_lab_mm, rate_hz: float) -> Events:
     ev = Events(DROP_JUMP, {k: None for k in DROP_JUMP_EVENTS})
     joints = np.asarray(joints_lab_mm, dtype=np.float64)
@@ -183,7 +197,7 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float) -> Events:
     if not valid.any():
         ev.notes.append("no ankle joint centre in the trial")
         return ev
-    contact, _, _ = _contact(ankles, valid, noise)
+    contact, floors, band = _contact(ankles, valid, noise)
     min_len = max(2, int(round(MIN_STATE_S * rate_hz)))
     on = _clean(contact.any(axis=1), min_len)
     runs = _runs(on)
@@ -192,7 +206,15 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float) -> Events:
         ev.notes.append("no landing found (the ankles never come down to the floor after a flight)")
         return ev
     ev.frames["initial_contact"] = ic
-    to = next((a for (v, a, b) in runs if not v and a > ic), None)
+    # the heel rises before the toes leave the ground: take-off is when both ankles are higher
+    # than a heel raise (a fraction of leg length) above the floor, when the jump is that high
+    lift = max(band, TAKE_OFF_RISE * _leg_length(joints))
+    with np.errstate(invalid="ignore"):
+        up = _clean(((ankles > floors + lift) | ~valid).all(axis=1) & valid.any(axis=1), min_len)
+    to = next((a for (v, a, b) in _runs(up) if v and a > ic), None)
+    to_band = next((a for (v, a, b) in runs if not v and a > ic), None)
+    if to is None or (to_band is not None and any(v for (v, a, b) in runs if to_band < a < to)):
+        to = to_band  # a low rebound, or a landing in between: the contact band decides
     ev.frames["take_off"] = to
     if to is not None:
         ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)

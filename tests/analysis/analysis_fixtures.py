@@ -37,8 +37,11 @@ def leg_pose(hip_half=90.0, hip_z=950.0, knee_z=500.0, ankle_z=ANKLE_MM, ankle_h
 
 
 def drop_jump(rate_hz=100.0, box_mm=300.0, t_stand=0.4, contact_s=0.45, depth_mm=250.0,
-              valgus_mm=(20.0, 35.0), t_after=0.6, facing_deg=0.0, origin=(0.0, 0.0, 0.0)):
-    """A drop jump: stand on a box, fall, land, dip, rebound, fly, land again.
+              valgus_mm=(20.0, 35.0), t_after=0.6, facing_deg=0.0, origin=(0.0, 0.0, 0.0), heel_raise_mm=50.0):
+    """A drop jump: stand on a box, fall, land, dip, raise the heels, take off, fly, land again.
+
+    The ankles rise by ``heel_raise_mm`` over the last 0.1 s of contact (heels up, toes on
+    the ground); take-off is when the toes leave, landing when the ankle is back down.
 
     Returns (joints_lab_mm (T, 6, 3), true events as row indices, dict of times).
     Knee medial displacement (right, left) grows with the dip, peaking at the deepest point.
@@ -60,12 +63,17 @@ def drop_jump(rate_hz=100.0, box_mm=300.0, t_stand=0.4, contact_s=0.45, depth_mm
     fly = (t >= t_to) & (t < t_land2)
     tau = t[fly] - t_to
     lift[fly] = v0 * tau - 0.5 * G_MM_S2 * tau ** 2
+    heel = np.zeros(T)
+    raise_ = (t >= t_to - 0.1) & (t < t_to)
+    heel[raise_] = heel_raise_mm * ((t[raise_] - (t_to - 0.1)) / 0.1) ** 2
+    heel[fly] = heel_raise_mm * (1.0 - tau / (t_land2 - t_to))
     frames = []
     for k in range(T):
         frac = dip[k] / depth_mm
         pose = leg_pose(hip_z=950.0 - dip[k], knee_z=500.0 - 0.4 * dip[k], knee_forward=0.8 * dip[k],
                         medial_right=valgus_mm[0] * frac, medial_left=valgus_mm[1] * frac)
         pose[:, 2] += lift[k]
+        pose[4:, 2] += heel[k]
         frames.append(pose)
     joints = place(np.array(frames), facing_deg, origin)
     row = lambda s: int(np.ceil(s * rate_hz - 1e-9))  # noqa: E731  first frame at or after a time
