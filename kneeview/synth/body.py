@@ -132,9 +132,24 @@ def figure(points: dict[str, np.ndarray], athlete: Athlete) -> tuple[list[Capsul
     rep["neck"] = _lerp(thrx, head, 0.4) - 0.2 * rh * head_fwd
     caps.append(Capsule("head", head - 0.22 * rh * head_up + 0.05 * rh * head_fwd, head + 0.2 * rh * head_up, 0.84 * rh, 0.82 * rh, skin))
     rep["head"] = head + 0.1 * rh * head_fwd
-    if A.hair_style != "shaved":
-        hc = head + 0.24 * rh * head_up - 0.18 * rh * head_fwd
-        caps.append(Capsule("hair", hc, hc + 0.05 * rh * head_up, 0.86 * rh, 0.86 * rh, A.hair))
+    side_dir = np.cross(head_fwd, head_up)
+    for s in (1.0, -1.0):  # eyes and brows, seen only when the face turns to the camera
+        eye = head + 0.8 * rh * head_fwd + 0.04 * rh * head_up + s * 0.32 * rh * side_dir
+        caps.append(Capsule("face", eye - 0.05 * rh * side_dir, eye + 0.05 * rh * side_dir, 0.05 * rh, 0.05 * rh,
+                            tuple(int(0.35 * c) for c in skin)))
+        brow = eye + 0.2 * rh * head_up + 0.02 * rh * head_fwd
+        caps.append(Capsule("face", brow - 0.12 * rh * side_dir, brow + 0.12 * rh * side_dir, 0.045 * rh, 0.045 * rh, A.hair))
+    mouth = head + 0.72 * rh * head_fwd - 0.42 * rh * head_up
+    caps.append(Capsule("face", mouth - 0.14 * rh * side_dir, mouth + 0.14 * rh * side_dir, 0.035 * rh, 0.035 * rh,
+                        tuple(int(0.7 * c) for c in skin)))
+    rep["face"] = head + 0.75 * rh * head_fwd
+    hc = head + 0.2 * rh * head_up - 0.2 * rh * head_fwd
+    if A.hair_style == "shaved":  # cropped: a thin cap, between hair and skin
+        cap_col = tuple(int(0.5 * (h + k)) for h, k in zip(A.hair, skin))
+        caps.append(Capsule("hair", hc - 0.02 * rh * head_fwd, hc + 0.06 * rh * head_up, 0.84 * rh, 0.84 * rh, cap_col))
+        rep["hair"] = hc - 0.2 * rh * head_fwd
+    else:
+        caps.append(Capsule("hair", hc, hc + 0.12 * rh * head_up, 0.9 * rh, 0.88 * rh, A.hair))
         if A.hair_style == "ponytail":
             caps.append(Capsule("hair", head + 0.3 * rh * head_up - 0.8 * rh * head_fwd,
                                 head - 0.9 * rh * head_up - 1.0 * rh * head_fwd, 0.28 * rh, 0.16 * rh, A.hair))

@@ -33,7 +33,8 @@ def vicon_radial(rng: np.random.Generator, size: tuple[int, int], principal_poin
 
 def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm: np.ndarray,
                  placement: str = "frontal", strength: float | None = None, device_id: str | None = None,
-                 fill: float | None = None, name: str = "") -> Camera:
+                 fill: float | None = None, name: str = "", distance_mm: float | None = None,
+                 height_mm: float | None = None) -> Camera:
     """A video camera that sees every point in ``points_lab_mm`` (N, 3).
 
     ``placement``: "frontal" (in front of the athlete, within 10 degrees) or "oblique"
@@ -49,8 +50,8 @@ def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm:
         az = np.radians(rng.uniform(20, 55)) * (1 if rng.random() < 0.5 else -1)
     else:
         raise ValueError(f"unknown camera placement {placement!r}")
-    dist_mm = rng.uniform(3800, 6500)
-    height = rng.uniform(700, 1700)
+    dist_mm = distance_mm if distance_mm is not None else rng.uniform(3500, 6500)
+    height = height_mm if height_mm is not None else rng.uniform(700, 1700)
     direction = np.cos(az) * FORWARD + np.sin(az) * RIGHT
     position = np.array([centre[0], centre[1], 0.0]) + dist_mm * direction + [0, 0, height]
     target = centre + [0.0, 0.0, rng.uniform(-80, 80)]
@@ -58,11 +59,10 @@ def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm:
     # Focal length: the movement (plus body margin) spans ``fill`` of the tighter image axis.
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
     cam_pts = (np.concatenate([pts, corners]) - position) @ R.T
-    z = cam_pts[:, 2]
-    half_x = np.max(np.abs(cam_pts[:, 0]) + BODY_MARGIN_MM) / np.min(z)
-    half_y = np.max(np.abs(cam_pts[:, 1]) + BODY_MARGIN_MM) / np.min(z)
-    fill = fill if fill is not None else rng.uniform(0.7, 0.9)
-    # The target is not the image centre of the extremes; be conservative with both halves.
+    z = np.maximum(cam_pts[:, 2], 1.0)
+    half_x = np.max((np.abs(cam_pts[:, 0]) + BODY_MARGIN_MM) / z)
+    half_y = np.max((np.abs(cam_pts[:, 1]) + BODY_MARGIN_MM) / z)
+    fill = fill if fill is not None else rng.uniform(0.8, 0.97)
     f = fill * min((w / 2) / half_x, (h / 2) / half_y)
     pp = (w / 2 - 0.5 + rng.uniform(-0.02, 0.02) * w, h / 2 - 0.5 + rng.uniform(-0.02, 0.02) * h)
     K = np.array([[f, 0.0, pp[0]], [0.0, f, pp[1]], [0.0, 0.0, 1.0]])

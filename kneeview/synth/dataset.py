@@ -107,15 +107,38 @@ def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps
     return single_leg_squat(athlete, rng, rate_hz, fps, stance=stance, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing), athlete
 
 
-def render_trial(spec: TrialSpec, out_dir, *, fps: float | None = None, rate_hz: float | None = None,
-                 valgus_mm=None, duration_s: float | None = None, placement: str | None = None,
-                 strength: float | None = None, noise_sigma: float | None = None, background=None) -> dict:
-    """Render and write one trial; returns its index entry (paths relative to ``out_dir``)."""
+@dataclass
+class BuiltTrial:
+    """Everything about one trial before it is written: motion, cameras, renderer, metadata."""
+
+    motion: Motion
+    athlete: Athlete
+    cameras: list  # the video camera first, then the optical ones
+    renderer: TrialRenderer
+    fps: float
+    metadata: dict
+    subject: str
+    jpeg_quality: int | None
+
+    def frames(self):
+        for j in range(len(self.renderer)):
+            frame = self.renderer.frame(j)
+            yield frame if self.jpeg_quality is None else _recompress(frame, self.jpeg_quality)
+
+
+def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | None = None,
+                valgus_mm=None, duration_s: float | None = None, placement: str | None = None,
+                strength: float | None = None, noise_sigma: float | None = None, background=None,
+                recompress: bool | None = None, camera_distance_mm: float | None = None,
+                camera_height_mm: float | None = None, fill: float | None = None, plain: bool = False) -> BuiltTrial:
+    """Set up one trial. Keyword options pin what is otherwise drawn at random (the demo and
+    the tests use them). ``plain``: no noise, motion blur, shadow or recompression;
+    ``background`` a BGR colour for a uniform background instead of the lab."""
     rng = np.random.default_rng([spec.seed, spec.index, 1])
     athlete = athlete_for(spec.seed, spec.athlete_index, spec.year, spec.athlete_id)
     if spec.from_c3d:
-        from .from_c3d import video_rate_for
         from ..io.c3d import read_points
+        from .from_c3d import video_rate_for
 
         rate_hz = read_points(spec.from_c3d).rate_hz
         fps, _ = video_rate_for(rate_hz)
@@ -132,26 +155,43 @@ def render_trial(spec: TrialSpec, out_dir, *, fps: float | None = None, rate_hz:
         c = np.asarray(motion.box["top_centre_lab_mm"])
         pts = np.concatenate([pts, [c, c * [1, 1, 0]]])
     placement = placement or ("frontal" if rng.random() < 0.5 else "oblique")
-    cam = video_camera(rng, spec.size, pts, placement, strength=strength)
+    cam = video_camera(rng, spec.size, pts, placement, strength=strength, fill=fill,
+                       distance_mm=camera_distance_mm, height_mm=camera_height_mm)
     optical = optical_cameras(rng, motion.landing_lab_mm)
     scene = sample_scene(rng, motion.landing_lab_mm, motion.box, optical, cam.position_mm)
-    renderer = TrialRenderer(
-        cam, motion.points, athlete, scene, rng, samples, fps,
-        noise_sigma=float(noise_sigma if noise_sigma is not None else rng.uniform(0.5, 4.0)),
-        exposure=float(rng.uniform(0.2, 0.8)), background=background,
-    )
+    noise = float(noise_sigma if noise_sigma is not None else rng.uniform(0.5, 4.0))
+    exposure = float(rng.uniform(0.2, 0.8))
+    renderer = TrialRenderer(cam, motion.points, athlete, scene, rng, samples, fps,
+                             noise_sigma=0.0 if plain else noise, exposure=0.0 if plain else exposure,
+                             background=background, shadow=not plain)
     jpeg = int(rng.integers(35, 90)) if rng.random() < 0.3 else None
-    frames = (renderer.frame(j) if jpeg is None else _recompress(renderer.frame(j), jpeg) for j in range(len(renderer)))
+    if recompress is False or plain:
+        jpeg = None
     subject = f"Athlete{spec.athlete_index:03d}" if rng.random() < 0.5 else ""
+    extra = {"trial_index": spec.index, "camera": {"device_id": cam.device_id, "placement": placement},
+             "athlete": athlete.to_json()}
+    if spec.from_c3d:
+        extra["source_c3d"] = motion.params["source_c3d"]
     meta = trial_metadata(motion, seed=spec.seed, athlete_id=spec.athlete_id, year=spec.year, fps=fps,
-                          n_frames=len(renderer),
-                          extra={"trial_index": spec.index, "camera": {"device_id": cam.device_id, "placement": placement},
-                                 "athlete": athlete.to_json(), **({"source_c3d": motion.params["source_c3d"]} if spec.from_c3d else {})})
-    session_dir = Path(out_dir) / spec.session
-    paths = write_session(session_dir, spec.trial, motion, [cam] + optical, frames, fps, meta, subject)
+                          n_frames=len(renderer), extra=extra)
+    return BuiltTrial(motion, athlete, [cam] + optical, renderer, float(fps), meta, subject, jpeg)
+
+
+def render_trial(spec: TrialSpec, out_dir, *, session_dir=None, trial_name: str | None = None, **options) -> dict:
+    """Render and write one trial; returns its index entry (paths relative to ``out_dir``).
+
+    ``options`` go to :func:`build_trial`; ``session_dir``/``trial_name`` override the
+    folder and file names.
+    """
+    built = build_trial(spec, **options)
+    session_dir = Path(session_dir) if session_dir is not None else Path(out_dir) / spec.session
+    trial_name = trial_name or spec.trial
+    paths = write_session(session_dir, trial_name, built.motion, built.cameras, built.frames(), built.fps,
+                          built.metadata, built.subject)
+    out_dir = Path(out_dir)
     return {
-        "session": spec.session, "trial": spec.trial, "athlete_id": spec.athlete_id, "year": spec.year,
-        "task": motion.task, "side": motion.side, "n_frames": len(renderer),
+        "session": session_dir.name, "trial": trial_name, "athlete_id": spec.athlete_id, "year": spec.year,
+        "task": built.motion.task, "side": built.motion.side, "n_frames": len(built.renderer),
         "video": str(paths["video"].relative_to(out_dir)), "c3d": str(paths["c3d"].relative_to(out_dir)),
         "json": str(paths["json"].relative_to(out_dir)),
     }

@@ -168,7 +168,7 @@ def _upper_body(mid_hip, lean_deg, arm_flex_deg, elbow_deg, athlete: Athlete, pt
     pts["THRX"] = thrx
     head_lean = 0.45 * lean
     head_dir = np.sin(head_lean) * FORWARD + np.cos(head_lean) * UP
-    pts["HEAD"] = thrx + (A.neck_mm + 0.9 * A.head_radius_mm) * head_dir
+    pts["HEAD"] = thrx + (0.6 * A.neck_mm + 0.9 * A.head_radius_mm) * head_dir
     alpha = np.radians(arm_flex_deg)[:, None]
     beta = np.radians(elbow_deg)[:, None]
     for side, s in (("R", 1.0), ("L", -1.0)):
@@ -372,8 +372,8 @@ def single_leg_squat(athlete: Athlete, rng: np.random.Generator, rate_hz: float,
         th = np.radians(rng.uniform(25, 45) + 25 * depth)
         tk = np.radians(rng.uniform(50, 80) + 15 * depth)
     else:  # free foot held behind
-        th = np.radians(rng.uniform(-5, 10) + 15 * depth)
-        tk = np.radians(rng.uniform(80, 100))
+        th = np.radians(rng.uniform(-10, 5) + 10 * depth)
+        tk = np.radians(rng.uniform(95, 115))
     kf = hip_fr + A.thigh_mm * (np.sin(th)[:, None] * FORWARD - np.cos(th)[:, None] * UP)
     af = kf + A.shank_mm * (np.sin(th - tk)[:, None] * FORWARD - np.cos(th - tk)[:, None] * UP)
     af[:, 2] = np.maximum(af[:, 2], La + 60)

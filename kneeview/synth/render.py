@@ -56,11 +56,15 @@ class TrialRenderer:
 
     def __init__(self, camera: Camera, points: dict[str, np.ndarray], athlete: Athlete, scene: Scene,
                  rng: np.random.Generator, samples: np.ndarray, fps: float, *,
-                 noise_sigma: float = 2.0, exposure: float = 0.5, background: np.ndarray | None = None):
+                 noise_sigma: float = 2.0, exposure: float = 0.5, background=None, shadow: bool = True):
         self.camera = camera
         self.fps = fps
         self.map1, self.map2, self.canvas = distortion_maps(camera)
-        self.background = background if background is not None else scene.render(camera, self.canvas, rng)
+        if background is None:
+            self.background = scene.render(camera, self.canvas, rng)
+        else:  # a uniform colour (tests)
+            self.background = np.empty(self.canvas.shape, np.uint8)
+            self.background[:] = np.asarray(background, np.uint8)
         lighting = scene.lighting
         sel = {k: v[samples] for k, v in points.items()}
         caps, hulls, rep = figure(sel, athlete)
@@ -113,7 +117,7 @@ class TrialRenderer:
         # a soft contact shadow on the floor
         feet = np.stack([sel["RHEE"], sel["RTOE"], sel["LHEE"], sel["LTOE"]], 1)
         low = feet[..., 2].min(1)
-        self._shadow_strength = np.clip(1.0 - (low - 20.0) / 300.0, 0, 1) * 0.45
+        self._shadow_strength = np.clip(1.0 - (low - 20.0) / 300.0, 0, 1) * (0.45 if shadow else 0.0)
         c = feet.mean(1)
         c[:, 2] = 1.0
         half_x = 0.5 * np.ptp(feet[..., 0], axis=1) + 220

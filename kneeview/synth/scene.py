@@ -332,5 +332,6 @@ def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, opt
             x = room[0] + 800 + k * 2200
             objects.append(wall_rect(back, (x, x + 1600), (z0, min(z0 + 1000, room[4] - 200)), (235, 225, 205)))
     for cam in optical:
-        objects.append(vicon_camera(cam, room))
+        if np.linalg.norm(cam.position_mm[:2] - np.asarray(video_cam_pos, float)[:2]) > 2000:
+            objects.append(vicon_camera(cam, room))
     return Scene(style, floor_colour, wall, band, tuple(float(v) for v in np.clip(np.array(wall) * 0.95, 0, 255)), room, lighting, objects)

@@ -1,0 +1,62 @@
+"""``kneeview synth``: write synthetic Vicon-format trials (training data, demo)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import KneeViewInputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "synth",
+        help="write synthetic recordings (Vicon session folders) for training and testing",
+        description="Render synthetic drop jumps and single-leg squats as Vicon session folders "
+                    "(<session>.xcp, <trial>.c3d, <trial>.<DEVICEID>.avi, <trial>.json), deterministic per seed.",
+    )
+    p.add_argument("outdir", help="folder to write the session folders and synth_index.json into")
+    p.add_argument("--trials", type=int, default=10, help="number of trials (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
+    p.add_argument("--task", default="mix", help="dj, sls or mix (default mix)")
+    p.add_argument("--size", default="640x480", help="video size WxH (default 640x480)")
+    p.add_argument("--from-c3d", dest="from_c3d", metavar="FILE",
+                   help="animate the joint centres of this .c3d instead of the parametric motion")
+    p.add_argument("--workers", type=int, default=1, help="processes; 0 = all cores (default 1)")
+    p.add_argument("--demo", action="store_true", help="write the demo recording into OUTDIR instead")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .dataset import TASKS, check_output_dir, parse_size, write_dataset
+
+    if args.demo:
+        from .demo import write_demo
+
+        check_output_dir(args.outdir)
+        entry = write_demo(args.outdir)
+        print(f"wrote the demo recording {entry['video']} into {args.outdir}")
+        return 0
+    task = str(args.task).lower()
+    if task not in TASKS:
+        raise KneeViewInputError(None, f"--task must be one of {', '.join(TASKS)}, got {args.task!r}", "--task")
+    if args.trials < 0:
+        raise KneeViewInputError(None, f"--trials must not be negative, got {args.trials}", "--trials")
+    if args.seed < 0:
+        raise KneeViewInputError(None, f"--seed must not be negative, got {args.seed}", "--seed")
+    if args.workers < 0:
+        raise KneeViewInputError(None, f"--workers must not be negative, got {args.workers}", "--workers")
+    workers = args.workers or (os.cpu_count() or 1)
+    size = parse_size(args.size)
+    from_c3d = None
+    if args.from_c3d:
+        from_c3d = Path(args.from_c3d)
+        if not from_c3d.is_file():
+            raise KneeViewInputError(from_c3d, "C3D file not found", "--from-c3d")
+    entries = write_dataset(args.outdir, args.trials, seed=args.seed, task=task, size=size, from_c3d=from_c3d,
+                            workers=workers, progress=not args.no_progress)
+    frames = sum(e["n_frames"] for e in entries)
+    print(f"wrote {len(entries)} trials ({frames} frames) into {args.outdir}")
+    return 0
