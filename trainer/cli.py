@@ -1,0 +1,131 @@
+"""``kneeview-train``: fit a framework on session folders, evaluate a checkpoint.
+
+    kneeview-train fit --framework A --data DIR --run runs/A [--config cfg.toml] [--resume]
+    torchrun --nproc_per_node 4 -m trainer.cli fit ...          (DistributedDataParallel)
+    kneeview-train evaluate [--checkpoint CKPT] --data DIR [--json OUT] [--split test --run RUN]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from kneeview.errors import KneeViewInputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kneeview-train", description="Train and evaluate KneeView's pose networks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    f = sub.add_parser("fit", help="train a framework (A, B or C) on session folders")
+    f.add_argument("--framework", choices=["A", "B", "C"], help="paper framework (default A)")
+    f.add_argument("--data", help="folder of session folders (Vicon exports or `kneeview synth` output)")
+    f.add_argument("--run", dest="run_dir", help="run folder: split, checkpoints, logs, exported model (default runs/run)")
+    f.add_argument("--config", help="JSON or TOML file of settings (the command line wins)")
+    f.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    f.add_argument("--iterations", type=int, help="iterations (paper: 15000; framework B: of the 2D stage)")
+    f.add_argument("--lift-iterations", type=int, help="framework B: iterations of the lifting stage (default 5000)")
+    f.add_argument("--batch-size", type=int, help="images per step and process (paper: 3)")
+    f.add_argument("--lr", type=float, help="learning rate (paper: 0.001)")
+    f.add_argument("--optimizer", choices=["adamw", "sgd"])
+    f.add_argument("--warmup-iterations", type=int)
+    f.add_argument("--schedule", choices=["cosine", "constant"])
+    f.add_argument("--frames-per-video", type=int, help="frames sampled per video (paper: 100)")
+    f.add_argument("--stride", type=int, help="stride between sampled frames (paper: 3)")
+    f.add_argument("--split-seed", type=int)
+    f.add_argument("--split-file", help="reuse another run's split.json")
+    f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    f.add_argument("--workers", type=int, help="data-loading processes per training process")
+    f.add_argument("--checkpoint-every", type=int)
+    f.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--no-amp", dest="amp", action="store_const", const=False)
+    f.add_argument("--no-eval", dest="eval_at_end", action="store_const", const=False, help="skip the validation run at the end")
+    f.add_argument("--seed", type=int)
+    f.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
+                   help="network setting, e.g. --model min_size=352 --model backbone=efficientnet_lite0")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=cmd_fit)
+
+    e = sub.add_parser("evaluate", help="COCO mAP, PCK and MPJPE of a checkpoint")
+    e.add_argument("--checkpoint", help="checkpoint (default: the bundled model)")
+    e.add_argument("--data", required=True, help="folder of session folders")
+    e.add_argument("--split", choices=["train", "val", "test"], help="evaluate only this split of --run")
+    e.add_argument("--run", help="run folder whose split.json to use with --split")
+    e.add_argument("--frames-per-video", type=int, default=100)
+    e.add_argument("--stride", type=int, default=3)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", dest="json_out", metavar="OUT", help="write the figures as JSON")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def _parse_model_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise KneeViewInputError(None, f"--model expects KEY=VALUE, got {item!r}", "--model")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def cmd_fit(args) -> int:
+    from .config import build_config
+    from .fit import fit
+
+    overrides = {k: getattr(args, k) for k in (
+        "framework", "data", "run_dir", "iterations", "lift_iterations", "batch_size", "lr", "optimizer",
+        "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "augment",
+        "workers", "checkpoint_every", "device", "amp", "eval_at_end", "seed")}
+    overrides["model"] = _parse_model_overrides(args.model) or None
+    cfg = build_config(args.config, overrides)
+    out = fit(cfg, resume=args.resume, quiet=args.quiet)
+    print(f"model written to {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .data import load_split
+    from .evaluate import evaluate_checkpoint, format_tables, write_json
+
+    trial_ids = None
+    if args.split:
+        if not args.run:
+            raise KneeViewInputError(None, "--split needs --run RUN (the run folder holding split.json)", "--run")
+        trial_ids = load_split(Path(args.run) / "split.json")[args.split]
+        if not trial_ids:
+            raise KneeViewInputError(Path(args.run) / "split.json", f"the {args.split} split is empty", args.split)
+    res = evaluate_checkpoint(args.checkpoint, args.data, trial_ids, args.frames_per_video, args.stride,
+                              device=args.device, progress=not args.quiet)
+    summary = res["summary"]
+    print(format_tables([(res["framework"], summary)]))
+    if args.json_out:
+        out = dict(summary)
+        out.update({"framework": res["framework"], "checkpoint": res["checkpoint"], "data": str(args.data),
+                    "split": args.split or "all", "training": res["card_training"]})
+        write_json(out, args.json_out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KneeViewInputError as exc:
+        print(f"kneeview-train {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (resume with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

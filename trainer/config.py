@@ -1,0 +1,107 @@
+"""Training settings: the paper's schedule by default, a config file over it, the CLI over both.
+
+A config file is JSON or TOML with the keys of :class:`TrainConfig`; the network's own
+settings (:class:`kneeview.pose.model.PoseConfig`) go in a ``model`` table::
+
+    iterations = 15000
+    batch_size = 3
+    lr = 0.001
+    [model]
+    min_size = 352
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from kneeview.errors import KneeViewInputError
+
+
+@dataclass
+class TrainConfig:
+    framework: str = "A"
+    data: str = ""
+    run_dir: str = "runs/run"
+    # the paper's schedule (section 3.1)
+    iterations: int = 15000
+    batch_size: int = 3
+    lr: float = 0.001
+    # framework B: iterations of the lifting stage (the 2D stage uses ``iterations``)
+    lift_iterations: int = 5000
+    lift_lr: float = 0.001
+    optimizer: str = "adamw"  # "adamw" or "sgd" (momentum 0.9)
+    weight_decay: float = 1e-4
+    backbone_lr_mult: float = 0.1  # the pretrained trunk learns more slowly
+    warmup_iterations: int = 300
+    schedule: str = "cosine"  # "cosine" (to 5% of lr) or "constant"
+    grad_clip: float = 10.0
+    # data
+    frames_per_video: int = 100
+    stride: int = 3
+    split_seed: int = 0
+    split_file: str = ""  # reuse another run's split.json
+    augment: bool = True
+    workers: int = 2
+    # bookkeeping
+    checkpoint_every: int = 1000
+    log_every: int = 20
+    seed: int = 0
+    amp: bool = True  # mixed precision when CUDA is used
+    device: str = "auto"
+    eval_at_end: bool = True
+    eval_frames_per_video: int = 20
+    model: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_config_file(path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KneeViewInputError(path, f"cannot read the config file: {exc.strerror or exc}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # tomllib.TOMLDecodeError, json.JSONDecodeError
+        raise KneeViewInputError(path, f"cannot parse the config file: {exc}") from None
+    if not isinstance(data, dict):
+        raise KneeViewInputError(path, "the config file must hold a table/object of settings")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise KneeViewInputError(path, f"unknown settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return data
+
+
+def build_config(file_path=None, overrides: dict | None = None) -> TrainConfig:
+    """Defaults <- config file <- command line (entries that are not None)."""
+    values = TrainConfig().to_dict()
+    if file_path:
+        file_values = read_config_file(file_path)
+        model = {**values["model"], **file_values.pop("model", {})}
+        values.update(file_values)
+        values["model"] = model
+    for key, val in (overrides or {}).items():
+        if val is None:
+            continue
+        if key == "model":
+            values["model"] = {**values["model"], **val}
+        else:
+            values[key] = val
+    cfg = TrainConfig(**values)
+    if cfg.framework not in ("A", "B", "C"):
+        raise KneeViewInputError(None, f"framework must be A, B or C, not {cfg.framework!r}", "--framework")
+    for name in ("iterations", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise KneeViewInputError(None, f"{name} must be at least 1", name)
+    if not cfg.lr > 0:
+        raise KneeViewInputError(None, "lr must be positive", "lr")
+    return cfg

@@ -1,0 +1,376 @@
+"""Training samples from session folders (real Vicon exports or ``kneeview synth`` output).
+
+Every video camera of a trial is a view. From each view, ``frames_per_video`` frames are
+taken with a ``stride`` (paper: 100 frames, stride 3) from the middle of the video. For each
+sampled frame:
+
+* 2D targets: the C3D joint centres projected and distorted through the view's camera
+  (``Camera.project``), raw pixels;
+* 3D targets: the joint centres in the camera frame, metres, relative to the mid-hip
+  (mean of RFEP and LFEP);
+* the person box: every point of the C3D (markers, joint centres, the extra body points of
+  synthetic trials) projected, with a margin.
+
+Frames whose six joints are not all known are skipped. The split is by athlete (the trial
+JSON's ``athlete_id``; the session folder when there is none), so an athlete recorded in
+two years stays in one split.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kneeview import joints as J
+from kneeview.atomic import atomic_write_text
+from kneeview.errors import KneeViewInputError
+from kneeview.io.c3d import read_points
+from kneeview.io.recording import find_recordings, open_recording
+
+log = logging.getLogger(__name__)
+
+BOX_MARGIN = 0.10  # of the box size, each side
+
+
+@dataclass
+class ViewSamples:
+    """The sampled frames of one view of one trial, with their targets."""
+
+    trial_id: str  # video path of the trial's first view, relative to the data root
+    athlete: str
+    video_path: Path
+    device_id: str | None
+    image_size: tuple[int, int]  # (W, H)
+    frame_index: np.ndarray  # (n,)
+    keypoints_px: np.ndarray  # (n, 6, 2) raw distorted pixels (integer = pixel centre)
+    joints_cam_m: np.ndarray  # (n, 6, 3) mid-hip-relative camera frame, metres
+    box_px: np.ndarray  # (n, 4) x0 y0 x1 y1 raw pixels (pixel-centre convention), with margin
+    tight_box_px: np.ndarray  # (n, 4) without margin (COCO area)
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+
+def sample_frame_indices(n_frames: int, count: int = 100, stride: int = 3) -> np.ndarray:
+    """``count`` frames ``stride`` apart, centred in the video (fewer if it is short)."""
+    if n_frames <= 0:
+        return np.zeros(0, dtype=np.int64)
+    span = (count - 1) * stride
+    if span >= n_frames:
+        return np.arange(0, n_frames, stride, dtype=np.int64)[:count]
+    start = (n_frames - 1 - span) // 2
+    return start + stride * np.arange(count, dtype=np.int64)
+
+
+def athlete_of(rec) -> str:
+    meta = rec.metadata or {}
+    if meta.get("athlete_id") not in (None, ""):
+        return str(meta["athlete_id"])
+    return rec.root.name
+
+
+def _all_points_at_video_frames(rec, view_index: int) -> np.ndarray | None:
+    """Every C3D point (T_video, N, 3) lab mm at each frame of a view."""
+    gt = rec.ground_truth()
+    if gt is None:
+        return None
+    data = read_points(rec.c3d_path)
+    scale = {"mm": 1.0, "m": 1000.0, "cm": 10.0}.get(data.units.lower().strip(), 1.0)
+    pts = data.points * scale
+    pts[np.all(pts == 0.0, axis=-1)] = np.nan
+    allgt = replace(gt, joints_lab_mm=pts)
+    return allgt.resample(rec.frame_times_s(view_index)).joints_lab_mm
+
+
+def load_view_samples(video_path: Path, root: Path, frames_per_video: int = 100, stride: int = 3) -> list[ViewSamples]:
+    """Samples of every calibrated view of the trial whose (first) video is ``video_path``."""
+    rec = open_recording(video_path)
+    if rec.c3d_path is None:
+        return []
+    out = []
+    trial_id = str(Path(video_path).resolve().relative_to(Path(root).resolve()))
+    athlete = athlete_of(rec)
+    for vi, view in enumerate(rec.views):
+        cam = view.camera
+        if cam is None:
+            continue
+        joints_lab = rec.ground_truth_frames(vi)
+        if joints_lab is None:
+            continue
+        allpts = _all_points_at_video_frames(rec, vi)
+        idx = sample_frame_indices(len(joints_lab), frames_per_video, stride)
+        joints = joints_lab[idx]
+        ok = np.all(np.isfinite(joints), axis=(1, 2))
+        idx, joints = idx[ok], joints[ok]
+        if len(idx) == 0:
+            continue
+        kp = cam.project(joints)
+        cam_mm = cam.world_to_camera(joints)
+        hip = cam_mm[:, :2].mean(axis=1, keepdims=True)
+        joints_cam_m = (cam_mm - hip) / 1000.0
+        pts = allpts[idx] if allpts is not None else joints
+        proj = cam.project(pts)
+        proj = np.where(np.isfinite(proj), proj, np.nan)
+        with np.errstate(invalid="ignore"):
+            lo = np.nanmin(np.concatenate([proj, kp], axis=1), axis=1)
+            hi = np.nanmax(np.concatenate([proj, kp], axis=1), axis=1)
+        W, H = cam.image_size
+        tight = np.concatenate([lo, hi], axis=1)
+        size = hi - lo
+        box = np.concatenate([lo - BOX_MARGIN * size, hi + BOX_MARGIN * size], axis=1)
+        box[:, [0, 2]] = box[:, [0, 2]].clip(-0.5, W - 0.5)
+        box[:, [1, 3]] = box[:, [1, 3]].clip(-0.5, H - 0.5)
+        good = np.all(np.isfinite(kp), axis=(1, 2)) & (box[:, 2] - box[:, 0] > 4) & (box[:, 3] - box[:, 1] > 4)
+        out.append(ViewSamples(
+            trial_id=trial_id, athlete=athlete, video_path=view.video_path, device_id=view.device_id,
+            image_size=(W, H), frame_index=idx[good], keypoints_px=kp[good], joints_cam_m=joints_cam_m[good],
+            box_px=box[good], tight_box_px=tight[good],
+            meta={"task": (rec.metadata or {}).get("task"), "year": (rec.metadata or {}).get("year")},
+        ))
+    return out
+
+
+def scan_trials(root) -> list[Path]:
+    """First-view video of every trial under ``root`` that has a C3D beside it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise KneeViewInputError(root, "data folder not found")
+    videos = find_recordings(root)
+    if not videos:
+        raise KneeViewInputError(root, "no recordings (videos) under this folder")
+    return videos
+
+
+# ----------------------------------------------------------------------------- split
+def make_split(trials: dict[str, str], seed: int = 0, fractions=(0.70, 0.15, 0.15)) -> dict:
+    """Assign athletes (not trials) to train/val/test; ``trials`` maps trial id -> athlete."""
+    athletes = sorted(set(trials.values()))
+    rng = random.Random(seed)
+    rng.shuffle(athletes)
+    n = len(athletes)
+    n_val = max(1, round(fractions[1] * n)) if n >= 3 else 0
+    n_test = max(1, round(fractions[2] * n)) if n >= 3 else 0
+    n_train = n - n_val - n_test
+    groups = {"train": athletes[:n_train], "val": athletes[n_train:n_train + n_val], "test": athletes[n_train + n_val:]}
+    where = {a: name for name, group in groups.items() for a in group}
+    split = {"seed": seed, "fractions": list(fractions), "athletes": {k: sorted(v) for k, v in groups.items()}}
+    for name in groups:
+        split[name] = sorted(t for t, a in trials.items() if where[a] == name)
+    return split
+
+
+def save_split(split: dict, path: Path) -> None:
+    atomic_write_text(path, json.dumps(split, indent=2) + "\n")
+
+
+def load_split(path: Path) -> dict:
+    try:
+        split = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise KneeViewInputError(path, f"cannot read the split: {exc}") from None
+    for key in ("train", "val", "test"):
+        if not isinstance(split.get(key), list):
+            raise KneeViewInputError(path, "not a split file", key)
+    return split
+
+
+# ----------------------------------------------------------------------------- statistics
+def normalisation_stats(samples: list[ViewSamples]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint, per-axis mean and std (m) of the 3D targets (training split)."""
+    allj = np.concatenate([s.joints_cam_m for s in samples], axis=0)
+    mean = allj.mean(axis=0)
+    std = np.maximum(allj.std(axis=0), 1e-3)
+    return mean, std
+
+
+# ----------------------------------------------------------------------------- dataset
+@dataclass
+class Augment:
+    scale: tuple[float, float] = (0.75, 1.3)
+    flip: float = 0.5
+    colour: float = 0.8
+    blur: float = 0.3
+    enabled: bool = True
+
+
+class PoseDataset:
+    """torch-style dataset: ``ds[i] -> (image tensor (3, H, W) RGB [0, 1], target dict)``.
+
+    Frames are first resized exactly as at inference (short side to ``min_size``, area
+    interpolation), then augmented (scale and crop, horizontal flip with left/right swap
+    and mirrored 3D, colour jitter, blur). Targets are in the network's continuous pixel
+    coordinates (``raw_px + 0.5``, see :mod:`kneeview.pose.estimator`).
+    """
+
+    def __init__(self, samples: list[ViewSamples], mean3d, std3d, min_size: int = 320, max_size: int = 576,
+                 augment: Augment | None = None, seed: int = 0, reader_cache: int = 4):
+        self.views = [s for s in samples if len(s)]
+        self.offsets = np.cumsum([0] + [len(s) for s in self.views])
+        self.mean3d = np.asarray(mean3d, dtype=np.float32)
+        self.std3d = np.asarray(std3d, dtype=np.float32)
+        self.min_size, self.max_size = min_size, max_size
+        self.augment = augment or Augment(enabled=False)
+        self.seed = seed
+        self._readers: OrderedDict = OrderedDict()
+        self._reader_cache = reader_cache
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, i: int) -> tuple[ViewSamples, int]:
+        v = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        return self.views[v], i - int(self.offsets[v])
+
+    def _reader(self, path: Path):
+        from kneeview.io.video import VideoReader
+
+        r = self._readers.get(path)
+        if r is None:
+            r = VideoReader(path, cache_mb=8)
+            self._readers[path] = r
+            while len(self._readers) > self._reader_cache:
+                self._readers.popitem(last=False)[1].close()
+        else:
+            self._readers.move_to_end(path)
+        return r
+
+    def __getstate__(self):  # readers are not shared with worker processes
+        d = dict(self.__dict__)
+        d["_readers"] = OrderedDict()
+        return d
+
+    def frame(self, view: ViewSamples, j: int) -> np.ndarray:
+        return np.asarray(self._reader(view.video_path)[int(view.frame_index[j])])
+
+    def __getitem__(self, i: int):
+        import torch
+
+        from kneeview.pose.estimator import input_scale, to_network_xy
+
+        view, j = self.locate(int(i))
+        frame = self.frame(view, j)
+        H, W = frame.shape[:2]
+        s0 = input_scale(H, W, self.min_size, self.max_size)
+        out_w, out_h = max(1, round(W * s0)), max(1, round(H * s0))
+        img = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        sx, sy = out_w / W, out_h / H
+        kp = to_network_xy(view.keypoints_px[j]) * [sx, sy]
+        box = to_network_xy(view.box_px[j].reshape(2, 2)) * [sx, sy]
+        j3 = view.joints_cam_m[j].astype(np.float32).copy()
+        if self.augment.enabled:
+            img, kp, box, j3 = self._augment(img, kp, box, j3)
+        box = box.reshape(-1)
+        box[[0, 2]] = box[[0, 2]].clip(0, out_w)
+        box[[1, 3]] = box[[1, 3]].clip(0, out_h)
+        vis = (kp[:, 0] >= 0) & (kp[:, 0] <= out_w) & (kp[:, 1] >= 0) & (kp[:, 1] <= out_h)
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        image = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+        has_box = (box[2] - box[0] > 2) and (box[3] - box[1] > 2)
+        n = 1 if has_box else 0
+        target = {
+            "boxes": torch.tensor(box[None], dtype=torch.float32)[:n],
+            "labels": torch.ones(n, dtype=torch.int64),
+            "keypoints": torch.tensor(np.concatenate([kp, vis[:, None]], axis=1)[None], dtype=torch.float32)[:n],
+            "joints3d": torch.tensor(((j3 - self.mean3d) / self.std3d)[None], dtype=torch.float32)[:n],
+            "joints3d_valid": torch.ones((n, J.N_JOINTS), dtype=torch.bool),
+        }
+        return image, target
+
+    def _augment(self, img, kp, box, j3):
+        rng = self._rng
+        a = self.augment
+        h, w = img.shape[:2]
+        s = float(rng.uniform(*a.scale))
+        # place the scaled person box inside the canvas when it fits, anywhere otherwise
+        bx0, by0 = box[0] * s
+        bx1, by1 = box[1] * s
+        tx = _random_offset(rng, bx0, bx1, w)
+        ty = _random_offset(rng, by0, by1, h)
+        # continuous coordinates: x' = s x + t; OpenCV's matrix works on pixel centres
+        M = np.array([[s, 0, tx + 0.5 * s - 0.5], [0, s, ty + 0.5 * s - 0.5]], dtype=np.float64)
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        img = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+        kp = kp * s + [tx, ty]
+        box = box * s + [tx, ty]
+        if rng.random() < a.flip:
+            img = np.ascontiguousarray(img[:, ::-1])
+            kp = kp[list(J.FLIP_INDEX)].copy()
+            kp[:, 0] = w - kp[:, 0]
+            box = np.array([[w - box[1, 0], box[0, 1]], [w - box[0, 0], box[1, 1]]])
+            j3 = j3[list(J.FLIP_INDEX)].copy()
+            j3[:, 0] = -j3[:, 0]
+        if rng.random() < a.colour:
+            img = _colour_jitter(img, rng)
+        if rng.random() < a.blur:
+            sigma = float(rng.uniform(0.3, 1.5))
+            img = cv2.GaussianBlur(img, (0, 0), sigma)
+        return img, kp, box, j3
+
+
+def _random_offset(rng, lo: float, hi: float, size: int) -> float:
+    """Translation t so that [lo + t, hi + t] lies inside [0, size] when it can."""
+    span = hi - lo
+    if span <= size:
+        return float(rng.uniform(-lo, size - hi))
+    return float(rng.uniform(size - hi, -lo))
+
+
+def _colour_jitter(img: np.ndarray, rng) -> np.ndarray:
+    out = img.astype(np.float32)
+    contrast = rng.uniform(0.7, 1.3)
+    brightness = rng.uniform(-30, 30)
+    gains = rng.uniform(0.85, 1.15, 3)
+    mean = out.mean()
+    out = (out - mean) * contrast + mean + brightness
+    out *= gains
+    grey = out.mean(axis=2, keepdims=True)
+    sat = rng.uniform(0.7, 1.3)
+    out = grey + (out - grey) * sat
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def collate(batch):
+    images, targets = zip(*batch)
+    return list(images), list(targets)
+
+
+# ----------------------------------------------------------------------------- collection
+def collect_samples(root, trial_ids: list[str] | None = None, frames_per_video: int = 100, stride: int = 3,
+                    progress: bool = False) -> list[ViewSamples]:
+    """Samples of every trial under ``root`` (or only ``trial_ids``, paths relative to root)."""
+    root = Path(root)
+    videos = scan_trials(root) if trial_ids is None else [root / t for t in trial_ids]
+    out: list[ViewSamples] = []
+    it = videos
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(videos, desc="reading trials", unit="trial")
+    for v in it:
+        if not v.is_file():
+            raise KneeViewInputError(v, "trial listed in the split is missing")
+        try:
+            out.extend(load_view_samples(v, root, frames_per_video, stride))
+        except KneeViewInputError as exc:
+            log.warning("skipping %s: %s", v, exc)
+    return out
+
+
+def trial_athletes(root) -> dict[str, str]:
+    """trial id -> athlete for every trial under ``root`` (metadata only, no C3D read)."""
+    root = Path(root).resolve()
+    out = {}
+    for v in scan_trials(root):
+        rec = open_recording(v)
+        if rec.c3d_path is None:
+            continue
+        out[str(Path(v).resolve().relative_to(root))] = athlete_of(rec)
+    return out
