@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
     p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
     p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
+    p.add_argument("--device", default="auto", help="device for --source model: auto (CUDA, MPS, CPU), cpu, cuda:0...")
     p.add_argument("--calibration", help="calibration file instead of the one found")
     p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
     p.add_argument("--camera", help="device id of the camera that filmed the video")
@@ -43,6 +44,8 @@ def register(subparsers) -> None:
     b.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
     b.add_argument("--task", help="dj or sls for every trial (default: per trial, from metadata or detected)")
     b.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
+    b.add_argument("--device", default="auto",
+                   help="device for --source model (default auto; under torchrun each rank takes GPU LOCAL_RANK)")
     b.add_argument("--merge", action="store_true", help="only merge the part files of an earlier sharded run")
     b.add_argument("--merge-timeout", type=float, default=3600.0,
                    help="seconds rank 0 waits for the other ranks' parts (default 3600)")
@@ -51,6 +54,15 @@ def register(subparsers) -> None:
 
 def _cutoff(value):
     return None if value is None or value <= 0 else float(value)
+
+
+def _task(value):
+    from .events import normalise_task
+
+    try:
+        return normalise_task(value)
+    except ValueError as exc:
+        raise KneeViewInputError(None, str(exc), "--task") from None
 
 
 # ----------------------------------------------------------------------------- export
@@ -62,8 +74,8 @@ def run_export(args) -> int:
     from .sources import get_estimator
 
     rec = open_recording(args.recording, calibration=args.calibration, c3d=args.c3d, device_id=args.camera)
-    estimator = get_estimator(args.model) if args.source == "model" else None
-    analysis, inputs = analyse_recording(rec, args.source, _cutoff(args.cutoff), args.task, estimator=estimator)
+    estimator = get_estimator(args.model, args.device) if args.source == "model" else None
+    analysis, inputs = analyse_recording(rec, args.source, _cutoff(args.cutoff), _task(args.task), estimator=estimator)
     paths = export_trial(args.out, analysis, rec.trial, inputs.confidence, inputs.source, inputs.model,
                          str(rec.view.video_path), rec.metadata)
     for p in paths.values():
@@ -82,6 +94,23 @@ def shard() -> tuple[int, int]:
     if world < 1 or not 0 <= rank < world:
         raise KneeViewInputError(None, f"RANK={rank} is not within WORLD_SIZE={world}", "RANK/WORLD_SIZE")
     return rank, world
+
+
+def _one_gpu_per_rank() -> None:
+    """Under torchrun, let each local rank see one GPU (LOCAL_RANK-th of those visible).
+
+    Set before torch is imported (the estimator loads it lazily); where that GPU does not
+    exist CUDA is simply unavailable to the rank and it runs on the CPU.
+    """
+    local = os.environ.get("LOCAL_RANK")
+    if local is None or not local.isdigit():
+        return
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        ids = [v for v in visible.split(",") if v.strip()]
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[int(local) % len(ids)] if ids else visible
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = local
 
 
 def part_path(out: Path, rank: int, world: int) -> Path:
@@ -103,7 +132,7 @@ def summarise(video: Path, source: str, cutoff_hz, task, estimator=None) -> dict
 
 
 def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, task, progress: bool = True,
-               desc: str = "batch", checkpoint=None) -> list[dict]:
+               desc: str = "batch", checkpoint=None, device: str = "auto") -> list[dict]:
     """Summary rows of the given trials: ``status`` "ok", or "skipped" with an ``error``."""
     from tqdm import tqdm
 
@@ -112,7 +141,7 @@ def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, t
     if source == "model" and indices:
         from .sources import get_estimator
 
-        estimator = get_estimator(checkpoint)
+        estimator = get_estimator(checkpoint, device)
     for i in tqdm(indices, desc=desc, unit="trial", disable=not progress, file=sys.stderr):
         video = videos[i]
         try:
@@ -198,11 +227,15 @@ def run_batch(args) -> int:
             raise KneeViewInputError(out, "not every rank has written its part yet", "--merge")
         print(f"{out}: {counts[0]} trials" + (f", {counts[1]} skipped (see {errors_path(out)})" if counts[1] else ""))
         return 0
+    task = _task(args.task)
     started = time.time()
     videos = find_recordings(args.root)
     indices = list(range(rank, len(videos), world))
     desc = "batch" if world == 1 else f"batch rank {rank}/{world}"
-    rows = run_trials(videos, indices, args.source, _cutoff(args.cutoff), args.task, desc=desc, checkpoint=args.model)
+    if world > 1 and args.source == "model" and args.device == "auto":
+        _one_gpu_per_rank()
+    rows = run_trials(videos, indices, args.source, _cutoff(args.cutoff), task, desc=desc,
+                      checkpoint=args.model, device=args.device)
     if world == 1:
         good, bad = merge_rows(rows, out)
     else:

@@ -5,9 +5,12 @@ Drop jump (``"drop_jump"``): the athlete stands on a box, drops, lands, rebounds
 * ``initial_contact``: first frame after a flight at which an ankle centre comes within the
   contact band above its floor level (the floor level of each ankle is the 5th percentile
   of its height over the trial; the band is 15 mm, wider for noisy data, up to 60 mm);
-* ``take_off``: first frame after initial contact with both ankles above the band again;
+* ``take_off``: first frame after initial contact with both ankles higher above the floor
+  than a heel raise (5.5 % of leg length, about 50 mm: the ankle centre rises while the
+  toes are still on the ground); for a rebound lower than that, both ankles above the band;
 * ``second_landing``: first frame after take-off with an ankle back in the band;
-* ``deepest``: lowest pelvis (mid-hip height) between initial contact and take-off.
+* ``deepest``: lowest pelvis (mid-hip height) between initial contact and take-off (the
+  frame of maximum knee flexion is among the per-trial peaks).
 
 Single-leg squat (``"single_leg_squat"``): the stance leg is the one whose ankle stays
 lower (the free foot is held up); ``deepest`` is the lowest pelvis; ``start`` and ``end``
@@ -15,8 +18,13 @@ are where the pelvis's vertical speed falls below 10 % of its peak (at least 10 
 walking back from the fastest descent and forward from the fastest ascent of that squat.
 
 Signals are gap-filled (linear interpolation) and low-pass filtered (zero lag; ankles at
-12 Hz, pelvis at 6 Hz) before detection, and contact states shorter than 30 ms are ignored, which makes the
-events robust to marker noise and short gaps. Frames are row indices of the input.
+12 Hz, pelvis at 6 Hz) before detection, and contact states shorter than 30 ms are
+ignored, which makes the events robust to marker noise and short gaps. Frames are row
+indices of the input.
+
+Measured on the synthetic trials of :mod:`kneeview.synth` at 100 Hz (no noise): drop-jump
+events within 10 ms of the truth; squat start/end 20-30 ms inside the truth (a smooth
+start has no sharp onset), deepest within 10 ms.
 """
 from __future__ import annotations
 

@@ -56,15 +56,15 @@ def from_pose_sequence(seq, camera, rate_hz: float) -> TrialInputs:
                        np.asarray(seq.frame_index), float(rate_hz), getattr(seq, "source", "model"), dict(seq.model or {}))
 
 
-def get_estimator(checkpoint=None):
-    """``kneeview.pose.load_estimator(checkpoint)``, or a clear error where the build has none."""
+def get_estimator(checkpoint=None, device: str = "auto"):
+    """``kneeview.pose.load_estimator(checkpoint, device)``, or a clear error where the build has none."""
     try:
         from ..pose import load_estimator
     except ImportError:
         raise KneeViewInputError(
             None, "the pose estimator is not available in this build (kneeview.pose has no load_estimator); "
             "use --source gt", "--source") from None
-    return load_estimator(checkpoint)
+    return load_estimator(checkpoint, device=device)
 
 
 def from_model(rec, view_index: int = 0, estimator=None) -> TrialInputs:

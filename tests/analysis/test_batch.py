@@ -89,6 +89,9 @@ def test_export_bad_input_is_a_clear_error(tree, tmp_path):
         cli("export", root / "S04", "--source", "gt", "--out", tmp_path)
     with pytest.raises(KneeViewInputError, match="cutoff"):
         cli("export", root / "S01", "--source", "gt", "--out", tmp_path, "--cutoff", "40")
+    with pytest.raises(KneeViewInputError, match="unknown task"):
+        cli("batch", root, "--source", "gt", "--out", tmp_path / "s.csv", "--task", "hop")
+    assert not (tmp_path / "s.csv").exists()
 
 
 def test_model_source_uses_the_estimator_and_recovers_the_lab_trajectories(tree, tmp_path):
