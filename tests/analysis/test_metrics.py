@@ -157,3 +157,32 @@ def test_analyse_bad_inputs_are_reported():
     a = analyse(joints, 100.0, cutoff_hz=0)
     assert a.cutoff_hz is None and a.events.task is None
     np.testing.assert_array_equal(a.joints_lab_mm, joints)
+
+
+def test_metrics_are_invariant_to_where_the_athlete_stands_and_faces_and_mirror_between_legs():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from kneeview import joints as J
+
+    rng = np.random.default_rng(11)
+    poses = np.array([leg_pose(hip_half=rng.uniform(70, 110), ankle_half=rng.uniform(60, 180),
+                               knee_forward=rng.uniform(0, 200), medial_right=rng.uniform(-30, 40),
+                               medial_left=rng.uniform(-30, 40)) for _ in range(8)])
+    reference = knee_metrics_3d(trial(poses, 0.0, origin=(0.0, 0.0, 0.0)), reference_frame=0)
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.floats(-180, 180), st.floats(-3000, 3000), st.floats(-3000, 3000))
+    def check(facing, x, y):
+        m = knee_metrics_3d(trial(poses, facing, origin=(x, y, 0.0)), reference_frame=0)
+        for key, value in reference.items():
+            np.testing.assert_allclose(m[key], value, atol=1e-6, err_msg=key)
+
+    check()
+    # a mirror image (lab X -> -X, left and right joints swapped) swaps the legs' metrics
+    mirrored = trial(poses, 30.0) * np.array([-1.0, 1.0, 1.0])
+    mirrored = mirrored[:, list(J.FLIP_INDEX)]
+    m = knee_metrics_3d(mirrored, reference_frame=0)
+    for key, value in reference.items():
+        swapped = key.replace("right", "@").replace("left", "right").replace("@", "left")
+        np.testing.assert_allclose(m[swapped], value, atol=1e-6, err_msg=key)
