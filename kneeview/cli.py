@@ -17,6 +17,7 @@ from .errors import KneeViewInputError
 
 COMMAND_MODULES = (
     "kneeview.cli_info",
+    "kneeview.analysis.cli",
 )
 
 
