@@ -1,0 +1,75 @@
+"""Start the desktop application: ``kneeview``, ``kneeview --demo``, ``kneeview PATH``."""
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+log = logging.getLogger("kneeview.gui")
+
+_showing_error = False
+
+
+def install_excepthook(parent_getter=lambda: None):
+    """Log unexpected exceptions and show them in a dialog instead of dying."""
+    from PySide6 import QtWidgets
+
+    def hook(exc_type, exc, tb):
+        global _showing_error
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("unexpected error:\n%s", text)
+        from ..errors import KneeViewInputError
+
+        if _showing_error or QtWidgets.QApplication.instance() is None:
+            return
+        _showing_error = True
+        try:
+            if isinstance(exc, KneeViewInputError):
+                QtWidgets.QMessageBox.critical(parent_getter(), "KneeView", str(exc))
+            else:
+                box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, "KneeView: unexpected error",
+                                            f"Something went wrong: {exc_type.__name__}: {exc}\n\n"
+                                            "KneeView keeps running; the details are in the log.", parent=parent_getter())
+                box.setDetailedText(text)
+                box.exec()
+        finally:
+            _showing_error = False
+
+    sys.excepthook = hook
+    return hook
+
+
+def make_app(argv=None):
+    from PySide6 import QtGui, QtWidgets
+    import pyqtgraph as pg
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("KneeView")
+    app.setOrganizationName("KneeView")
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    icon = Path(__file__).resolve().parent.parent.parent / "resources" / "icons" / "kneeview.png"
+    if icon.is_file():
+        app.setWindowIcon(QtGui.QIcon(str(icon)))
+    return app
+
+
+def run(paths: list[str], demo: bool = False) -> int:
+    """Open the main window (with a recording, the demo, or empty) and run the event loop."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = make_app()
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    install_excepthook(lambda: window)
+    window.show()
+    if demo:
+        window.open_demo()
+    for p in paths[:1]:
+        window.open_path(p)
+    if len(paths) > 1:
+        window.statusBar().showMessage(f"opened {paths[0]}; KneeView shows one recording at a time", 10000)
+    return int(app.exec())

@@ -1,0 +1,165 @@
+"""Knee metrics over time (MKD, FPPA), left and right, with events, peaks and a cursor.
+
+The panel draws what :class:`~kneeview.gui.state.Metrics` holds (arrays and an event
+dict); it computes nothing clinical itself. Click or drag on a plot to seek the video.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from . import style
+from .state import Metrics, SessionState
+
+
+class _SeekViewBox(pg.ViewBox):
+    """Left click/drag seeks; right drag and the wheel still zoom and pan."""
+
+    sigSeek = QtCore.Signal(float)
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self.sigSeek.emit(self.mapSceneToView(ev.scenePos()).x())
+            ev.accept()
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self.sigSeek.emit(self.mapSceneToView(ev.scenePos()).x())
+            ev.accept()
+        else:
+            super().mouseDragEvent(ev, axis)
+
+
+class MetricPlot(pg.PlotWidget):
+    def __init__(self, title: str, parent=None):
+        self.seek_vb = _SeekViewBox()
+        super().__init__(parent, viewBox=self.seek_vb)
+        self.setBackground((20, 20, 24))
+        self.metric = title
+        self.setLabel("left", title)
+        self.setLabel("bottom", "time", units="s")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMouseEnabled(x=True, y=False)
+        self.addLegend(offset=(-10, 8), labelTextColor=(220, 220, 220))
+        self.curves = {
+            "right": self.plot([], [], pen=pg.mkPen(style.RIGHT, width=2), name="right"),
+            "left": self.plot([], [], pen=pg.mkPen(style.LEFT, width=2), name="left"),
+        }
+        self.gt_curves = {
+            side: self.plot([], [], pen=pg.mkPen(c, width=1, style=QtCore.Qt.PenStyle.DashLine))
+            for side, c in (("right", style.RIGHT), ("left", style.LEFT))
+        }
+        self.zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen((120, 120, 120), width=1))
+        self.addItem(self.zero)
+        self.cursor = pg.InfiniteLine(pos=0, angle=90, movable=True, pen=pg.mkPen(style.CURSOR, width=1.5),
+                                      hoverPen=pg.mkPen((255, 255, 0), width=3))
+        self.cursor.setZValue(20)
+        self.addItem(self.cursor)
+        self.decorations: list = []
+
+
+class PlotPanel(QtWidgets.QWidget):
+    METRICS = ("MKD (mm)", "FPPA (deg)")
+
+    def __init__(self, state: SessionState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.plots = {name: MetricPlot(name) for name in self.METRICS}
+        first = self.plots[self.METRICS[0]]
+        for p in self.plots.values():
+            if p is not first:
+                p.setXLink(first)
+            p.seek_vb.sigSeek.connect(self._seek_time)
+            p.cursor.sigDragged.connect(lambda line: self._seek_time(line.value()))
+        self.message = QtWidgets.QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #cfcfcf; padding: 4px 8px;")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.message)
+        for p in self.plots.values():
+            lay.addWidget(p, 1)
+        state.metricsChanged.connect(self.redraw)
+        state.recordingChanged.connect(self.redraw)
+        state.frameChanged.connect(self.move_cursor)
+        self.redraw()
+
+    def _seek_time(self, t: float):
+        if self.state.reader is not None:
+            self.state.request_frame(int(round(t * self.state.fps)))
+
+    def move_cursor(self, frame: int):
+        t = frame / self.state.fps
+        for p in self.plots.values():
+            p.cursor.blockSignals(True)
+            p.cursor.setValue(t)
+            p.cursor.blockSignals(False)
+
+    def redraw(self):
+        st = self.state
+        m, g = st.metrics, st.gt_metrics
+        for p in self.plots.values():
+            for item in p.decorations:
+                p.removeItem(item)
+            p.decorations = []
+            for c in (*p.curves.values(), *p.gt_curves.values()):
+                c.setData([], [])
+        if st.recording is None:
+            self.message.setText("")
+            return
+        if m is None and g is None:
+            self.message.setText("Knee metrics (medial knee displacement, frontal plane projection angle) "
+                                 "appear here once joint centres are available.")
+        else:
+            src = "network estimate" if m is not None else "ground truth (C3D)"
+            extra = " — dashed: ground truth (C3D)" if (m is not None and g is not None) else ""
+            self.message.setText(f"Solid: {src}{extra}. Click or drag on a plot to seek; wheel zooms time.")
+        main = m if m is not None else g
+        for name, p in self.plots.items():
+            if main is not None:
+                self._draw(p, main, name, p.curves)
+                self._draw_events(p, main)
+                self._draw_peaks(p, main, name)
+            if m is not None and g is not None:
+                self._draw(p, g, name, p.gt_curves)
+            if st.n_frames:
+                p.setXRange(0, st.n_frames / st.fps, padding=0.01)
+        self.move_cursor(st.frame)
+
+    def _draw(self, p: MetricPlot, m: Metrics, name: str, curves):
+        series = m.series.get(name, {})
+        for side, curve in curves.items():
+            y = series.get(side)
+            if y is not None:
+                curve.setData(m.time_s, np.asarray(y, float), connect="finite")
+
+    def _draw_events(self, p: MetricPlot, m: Metrics):
+        for label, frame in sorted(m.events.items(), key=lambda kv: kv[1] if kv[1] is not None else -1):
+            if frame is None or frame < 0:
+                continue
+            line = pg.InfiniteLine(pos=frame / self.state.fps, angle=90,
+                                   pen=pg.mkPen(style.EVENT, width=1, style=QtCore.Qt.PenStyle.DotLine),
+                                   label=label.replace("_", " "),
+                                   labelOpts={"position": 0.92, "color": style.EVENT, "rotateAxis": (1, 0), "anchors": [(0, 0), (0, 0)]})
+            p.addItem(line)
+            p.decorations.append(line)
+
+    def _draw_peaks(self, p: MetricPlot, m: Metrics, name: str):
+        series = m.series.get(name, {})
+        unit = name[name.find("(") + 1: name.find(")")] if "(" in name else ""
+        for side, frame in (m.peaks.get(name) or {}).items():
+            y = series.get(side)
+            if y is None or frame is None or not (0 <= frame < len(y)) or not np.isfinite(y[frame]):
+                continue
+            t, v = m.time_s[frame], float(y[frame])
+            colour = style.RIGHT if side == "right" else style.LEFT
+            dot = pg.ScatterPlotItem([t], [v], size=9, brush=pg.mkBrush(colour), pen=pg.mkPen("w"))
+            text = pg.TextItem(f"peak {side[0].upper()} {v:.1f} {unit}", color=colour, anchor=(0.5, 1.2 if v >= 0 else -0.2))
+            text.setPos(t, v)
+            for item in (dot, text):
+                p.addItem(item)
+                p.decorations.append(item)

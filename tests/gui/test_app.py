@@ -1,0 +1,264 @@
+"""The main window over a real-format session: open, infer in the worker, scrub, overlay."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from kneeview import joints as J
+
+Key = QtCore.Qt.Key
+Shift = QtCore.Qt.KeyboardModifier.ShiftModifier
+
+
+def test_open_run_and_scrub(make_session, make_window, fake_for, wait_done, qtbot):
+    folder = make_session(n_frames=30)
+    fake = fake_for(folder, batch_size=4)
+    win = make_window(fake)
+    assert win.open_path(folder)
+    assert win.stack.currentIndex() == 1 and win.state.n_frames == 30
+    wait_done(win)
+    # the model ran off the GUI thread, and every frame's estimate arrived
+    import threading
+    assert threading.get_ident() not in fake.thread_ids
+    assert fake.frames_seen == 30
+    np.testing.assert_allclose(win.state.pose.keypoints_px, fake.keypoints_px)
+    assert "fake" in win.model_label.text() and "cpu" in win.model_label.text()
+
+    def at(frame):
+        qtbot.waitUntil(lambda: win.state.frame == frame, timeout=3000)
+
+    win.activateWindow()
+    win.setFocus()
+    qtbot.keyClick(win, Key.Key_Right)
+    at(1)
+    qtbot.keyClick(win, Key.Key_Right, Shift)
+    at(11)
+    qtbot.keyClick(win, Key.Key_Left)
+    at(10)
+    qtbot.keyClick(win, Key.Key_Left, Shift)
+    at(0)
+    qtbot.keyClick(win, Key.Key_End)
+    at(29)
+    qtbot.keyClick(win, Key.Key_Right)  # clamped at the end
+    qtbot.wait(20)
+    assert win.state.frame == 29
+    qtbot.keyClick(win, Key.Key_Home)
+    at(0)
+    win.timeline.slider.setValue(17)
+    at(17)
+    assert win.timeline.position.text().startswith("frame 18/30")
+
+    # the overlay's points are the estimator's output for that frame, at raw pixels
+    drawn = win.video.drawn_joints()
+    assert sorted(drawn) == list(range(J.N_JOINTS))
+    for j, (x, y) in drawn.items():
+        assert (x, y) == pytest.approx(tuple(fake.keypoints_px[17, j]), abs=1e-9)
+    # frame 17 is odd: the left knee is drawn as a low-confidence (hollow) joint with a label
+    spots = {int(p.data()): p for p in win.video.points.points()}
+    assert spots[3].brush().style() == QtCore.Qt.BrushStyle.NoBrush
+    assert spots[2].brush().style() != QtCore.Qt.BrushStyle.NoBrush
+    assert [lab.toPlainText() for lab in win.video.low_conf_labels] == ["LFEO 0.20?"]
+    # left and right are drawn in distinct colours
+    assert win.video.lines["left"].opts["pen"].color() != win.video.lines["right"].opts["pen"].color()
+
+
+def test_ground_truth_projected_and_error_shown(make_session, make_window, fake_for, wait_done, qtbot):
+    from kneeview.io.recording import open_recording
+
+    folder = make_session(n_frames=12)
+    fake = fake_for(folder)
+    fake.keypoints_px = fake.keypoints_px + np.array([3.0, 4.0])  # every joint 5 px off
+    win = make_window(fake)
+    win.open_path(folder)
+    wait_done(win)
+    win.state.set_frame(5)
+    rec = open_recording(folder)
+    expected = rec.view.camera.project(rec.ground_truth_frames())[5]
+    xs, ys = win.video.gt_points.getData()
+    np.testing.assert_allclose(np.c_[xs, ys], expected, atol=1e-9)
+    np.testing.assert_allclose(win.video.frame_error_px(5), 5.0, atol=1e-9)
+    assert "mean 5.0 px" in win.video.caption.text()
+    win.act_show_gt.trigger()  # hide
+    assert len(win.video.gt_points.getData()[0]) == 0
+
+
+def test_scrubbing_during_inference_shows_frames_done(make_session, make_window, fake_for, qtbot):
+    import threading
+
+    folder = make_session(n_frames=24)
+    gate = threading.Event()
+    fake = fake_for(folder, batch_size=4, gate=gate, hold_at=8)  # holds before frame 8
+    win = make_window(fake)
+    win.open_path(folder)
+    qtbot.waitUntil(lambda: win.state.pose_done.sum() >= 8, timeout=10000)
+    done = int(win.state.pose_done.sum())
+    assert win.is_running() and done == 8
+    win.state.set_frame(done - 1)
+    assert sorted(win.video.drawn_joints()) == list(range(J.N_JOINTS))
+    win.state.set_frame(23)
+    assert win.video.drawn_joints() == {}
+    assert "not computed yet" in win.video.caption.text()
+    assert win.progress.isVisible() and "frames/s" in win.rate_label.text() and "ETA" in win.rate_label.text()
+    gate.set()
+    qtbot.waitUntil(lambda: not win.is_running(), timeout=10000)
+    assert win.state.pose_done.all()
+    assert sorted(win.video.drawn_joints()) == list(range(J.N_JOINTS))
+
+
+def test_cancel_mid_run_keeps_frames_done_and_caches_nothing(make_session, make_window, fake_for, qtbot, isolated_cache):
+    folder = make_session(n_frames=60)
+    fake = fake_for(folder, batch_size=2, delay_s=0.05)
+    win = make_window(fake)
+    win.open_path(folder)
+    qtbot.waitUntil(lambda: win.state.pose_done.sum() >= 4, timeout=10000)
+    assert win.cancel_button.isVisible()
+    qtbot.mouseClick(win.cancel_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.is_running(), timeout=10000)
+    qtbot.waitUntil(lambda: "cancelled" in win.rate_label.text(), timeout=3000)
+    done = int(win.state.pose_done.sum())
+    assert 4 <= done < 60
+    assert fake.frames_seen < 60
+    assert not win.cancel_button.isVisible() and not win.progress.isVisible()
+    assert not list(folder.glob(".kneeview/*.npz")) and not list(isolated_cache.rglob("*.npz"))
+    assert win.act_run.isEnabled()
+
+
+def test_results_are_cached_and_reopening_is_instant(make_session, make_window, fake_for, wait_done, qtbot, isolated_cache):
+    from kneeview.sequence import PoseSequence
+
+    folder = make_session(n_frames=16)
+    fake = fake_for(folder, batch_size=4)
+    win = make_window(fake)
+    win.open_path(folder)
+    wait_done(win)
+    cached = list((folder / ".kneeview").glob("*.npz"))
+    assert len(cached) == 1
+    np.testing.assert_allclose(PoseSequence.load(cached[0]).keypoints_px, fake.keypoints_px)
+    calls = fake.calls
+    win.close_recording()
+    win.open_path(folder)
+    wait_done(win)
+    assert fake.calls == calls  # no inference: the cache answered
+    assert "cache" in win.rate_label.text()
+    np.testing.assert_allclose(win.state.pose.keypoints_px, fake.keypoints_px)
+
+    # a new checkpoint (another hash) does not reuse it
+    fake.checkpoint_sha256 = "e" * 64
+    fake.frames_seen = 0
+    win.run_model()
+    wait_done(win)
+    assert fake.calls > calls
+    assert len(list((folder / ".kneeview").glob("*.npz"))) == 2
+
+
+def test_cache_goes_to_user_dir_when_folder_is_not_writable(make_session, make_window, fake_for, wait_done, isolated_cache):
+    folder = make_session(n_frames=8)
+    (folder / ".kneeview").write_text("not a folder")  # the cache folder cannot be created here
+    win = make_window(fake_for(folder))
+    win.open_path(folder)
+    wait_done(win)
+    assert len(list(isolated_cache.rglob("*.pose.npz"))) == 1
+    assert (folder / ".kneeview").read_text() == "not a folder"
+
+
+def test_playback_speed_follows_the_clock(make_session, make_window, fake_for, wait_done, qtbot):
+    import time
+
+    folder = make_session(n_frames=200, fps=50.0)
+    win = make_window(fake_for(folder, batch_size=50))
+    win.open_path(folder)
+    wait_done(win)
+    win.timeline.set_speed(0.5)
+    t0 = time.perf_counter()
+    win.timeline.set_playing(True)
+    qtbot.wait(600)
+    win.timeline.set_playing(False)
+    elapsed = time.perf_counter() - t0
+    expected = elapsed * 50 * 0.5
+    assert not win.timeline.playing
+    assert abs(win.state.frame - expected) <= max(4, 0.25 * expected), (win.state.frame, expected)
+    # Space toggles play; playing to the end stops there
+    win.timeline.set_speed(1.0)
+    win.state.set_frame(190)
+    qtbot.keyClick(win, Key.Key_Space)
+    assert win.timeline.playing
+    qtbot.waitUntil(lambda: not win.timeline.playing, timeout=3000)
+    assert win.state.frame == 199
+
+
+def test_settings_and_recent_files_persist(make_session, make_window, settings, fake_for, wait_done, qtbot):
+    folder = make_session(n_frames=8)
+    win = make_window(fake_for(folder))
+    win.open_path(folder)
+    wait_done(win)
+    win.resize(790, 700)
+    size = (win.width(), win.height())
+    assert size != (1400, 900)
+    win.timeline.set_speed(0.25)
+    win.docks["info"].hide()
+    win.close()
+    assert str(folder) in settings.value("recent")
+    win2 = make_window(auto_run=False)
+    assert win2.recent_files()[0] == str(folder)
+    assert win2.welcome.recent.count() == 1 and win2.welcome.recent.isVisible()
+    assert (win2.width(), win2.height()) == size
+    assert win2.timeline.speed_factor == 0.25
+    assert not win2.docks["info"].isVisible()
+    assert win2.recent_menu.actions()[0].text() == str(folder)
+
+
+def test_drop_a_folder_opens_it(make_session, make_window, fake_for, wait_done):
+    folder = make_session(n_frames=6)
+    win = make_window(fake_for(folder))
+    assert win.open_dropped([str(folder)])
+    wait_done(win)
+    assert win.state.recording.root == folder
+
+
+def test_open_demo_button(make_window, dialogs, monkeypatch, make_session, qtbot):
+    folder = make_session(name="DemoSession", n_frames=6)
+    monkeypatch.setattr("kneeview.bundled.demo_path", lambda: folder)
+    win = make_window(auto_run=False)
+    assert win.stack.currentIndex() == 0
+    qtbot.mouseClick(win.welcome.demo_button, QtCore.Qt.MouseButton.LeftButton)
+    assert win.state.recording is not None and win.state.recording.root == folder
+    assert dialogs == []
+
+
+def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
+    from kneeview.gui.state import Metrics
+
+    folder = make_session(n_frames=50)
+    win = make_window(auto_run=False)
+    win.open_path(folder)
+    st = win.state
+    t = np.arange(50) / st.fps
+    m = Metrics(time_s=t, series={"MKD (mm)": {"left": np.sin(t), "right": np.cos(t)},
+                                   "FPPA (deg)": {"left": 2 * t, "right": -t}},
+                events={"initial_contact": 10, "deepest": 25, "take_off": 40}, peaks={"MKD (mm)": {"left": 49, "right": 0}})
+    st.set_metrics(m)
+    plot = win.plots.plots["MKD (mm)"]
+    x, y = plot.curves["left"].getData()
+    np.testing.assert_allclose(y, np.sin(t))
+    labels = [d for d in plot.decorations if hasattr(d, "label") and d.label is not None]
+    assert sorted(d.label.toPlainText() for d in labels) == ["deepest", "initial contact", "take off"]
+    texts = sorted(d.toPlainText() for d in plot.decorations if hasattr(d, "toPlainText"))
+    assert texts == [f"peak L {np.sin(t[49]):.1f} mm", "peak R 1.0 mm"]
+    # the cursor follows the frame; seeking from the plot moves the frame
+    st.set_frame(20)
+    assert plot.cursor.value() == pytest.approx(20 / st.fps)
+    plot.seek_vb.sigSeek.emit(30.2 / st.fps)
+    qtbot.waitUntil(lambda: st.frame == 30, timeout=2000)
+    plot.cursor.setValue(12 / st.fps)
+    plot.cursor.sigDragged.emit(plot.cursor)
+    qtbot.waitUntil(lambda: st.frame == 12, timeout=2000)
+    # previous/next event
+    qtbot.keyClick(win, Key.Key_PageDown)
+    assert st.frame == 25
+    qtbot.keyClick(win, Key.Key_PageDown)
+    assert st.frame == 40
+    qtbot.keyClick(win, Key.Key_PageDown)
+    assert st.frame == 40
+    qtbot.keyClick(win, Key.Key_PageUp)
+    assert st.frame == 25
