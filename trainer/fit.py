@@ -115,16 +115,20 @@ def hardware() -> str:
 
 
 # ----------------------------------------------------------------------------- fit
-def fit(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> Path:
-    """Train ``cfg.framework`` on ``cfg.data``; returns the exported checkpoint path."""
+def fit(cfg: TrainConfig, resume: bool = False, quiet: bool = False, on_end=None) -> Path:
+    """Train ``cfg.framework`` on ``cfg.data``; returns the exported checkpoint path.
+
+    ``on_end(model)`` is called in every process with the trained network (tests use it
+    to check that DDP ranks agree).
+    """
     dist = Dist(cfg.device)
     try:
-        return _fit(cfg, dist, resume, quiet)
+        return _fit(cfg, dist, resume, quiet, on_end)
     finally:
         dist.close()
 
 
-def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool) -> Path:
+def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -> Path:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     if not cfg.data or not Path(cfg.data).is_dir():
@@ -265,6 +269,8 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool) -> Path:
         res["split"] = "val"
         _export(model, run_dir, cfg, split, n_frames, total, elapsed_before + time.time() - t_start, evaluation=res["summary"])
     dist.barrier()
+    if on_end is not None:
+        on_end(model)
     return out
 
 

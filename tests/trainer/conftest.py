@@ -82,3 +82,9 @@ def tiny_data(tmp_path_factory):
     for k, (name, athlete, year) in enumerate(plan):
         write_session(root, name, athlete, year, seed=k, two_views=(k == 0))
     return root
+
+
+@pytest.fixture
+def tiny_settings():
+    """--model overrides for a tiny, random-init network."""
+    return dict(TINY_MODEL)

@@ -1,0 +1,36 @@
+"""The athlete-grouped 70:15:15 split."""
+from __future__ import annotations
+
+from trainer.data import load_split, make_split, save_split, trial_athletes
+
+
+def test_every_athlete_in_exactly_one_split():
+    trials = {f"S{k:03d}/T{j}.avi": f"athlete{k % 40}" for k in range(100) for j in range(2)}
+    split = make_split(trials, seed=3)
+    where = {}
+    for name in ("train", "val", "test"):
+        for t in split[name]:
+            where.setdefault(trials[t], set()).add(name)
+    assert all(len(v) == 1 for v in where.values())
+    assert sorted(split["train"] + split["val"] + split["test"]) == sorted(trials)
+    counts = {name: len(split["athletes"][name]) for name in ("train", "val", "test")}
+    assert counts == {"train": 28, "val": 6, "test": 6}  # 70:15:15 of 40 athletes
+
+
+def test_split_is_deterministic_per_seed():
+    trials = {f"t{k}": f"a{k}" for k in range(30)}
+    assert make_split(trials, seed=1) == make_split(trials, seed=1)
+    assert make_split(trials, seed=1)["test"] != make_split(trials, seed=2)["test"]
+
+
+def test_athlete_in_two_years_stays_together(tiny_data, tmp_path):
+    trials = trial_athletes(tiny_data)
+    assert trials["S01/DJ01.2107395.avi"] == trials["S02/DJ01.2107395.avi"] == "A1"
+    for seed in range(6):
+        split = make_split(trials, seed=seed)
+        for a in ("A1", "A2"):
+            homes = {name for name in ("train", "val", "test") for t in split[name] if trials[t] == a}
+            assert len(homes) == 1
+        assert split["val"] and split["test"] and split["train"]
+    save_split(split, tmp_path / "split.json")
+    assert load_split(tmp_path / "split.json") == split
