@@ -15,6 +15,16 @@ from pathlib import Path
 from .errors import ExportError
 
 
+def _default_mode(path: Path) -> int:
+    """The mode a plain open() would give: the existing file's, else 0o666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _explain(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "the disk is full"
@@ -37,6 +47,7 @@ def atomic_open(path, mode: str = "w", **kwargs):
         raise ExportError(path, f"cannot write: {_explain(exc)}") from None
     tmp_path = Path(tmp)
     try:
+        os.fchmod(fd, _default_mode(path))  # mkstemp creates 0600
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()

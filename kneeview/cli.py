@@ -18,6 +18,8 @@ from .errors import KneeViewInputError
 COMMAND_MODULES = (
     "kneeview.cli_info",
     "kneeview.analysis.cli",
+    "kneeview.synth.cli",
+    "kneeview.pose.cli",
 )
 
 

@@ -53,3 +53,4 @@ def test_bundled_files_go_into_the_wheel(tmp_path):
                 for p in (ROOT / "resources").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert expected and expected <= names, sorted(expected - names)
     assert "trainer/__init__.py" in names and "kneeview/camera/xcp.py" in names
+
