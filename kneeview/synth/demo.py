@@ -10,7 +10,7 @@ from pathlib import Path
 from ..bundled import demo_path
 from .dataset import TrialSpec, render_trial
 
-DEMO_SEED = 2024
+DEMO_SEED = 2028
 DEMO_TRIAL = "DropJump01"
 DEMO_VALGUS_MM = (70.0, 6.0)  # right, left
 

@@ -44,6 +44,9 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tupl
                 count += 1
         finally:
             writer.release()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

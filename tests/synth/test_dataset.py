@@ -1,0 +1,160 @@
+"""Datasets: determinism, athletes over two years, the CLI and its errors, --from-c3d."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kneeview.errors import KneeViewInputError
+from kneeview.io.c3d import read_ground_truth, write_ground_truth
+from kneeview.io.video import VideoReader
+from kneeview.synth import cli as synth_cli
+from kneeview.synth.dataset import plan_dataset, write_dataset
+
+from .conftest import mkd_both
+
+SIZE = (96, 72)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _run_cli(argv):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    synth_cli.register(sub)
+    args = parser.parse_args(["synth", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    a = tmp_path_factory.mktemp("a")
+    b = tmp_path_factory.mktemp("b")
+    write_dataset(a, 3, seed=7, task="mix", size=SIZE, progress=False)
+    write_dataset(b, 3, seed=7, task="mix", size=SIZE, workers=2, progress=False)
+    return a, b
+
+
+def test_same_seed_same_files(two_runs):
+    a, b = two_runs
+    fa, fb = _files(a), _files(b)
+    assert fa.keys() == fb.keys()
+    assert sum(k.endswith(".avi") for k in fa) == 3
+    for name in fa:
+        assert fa[name] == fb[name], name  # one worker or two, byte for byte
+
+
+def test_other_seed_other_files(two_runs, tmp_path):
+    a, _ = two_runs
+    write_dataset(tmp_path, 1, seed=8, task="mix", size=SIZE, progress=False)
+    other = [v for k, v in _files(tmp_path).items() if k.endswith(".avi")][0]
+    assert all(other != v for k, v in _files(a).items() if k.endswith(".avi"))
+
+
+def test_index_and_videos(two_runs):
+    a, _ = two_runs
+    index = json.loads((a / "synth_index.json").read_text())
+    assert len(index["trials"]) == 3
+    for entry in index["trials"]:
+        meta = json.loads((a / entry["json"]).read_text())
+        assert meta["athlete_id"] == entry["athlete_id"] and meta["task"] in ("DJ", "SLS")
+        r = VideoReader(a / entry["video"])
+        assert (r.info.width, r.info.height) == SIZE and len(r) == meta["n_frames"] == entry["n_frames"]
+        gt = read_ground_truth(a / entry["c3d"])
+        assert gt.n_frames == meta["n_frames"] * round(meta["c3d_rate_hz"] / meta["fps"])
+
+
+def test_athletes_recorded_in_two_years():
+    specs = plan_dataset(40, seed=1, task="mix")
+    by_athlete: dict[str, set] = {}
+    for s in specs:
+        by_athlete.setdefault(s.athlete_id, set()).add(s.year)
+    assert 5 <= len(by_athlete) <= 15
+    assert any(years == {1, 2} for years in by_athlete.values())
+    assert any(years == {1} for years in by_athlete.values())
+    assert {s.task for s in specs} == {"DJ", "SLS"}
+    assert {s.task for s in plan_dataset(10, seed=1, task="sls")} == {"SLS"}
+
+
+def test_cameras_keep_the_movement_in_frame():
+    from kneeview.synth.dataset import TrialSpec, build_trial
+
+    for i in range(6):
+        built = build_trial(TrialSpec(seed=21, index=i, athlete_index=i, year=1, task=("DJ", "SLS")[i % 2], size=(320, 240)))
+        cam = built.cameras[0]
+        cam.distortion.check_invertible(cam.image_size)
+        for c in built.cameras:
+            c.distortion.check_invertible(c.image_size)
+        uv = cam.project(built.motion.joints_lab_mm.reshape(-1, 3))
+        assert np.all(np.isfinite(uv))
+        assert np.all((uv >= 0) & (uv <= [319, 239]))
+
+
+def test_cli_writes_a_dataset(tmp_path, capsys):
+    assert _run_cli([str(tmp_path / "out"), "--trials", "1", "--seed", "2", "--task", "sls", "--size", "96x72", "--no-progress"]) == 0
+    assert "wrote 1 trials" in capsys.readouterr().out
+    index = json.loads((tmp_path / "out" / "synth_index.json").read_text())
+    assert index["trials"][0]["task"] == "SLS"
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--trials", "-1"], "--trials"),
+    (["--task", "jump"], "--task"),
+    (["--size", "wide"], "--size"),
+    (["--size", "0x10"], "--size"),
+    (["--workers", "-2"], "--workers"),
+    (["--seed", "-5"], "--seed"),
+    (["--from-c3d", "/nonexistent/trial.c3d"], "--from-c3d"),
+])
+def test_cli_bad_options(tmp_path, argv, field):
+    with pytest.raises(KneeViewInputError) as err:
+        _run_cli([str(tmp_path / "out"), "--no-progress", *argv])
+    assert field in str(err.value)
+    assert not (tmp_path / "out" / "synth_index.json").exists()
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(KneeViewInputError) as err:
+        _run_cli([str(blocker / "out"), "--trials", "1", "--no-progress"])
+    assert "cannot write to the output folder" in str(err.value) and "a_file" in str(err.value)
+
+
+def test_from_c3d_renders_the_captured_joint_centres(tmp_path):
+    # a "captured" C3D with only the six joint centres (no body points), 100 Hz
+    from kneeview.synth.anthropometrics import sample_athlete
+    from kneeview.synth.motion import single_leg_squat
+
+    m = single_leg_squat(sample_athlete(np.random.default_rng(0), "X"), np.random.default_rng(1), 100.0, 50.0,
+                         stance="left", valgus_mm=25.0)
+    joints = m.joints_lab_mm.copy()
+    joints[30:34, 2] = np.nan  # a gap in the right knee
+    src = write_ground_truth(tmp_path / "captured.c3d", joints, 100.0, subject="Subj")
+    out = tmp_path / "out"
+    entries = write_dataset(out, 1, seed=3, task="sls", size=(160, 120), from_c3d=src, progress=False)
+    gt = read_ground_truth(out / entries[0]["c3d"])
+    ok = np.all(np.isfinite(joints), axis=-1)
+    np.testing.assert_allclose(gt.joints_lab_mm[ok], joints[ok], atol=1e-3)
+    assert np.all(np.isfinite(gt.joints_lab_mm))  # the gap was filled
+    meta = json.loads((out / entries[0]["json"]).read_text())
+    assert meta["source_c3d"] == "captured.c3d" and meta["fps"] == 50.0 and meta["c3d_rate_hz"] == 100.0
+    assert len(VideoReader(out / entries[0]["video"])) == meta["n_frames"] == joints.shape[0] // 2
+    left = meta["valgus"]["left"]
+    assert left["requested_mm"] is None
+    assert left["peak_mkd_mm"] == pytest.approx(np.max(mkd_both(gt.joints_lab_mm)[:, 1]), abs=0.05)
+    assert left["peak_mkd_mm"] == pytest.approx(25.0, abs=0.5)
+
+
+def test_from_c3d_without_joint_centres_is_refused(tmp_path):
+    bad = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "c3d" / "Eb015pr.c3d"
+    if not bad.is_file():
+        bad = Path("/work/shared/data/c3d/Eb015pr.c3d")
+    with pytest.raises(KneeViewInputError) as err:
+        write_dataset(tmp_path / "out", 1, seed=0, from_c3d=bad, progress=False)
+    assert "joint centres" in str(err.value)
