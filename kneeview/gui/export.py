@@ -1,20 +1,19 @@
-"""The bridge to the exporters in :mod:`kneeview.io.export` (CSV, TRC)."""
+"""Export through :mod:`kneeview.io.export`: per-frame CSV, trial summary CSV, OpenSim TRC."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
-
-def _module():
-    try:
-        return importlib.import_module("kneeview.io.export")
-    except ImportError:
-        return None
+from ..errors import KneeViewInputError
 
 
-def available(kind: str) -> bool:
-    return _module() is not None
+def export_recording(out_dir, analysed, recording, name: str | None = None) -> dict[str, Path]:
+    """Write ``<trial>_frames.csv``, ``<trial>_summary.csv`` and ``<trial>.trc`` of an analysed source."""
+    from ..io.export import export_trial
 
-
-def export(kind: str, state, path) -> list[Path]:  # wired when kneeview.io.export lands
-    raise NotImplementedError
+    if analysed is None:
+        raise KneeViewInputError(recording.root if recording else None, "nothing to export: no joint centres "
+                                 "(run the model, or open a recording with a C3D ground truth)")
+    inputs = analysed.inputs
+    return export_trial(out_dir, analysed.analysis, name or recording.trial, confidence=inputs.confidence,
+                        source=inputs.source, model=inputs.model, recording=str(recording.root),
+                        metadata=recording.metadata)

@@ -76,6 +76,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._run_id = 0
         self._open_args: dict = {}
         self.model_info = None
+        self.analysed_model = self.analysed_gt = None
         self.setWindowTitle("KneeView")
         self.setAcceptDrops(True)
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks | QtWidgets.QMainWindow.DockOption.AllowTabbedDocks)
@@ -162,8 +163,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_run = self._action("Run model", self.run_model, K("Ctrl+R"), "Estimate the joint centres of every frame")
         self.act_rerun = self._action("Re-run model (ignore cache)", lambda: self.run_model(use_cache=False))
         self.act_cancel = self._action("Cancel model run", self.cancel_model, K("Esc"))
-        self.act_export_csv = self._action("Export CSV…", lambda: self.export_table("csv"), K("Ctrl+E"), "Per-frame joints and metrics, and a trial summary")
-        self.act_export_trc = self._action("Export TRC…", lambda: self.export_table("trc"), tip="3D joint centres for OpenSim")
+        self.act_export_csv = self._action("Export CSV and TRC…", self.export_dialog, K("Ctrl+E"),
+                                           "Per-frame joints and metrics (CSV), a trial summary (CSV) and the 3D joint centres for OpenSim (TRC)")
         self.act_export_img = self._action("Export image of the views…", self.export_image_dialog, K("Ctrl+Shift+S"))
         self.act_quit = self._action("Quit", self.close, K.StandardKey.Quit)
         st = self.state
@@ -195,7 +196,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (self.act_calib, self.act_c3d):
             f.addAction(a)
         f.addSeparator()
-        for a in (self.act_export_csv, self.act_export_trc, self.act_export_img):
+        for a in (self.act_export_csv, self.act_export_img):
             f.addAction(a)
         f.addSeparator()
         f.addAction(self.act_close)
@@ -389,6 +390,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def close_recording(self):
         self._stop_run()
         self.state.close_recording()
+        self.analysed_model = self.analysed_gt = None
         self._open_args = {}
         self.stack.setCurrentIndex(0)
         self.setWindowTitle("KneeView")
@@ -429,7 +431,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                  estimator=self._estimator, checkpoint=self.checkpoint, device=self.device,
                                  use_cache=use_cache)
         self.run = InferenceRun(worker, self)
+        self.analysed_model = None
         self.state.begin_pose()
+        self.state.set_metrics(None, self.state.gt_metrics)
 
         def mine(fn):
             return lambda *a: fn(*a) if rid == self._run_id else None
@@ -496,7 +500,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.rate_label.setText("estimate loaded from the cache")
         else:
             self.rate_label.setText("estimate done" + ("" if "not cached" not in where else " (not cached: no writable folder)"))
-        self.state.set_metrics(metrics_bridge.compute_metrics(self.state.recording, seq, "model"), self.state.gt_metrics)
+        self.analysed_model = metrics_bridge.analyse_source(self.state.recording, seq, "model")
+        self.state.set_metrics(self.analysed_model.metrics if self.analysed_model else None, self.state.gt_metrics)
         self._update_enabled()
         self._show_info()
 
@@ -510,32 +515,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_error("The model could not run", exc if exc is not None else message)
 
     def _update_gt_metrics(self):
-        rec = self.state.recording
-        gt = metrics_bridge.compute_metrics(rec, None, "gt", gt_px=self.state.gt_px) if (rec is not None and rec.c3d_path is not None) else None
-        self.state.set_metrics(self.state.metrics, gt)
+        self.analysed_model = None
+        self.analysed_gt = metrics_bridge.analyse_source(self.state.recording, None, "gt")
+        self.state.set_metrics(None, self.analysed_gt.metrics if self.analysed_gt else None)
 
     # ------------------------------------------------------------------ export
-    def export_table(self, kind: str, path=None) -> bool:
-        from . import export as gui_export
+    def export_source(self):
+        """The model's analysis when the estimate is complete, else the ground truth's."""
+        return self.analysed_model or self.analysed_gt
 
+    def export_dialog(self):
         if self.state.recording is None:
-            return False
-        if not gui_export.available(kind):
-            self.show_error("Export not available", f"{kind.upper()} export is not part of this build yet.")
-            return False
-        if path is None:
-            default = str(Path(self._last_dir()) / f"{self.state.recording.trial}.{kind}")
-            filt = "CSV (*.csv)" if kind == "csv" else "TRC (*.trc)"
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", default, filt)
-            if not path:
-                return False
+            return
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export CSV and TRC into a folder", self._last_dir())
+        if folder:
+            self.export_tables(folder)
+
+    def export_tables(self, out_dir) -> dict | None:
+        from .export import export_recording
+
         try:
-            written = gui_export.export(kind, self.state, path)
+            written = export_recording(out_dir, self.export_source(), self.state.recording)
         except KneeViewInputError as exc:
             self.show_error("Export failed", exc)
-            return False
-        self.statusBar().showMessage("wrote " + ", ".join(str(p) for p in written), 10000)
-        return True
+            return None
+        self.statusBar().showMessage("wrote " + ", ".join(p.name for p in written.values()) + f" in {out_dir}", 10000)
+        return written
 
     def grab_views(self) -> QtGui.QPixmap:
         """The central view and the visible docks, as one image."""
@@ -578,8 +583,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_rerun.setEnabled(has_rec and not running)
         self.act_cancel.setEnabled(running)
         done = self.state.pose is not None and bool(self.state.pose_done.all()) and len(self.state.pose_done) > 0
-        self.act_export_csv.setEnabled(has_rec and not running and (done or self.state.gt_lab_mm is not None))
-        self.act_export_trc.setEnabled(self.act_export_csv.isEnabled())
+        self.act_export_csv.setEnabled(has_rec and not running and (self.analysed_model is not None or self.analysed_gt is not None))
 
     def _show_info(self):
         rec = self.state.recording
