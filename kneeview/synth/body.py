@@ -138,7 +138,8 @@ def figure(points: dict[str, np.ndarray], athlete: Athlete) -> tuple[list[Capsul
         caps.append(Capsule("face", eye - 0.05 * rh * side_dir, eye + 0.05 * rh * side_dir, 0.05 * rh, 0.05 * rh,
                             tuple(int(0.35 * c) for c in skin)))
         brow = eye + 0.2 * rh * head_up + 0.02 * rh * head_fwd
-        caps.append(Capsule("face", brow - 0.12 * rh * side_dir, brow + 0.12 * rh * side_dir, 0.045 * rh, 0.045 * rh, A.hair))
+        brow_col = tuple(int(min(h, 0.55 * k)) for h, k in zip(A.hair, skin))
+        caps.append(Capsule("face", brow - 0.12 * rh * side_dir, brow + 0.12 * rh * side_dir, 0.045 * rh, 0.045 * rh, brow_col))
     mouth = head + 0.72 * rh * head_fwd - 0.42 * rh * head_up
     caps.append(Capsule("face", mouth - 0.14 * rh * side_dir, mouth + 0.14 * rh * side_dir, 0.035 * rh, 0.035 * rh,
                         tuple(int(0.7 * c) for c in skin)))

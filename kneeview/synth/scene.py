@@ -298,7 +298,15 @@ def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, opt
         col = tuple(float(v) for v in rng.choice([(60, 110, 160), (40, 40, 40), (150, 90, 30), (50, 50, 150), (80, 140, 190)]))
         top = tuple(float(v) * 1.1 for v in col) if rng.random() < 0.5 else (50, 50, 50)
         objects.append(cuboid([c[0], c[1], 0.0], (sx, sy, sz), col, top))
-    # clutter behind the athlete and to the sides
+    # clutter behind the athlete and to the sides; nothing between the camera and the athlete,
+    # which is drawn over the whole background
+    cam_xy = np.asarray(video_cam_pos, float)[:2]
+    athlete_dist = float(np.hypot(lx - cam_xy[0], ly - cam_xy[1]))
+
+    def behind_athlete(x, y, margin=700.0) -> bool:
+        return float(np.hypot(x - cam_xy[0], y - cam_xy[1])) > athlete_dist + margin
+
+    n_before = len(objects)
     for _ in range(int(rng.integers(2, 7))):
         kind = rng.choice(["cone", "bench", "crate", "mat", "table", "ball"])
         x = rng.uniform(room[0] + 400, room[1] - 400)
@@ -316,6 +324,8 @@ def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, opt
             objects.append(cuboid([x, y, 740], (350, 30, 240), (30, 30, 30)))
         else:
             objects.append(cuboid([x, y, 0], (220, 220, 220), tuple(float(v) for v in rng.uniform(20, 230, 3))))
+    objects[n_before:] = [o for o in objects[n_before:]
+                          if behind_athlete(*np.concatenate([p for p, _, _ in o]).mean(0)[:2])]
     # posters, a door and windows on the back wall
     for _ in range(int(rng.integers(1, 5))):
         x = rng.uniform(room[0] + 500, room[1] - 1500)
@@ -332,6 +342,6 @@ def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, opt
             x = room[0] + 800 + k * 2200
             objects.append(wall_rect(back, (x, x + 1600), (z0, min(z0 + 1000, room[4] - 200)), (235, 225, 205)))
     for cam in optical:
-        if np.linalg.norm(cam.position_mm[:2] - np.asarray(video_cam_pos, float)[:2]) > 2000:
+        if behind_athlete(*np.clip(cam.position_mm[:2], [room[0], room[2]], [room[1], room[3]]), margin=1000.0):
             objects.append(vicon_camera(cam, room))
     return Scene(style, floor_colour, wall, band, tuple(float(v) for v in np.clip(np.array(wall) * 0.95, 0, 255)), room, lighting, objects)
