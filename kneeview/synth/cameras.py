@@ -34,7 +34,7 @@ def vicon_radial(rng: np.random.Generator, size: tuple[int, int], principal_poin
 def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm: np.ndarray,
                  placement: str = "frontal", strength: float | None = None, device_id: str | None = None,
                  fill: float | None = None, name: str = "", distance_mm: float | None = None,
-                 height_mm: float | None = None) -> Camera:
+                 height_mm: float | None = None, facing=FORWARD, right=RIGHT) -> Camera:
     """A video camera that sees every point in ``points_lab_mm`` (N, 3).
 
     ``placement``: "frontal" (in front of the athlete, within 10 degrees) or "oblique"
@@ -52,7 +52,9 @@ def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm:
         raise ValueError(f"unknown camera placement {placement!r}")
     dist_mm = distance_mm if distance_mm is not None else rng.uniform(3500, 6500)
     height = height_mm if height_mm is not None else rng.uniform(700, 1700)
-    direction = np.cos(az) * FORWARD + np.sin(az) * RIGHT
+    facing = np.asarray(facing, float)
+    right = np.asarray(right, float)
+    direction = np.cos(az) * facing + np.sin(az) * right
     position = np.array([centre[0], centre[1], 0.0]) + dist_mm * direction + [0, 0, height]
     target = centre + [0.0, 0.0, rng.uniform(-80, 80)]
     R = look_at_rotation(position, target, UP)

@@ -156,9 +156,10 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
         pts = np.concatenate([pts, [c, c * [1, 1, 0]]])
     placement = placement or ("frontal" if rng.random() < 0.5 else "oblique")
     cam = video_camera(rng, spec.size, pts, placement, strength=strength, fill=fill,
-                       distance_mm=camera_distance_mm, height_mm=camera_height_mm)
+                       distance_mm=camera_distance_mm, height_mm=camera_height_mm,
+                       facing=motion.facing, right=motion.lateral_axis)
     optical = optical_cameras(rng, motion.landing_lab_mm)
-    scene = sample_scene(rng, motion.landing_lab_mm, motion.box, optical, cam.position_mm)
+    scene = sample_scene(rng, motion.landing_lab_mm, motion.box, optical, cam.position_mm, facing=motion.facing)
     noise = float(noise_sigma if noise_sigma is not None else rng.uniform(0.5, 4.0))
     exposure = float(rng.uniform(0.2, 0.8))
     renderer = TrialRenderer(cam, motion.points, athlete, scene, rng, samples, fps,

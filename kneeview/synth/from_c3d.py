@@ -78,11 +78,26 @@ def motion_from_c3d(path, athlete: Athlete, task: str = "DJ") -> tuple[Motion, A
     deepest = int(np.argmin(mid[:, 2]))
     landing = 0.5 * (joints[deepest, 4] + joints[deepest, 5])
     landing[2] = 0.0
+    facing = np.cross(UP, lateral)
     motion = Motion(
         task=task, side="both", rate_hz=float(gt.rate_hz), points=pts,
         events_s={"deepest": deepest / gt.rate_hz}, valgus_requested_mm={"right": None, "left": None},
-        lateral_axis=lateral, facing=np.cross(UP, lateral), landing_lab_mm=landing, box=None,
+        lateral_axis=lateral, facing=facing, landing_lab_mm=landing,
+        box=_box_under_start(joints, athlete, lateral, facing),
         params={"source_c3d": gt.path.name},
     )
     _realised(motion)
     return motion, athlete
+
+
+def _box_under_start(joints: np.ndarray, athlete: Athlete, lateral, facing) -> dict | None:
+    """A drop-jump box under the feet when the capture starts with them well above the floor."""
+    ankles = joints[:, 4:6]
+    floor_ankle = float(np.min(ankles[..., 2]))
+    start = ankles[: max(1, len(ankles) // 20)].reshape(-1, 3)
+    height = float(np.mean(start[:, 2]) - floor_ankle)
+    if height < 150.0:
+        return None
+    centre = start.mean(0) + 0.1 * athlete.foot_mm * np.asarray(facing)
+    centre[2] = height
+    return {"top_centre_lab_mm": centre.tolist(), "size_mm": [600.0, 450.0, height]}

@@ -64,9 +64,15 @@ class Scene:
     wall_colour: tuple
     band_colour: tuple | None
     ceiling_colour: tuple
-    room: tuple[float, float, float, float, float]  # x_min, x_max, y_min, y_max, height (lab mm)
+    room: tuple[float, float, float, float, float]  # x_min, x_max, y_min, y_max, height (athlete frame, mm)
     lighting: Lighting
-    objects: list = field(default_factory=list)  # (polys [(N,3) array, colour, normal]) per object
+    objects: list = field(default_factory=list)  # (polys [(N,3) array, colour, normal]) per object, lab frame
+    #: The athlete frame the room is laid out in: lab = origin + x right + y forward + z up.
+    frame: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: right, forward, up
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def to_lab(self, pts_local) -> np.ndarray:
+        return self.origin + np.asarray(pts_local, float) @ self.frame.T
 
     # --------------------------------------------------------------- drawing helpers
     @staticmethod
@@ -98,14 +104,15 @@ class Scene:
             (np.array([[x0, y0, 0], [x0, y1, 0], [x0, y1, hc], [x0, y0, hc]]), np.array([1.0, 0, 0])),
             (np.array([[x1, y0, 0], [x1, y1, 0], [x1, y1, hc], [x1, y0, hc]]), np.array([-1.0, 0, 0])),
         ]
+        walls = [(self.to_lab(q), self.frame @ n) for q, n in walls]
         for quad, normal in walls:
             self.fill(img, cam, canvas, quad, L.shade(self.wall_colour, normal, 0.9))
             if self.band_colour is not None:
                 band = quad.copy()
-                band[2:, 2] = 1200
+                band[2:, 2] = 1200 + self.origin[2]
                 self.fill(img, cam, canvas, band, L.shade(self.band_colour, normal, 0.9))
             skirt = quad.copy()
-            skirt[2:, 2] = 90
+            skirt[2:, 2] = 90 + self.origin[2]
             self.fill(img, cam, canvas, skirt, L.shade((60, 60, 60), normal))
         # objects, farthest first
         def depth(obj):
@@ -132,8 +139,10 @@ class Scene:
             s = -cz / d[..., 2]
         hit = (d[..., 2] < -1e-9) & (s > 0)
         s = np.where(hit, s, 0.0)
-        x = cam.position_mm[0] + s * d[..., 0]
-        y = cam.position_mm[1] + s * d[..., 1]
+        xl = cam.position_mm[0] + s * d[..., 0] - self.origin[0]
+        yl = cam.position_mm[1] + s * d[..., 1] - self.origin[1]
+        x = xl * self.frame[0, 0] + yl * self.frame[1, 0]  # floor pattern in the room's axes
+        y = xl * self.frame[0, 1] + yl * self.frame[1, 1]
         base = np.asarray(self.floor_colour, float)
         style = self.floor_style
         shade = np.ones_like(x)
@@ -154,7 +163,7 @@ class Scene:
             court = (np.abs(y - rng.uniform(-3000, 3000)) < 25) | (np.abs(x - rng.uniform(-3000, 3000)) < 25)
             shade = np.where(court, 1.45, 1.0)
         noise = rng.normal(0, 0.035 if style == "rubber" else 0.015, x.shape)
-        dist = np.hypot(x - cam.position_mm[0], y - cam.position_mm[1])
+        dist = s * np.hypot(d[..., 0], d[..., 1])
         fade = 1.0 - 0.12 * np.clip(dist / 10000.0, 0, 1)
         L = self.lighting
         floor = base[None, None, :] * (shade * fade + noise)[..., None] * L.tint * L.gain * (0.8 + 0.2 * L.light_dir_lab[2])
@@ -241,27 +250,38 @@ def wall_rect(wall_y: float, x_range, z_range, colour, facing: float = 1.0, inse
     return [(np.array([[x0, y, z0], [x1, y, z0], [x1, y, z1], [x0, y, z1]]), colour, np.array([0, facing, 0.0]))]
 
 
-def vicon_camera(cam: Camera, room, colour=(30, 30, 30)) -> list:
+def vicon_camera(position, axes, room, colour=(30, 30, 30)) -> list:
     """A small dark box with a red strobe ring where an optical camera is: on a stand
-    inside the room, or on the wall when the calibrated position is beyond it."""
-    c = np.asarray(cam.position_mm, float).copy()
+    inside the room, or on the wall when the calibrated position is beyond it.
+    ``position`` and ``axes`` (the camera's x, y, z axes as rows) in the room's frame."""
+    c = np.asarray(position, float).copy()
     inside = room[0] + 200 < c[0] < room[1] - 200 and room[2] + 200 < c[1] < room[3] - 200
     c[0] = np.clip(c[0], room[0] + 150, room[1] - 150)
     c[1] = np.clip(c[1], room[2] + 150, room[3] - 150)
     body = cuboid(c - [0, 0, 60], (110, 110, 120), colour)
-    fwd = cam.R[2]
+    right, down, fwd = axes
     ring = c + fwd * 70
     ang = np.linspace(0, 2 * np.pi, 10, endpoint=False)
-    right, down = cam.R[0], cam.R[1]
     disk = np.array([ring + 45 * (np.cos(a) * right + np.sin(a) * down) for a in ang])
     pole = np.array([c - [12, 0, 60], c + [12, 0, -60], [c[0] + 12, c[1], 0], [c[0] - 12, c[1], 0]])
     return ([(pole, (90, 90, 95), None)] if inside else []) + body + [(disk, (40, 40, 200), fwd)]
 
 
 def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, optical: list[Camera],
-                 video_cam_pos) -> Scene:
-    """A lab: room size and colours, force plates under the landing, the box, clutter."""
-    lx, ly = float(landing_lab_mm[0]), float(landing_lab_mm[1])
+                 video_cam_pos, facing=(0.0, 1.0, 0.0)) -> Scene:
+    """A lab: room size and colours, force plates under the landing, the box, clutter.
+
+    The room is laid out in the athlete's frame (origin at the landing, y = ``facing``)."""
+    fwd_axis = np.array([facing[0], facing[1], 0.0], float)
+    fwd_axis /= np.linalg.norm(fwd_axis)
+    frame = np.column_stack([np.cross(fwd_axis, [0.0, 0.0, 1.0]), fwd_axis, [0.0, 0.0, 1.0]])
+    origin = np.array([landing_lab_mm[0], landing_lab_mm[1], 0.0], float)
+
+    def local(p):
+        return (np.asarray(p, float) - origin) @ frame
+
+    video_cam_pos = local(video_cam_pos)
+    lx, ly = 0.0, 0.0
     back = ly - rng.uniform(2200, 4200)
     front = max(float(video_cam_pos[1]) + rng.uniform(500, 2000), ly + 3000)
     half = rng.uniform(3500, 6000)
@@ -293,7 +313,7 @@ def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, opt
     if rng.random() < 0.5:  # a third plate in front
         objects += flat_rect((lx, ly + pl + 10), (pw, pl), plate_colour, border=(60, 60, 60))
     if box is not None:
-        c = np.asarray(box["top_centre_lab_mm"], float)
+        c = local(box["top_centre_lab_mm"])
         sx, sy, sz = box["size_mm"]
         col = tuple(float(v) for v in rng.choice([(60, 110, 160), (40, 40, 40), (150, 90, 30), (50, 50, 150), (80, 140, 190)]))
         top = tuple(float(v) * 1.1 for v in col) if rng.random() < 0.5 else (50, 50, 50)
@@ -342,6 +362,10 @@ def sample_scene(rng: np.random.Generator, landing_lab_mm, box: dict | None, opt
             x = room[0] + 800 + k * 2200
             objects.append(wall_rect(back, (x, x + 1600), (z0, min(z0 + 1000, room[4] - 200)), (235, 225, 205)))
     for cam in optical:
-        if behind_athlete(*np.clip(cam.position_mm[:2], [room[0], room[2]], [room[1], room[3]]), margin=1000.0):
-            objects.append(vicon_camera(cam, room))
-    return Scene(style, floor_colour, wall, band, tuple(float(v) for v in np.clip(np.array(wall) * 0.95, 0, 255)), room, lighting, objects)
+        pos = local(cam.position_mm)
+        if behind_athlete(*np.clip(pos[:2], [room[0], room[2]], [room[1], room[3]]), margin=1000.0):
+            objects.append(vicon_camera(pos, cam.R @ frame, room))
+    objects = [[(origin + poly @ frame.T, colour, None if normal is None else frame @ normal)
+                for poly, colour, normal in obj] for obj in objects]
+    return Scene(style, floor_colour, wall, band, tuple(float(v) for v in np.clip(np.array(wall) * 0.95, 0, 255)),
+                 room, lighting, objects, frame, origin)

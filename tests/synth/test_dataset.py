@@ -133,7 +133,9 @@ def test_from_c3d_renders_the_captured_joint_centres(tmp_path):
 
     m = single_leg_squat(sample_athlete(np.random.default_rng(0), "X"), np.random.default_rng(1), 100.0, 50.0,
                          stance="left", valgus_mm=25.0)
-    joints = m.joints_lab_mm.copy()
+    # captured in another lab: the athlete faces lab -X, away from the origin
+    Rz = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    joints = m.joints_lab_mm @ Rz.T + [1500.0, -700.0, 0.0]
     joints[30:34, 2] = np.nan  # a gap in the right knee
     src = write_ground_truth(tmp_path / "captured.c3d", joints, 100.0, subject="Subj")
     out = tmp_path / "out"
@@ -147,8 +149,19 @@ def test_from_c3d_renders_the_captured_joint_centres(tmp_path):
     assert len(VideoReader(out / entries[0]["video"])) == meta["n_frames"] == joints.shape[0] // 2
     left = meta["valgus"]["left"]
     assert left["requested_mm"] is None
-    assert left["peak_mkd_mm"] == pytest.approx(np.max(mkd_both(gt.joints_lab_mm)[:, 1]), abs=0.05)
+    np.testing.assert_allclose(meta["valgus"]["lateral_axis_lab"], [0.0, 1.0, 0.0], atol=0.02)  # athlete's right
+    lateral = meta["valgus"]["lateral_axis_lab"]
+    assert left["peak_mkd_mm"] == pytest.approx(np.max(mkd_both(gt.joints_lab_mm, lateral)[:, 1]), abs=0.05)
     assert left["peak_mkd_mm"] == pytest.approx(25.0, abs=0.5)
+    # the camera was placed for this athlete's heading: the whole movement is in frame
+    from kneeview.camera import read_xcp
+
+    session = (out / entries[0]["video"]).parent
+    cam = read_xcp(session / f"{session.name}.xcp").camera(meta["camera"]["device_id"])
+    uv = cam.project(gt.joints_lab_mm.reshape(-1, 3))
+    assert np.all((uv >= 0) & (uv <= [159, 119]))
+    to_cam = cam.position_mm[:2] - gt.joints_lab_mm[:, :2, :2].mean((0, 1))
+    assert to_cam[0] < 0  # in front of the athlete, who faces -X
 
 
 def test_from_c3d_without_joint_centres_is_refused(tmp_path):
