@@ -3,6 +3,7 @@
     kneeview-train fit --framework A --data DIR --run runs/A [--config cfg.toml] [--resume]
     torchrun --nproc_per_node 4 -m trainer.cli fit ...          (DistributedDataParallel)
     kneeview-train evaluate [--checkpoint CKPT] --data DIR [--json OUT] [--split test --run RUN]
+    kneeview-train export RUN/model.safetensors --out resources/model --fp16 --evaluation eval.json
 """
 from __future__ import annotations
 
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", dest="json_out", metavar="OUT", help="write the figures as JSON")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("export", help="copy a checkpoint for shipping (fp16), with evaluation figures in its card")
+    x.add_argument("checkpoint", help="checkpoint to export (e.g. RUN/model.safetensors)")
+    x.add_argument("--out", required=True, help="output .safetensors path or folder (e.g. resources/model)")
+    x.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    x.add_argument("--evaluation", metavar="JSON", help="`evaluate --json` output to record in the card")
+    x.set_defaults(func=cmd_export)
     return parser
 
 
@@ -110,6 +118,25 @@ def cmd_evaluate(args) -> int:
         out.update({"framework": res["framework"], "checkpoint": res["checkpoint"], "data": str(args.data),
                     "split": args.split or "all", "training": res["card_training"]})
         write_json(out, args.json_out)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from kneeview.pose.checkpoint import load_checkpoint, save_checkpoint
+
+    model, card = load_checkpoint(args.checkpoint)
+    evaluation = card.get("evaluation", {})
+    if args.evaluation:
+        try:
+            evaluation = json.loads(Path(args.evaluation).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise KneeViewInputError(args.evaluation, f"cannot read evaluation figures: {exc}") from None
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / "kneeview-pose.safetensors"
+    w, c = save_checkpoint(model, out, training=card.get("training", {}), evaluation=evaluation, fp16=args.fp16)
+    print(f"wrote {w} ({w.stat().st_size / 1e6:.1f} MB) and {c}")
     return 0
 
 

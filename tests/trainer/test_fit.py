@@ -83,3 +83,17 @@ def test_config_file_then_command_line(tmp_path):
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert main(["fit", "--data", str(tmp_path / "nope"), "--run", str(tmp_path / "r"), "--quiet"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_export_fp16_with_evaluation(tmp_path, tiny_settings):
+    from kneeview.pose import load_estimator
+    from kneeview.pose.checkpoint import save_checkpoint
+    from kneeview.pose.model import build_model
+
+    src, _ = save_checkpoint(build_model(**tiny_settings), tmp_path / "m.safetensors", training={"iterations": 9})
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps({"pck@0.10": 97.0, "map": 0.96}))
+    assert main(["export", str(src), "--out", str(tmp_path / "ship"), "--fp16", "--evaluation", str(ev)]) == 0
+    est = load_estimator(tmp_path / "ship", device="cpu")
+    assert est.card["weights"]["dtype"] == "float16"
+    assert est.card["evaluation"]["pck@0.10"] == 97.0 and est.card["training"]["iterations"] == 9
