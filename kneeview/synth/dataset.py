@@ -61,6 +61,8 @@ def parse_size(text: str) -> tuple[int, int]:
         raise KneeViewInputError(None, f"--size {text!r} must look like 640x480", "--size") from None
     if not (16 <= w <= MAX_SIZE and 16 <= h <= MAX_SIZE):
         raise KneeViewInputError(None, f"--size {text!r}: width and height must be between 16 and {MAX_SIZE}", "--size")
+    if w % 2 or h % 2:  # the MJPG encoder would silently drop the odd row/column
+        raise KneeViewInputError(None, f"--size {text!r}: width and height must be even (MJPG video)", "--size")
     return w, h
 
 

@@ -107,6 +107,7 @@ def test_cli_writes_a_dataset(tmp_path, capsys):
     (["--task", "jump"], "--task"),
     (["--size", "wide"], "--size"),
     (["--size", "0x10"], "--size"),
+    (["--size", "97x73"], "--size"),
     (["--workers", "-2"], "--workers"),
     (["--seed", "-5"], "--seed"),
     (["--from-c3d", "/nonexistent/trial.c3d"], "--from-c3d"),
@@ -116,6 +117,13 @@ def test_cli_bad_options(tmp_path, argv, field):
         _run_cli([str(tmp_path / "out"), "--no-progress", *argv])
     assert field in str(err.value)
     assert not (tmp_path / "out" / "synth_index.json").exists()
+
+
+def test_cli_demo(tmp_path):
+    assert _run_cli([str(tmp_path / "demo"), "--demo"]) == 0
+    names = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"demo.xcp", "DropJump01.c3d", "DropJump01.json"} <= names
+    assert any(n.startswith("DropJump01.") and n.endswith(".avi") for n in names)
 
 
 def test_unwritable_output_folder(tmp_path):
