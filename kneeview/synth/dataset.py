@@ -234,9 +234,9 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
         raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
     specs = plan_dataset(n_trials, seed, task, size, from_c3d)
     if from_c3d is not None:
-        from ..io.c3d import read_ground_truth
+        from .from_c3d import load_capture
 
-        read_ground_truth(from_c3d)  # fail early, with the file's own message
+        load_capture(from_c3d)  # fail early, with the file's own message
     out = check_output_dir(out_dir)
     from tqdm import tqdm
 

@@ -179,3 +179,30 @@ def test_from_c3d_without_joint_centres_is_refused(tmp_path):
     with pytest.raises(KneeViewInputError) as err:
         write_dataset(tmp_path / "out", 1, seed=0, from_c3d=bad, progress=False)
     assert "joint centres" in str(err.value)
+
+
+def test_from_c3d_with_plug_in_gait_markers_only(tmp_path):
+    """A real Nexus capture (tennis serve, PiG markers, metres, gaps, subject prefix): the
+    joint centres are estimated from the markers and the real head markers drive the head."""
+    from kneeview.io.c3d import read_points
+    from kneeview.synth.from_c3d import load_capture
+
+    src = Path(__file__).resolve().parents[3] / "shared" / "data" / "c3d" / "kinematics_tennis_serve_nan.c3d"
+    if not src.is_file():
+        src = Path("/work/shared/data/c3d/kinematics_tennis_serve_nan.c3d")
+    joints, rate, data = load_capture(src)
+    assert rate == 50.0 and joints.shape == (1092, 6, 3) and np.all(np.isfinite(joints))
+    for a, b, lo, hi in ((0, 2, 320, 480), (1, 3, 320, 480), (2, 4, 340, 480), (3, 5, 340, 480), (0, 1, 120, 260)):
+        length = np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)
+        assert lo < np.median(length) < hi and np.std(length) < 25.0, (a, b, np.median(length), np.std(length))
+    assert np.all(joints[:, 0:2, 2] > joints[:, 2:4, 2]) and np.all(joints[:, 2:4, 2] > joints[:, 4:6, 2])
+    entries = write_dataset(tmp_path, 1, seed=0, task="dj", size=(96, 72), from_c3d=src, progress=False)
+    gt = read_ground_truth(tmp_path / entries[0]["c3d"])
+    np.testing.assert_allclose(gt.joints_lab_mm, joints, atol=1e-2)
+    head = read_points(tmp_path / entries[0]["c3d"])
+    labels = [lab.split(":")[-1] for lab in head.labels]
+    names = [lab.split(":")[-1] for lab in data.labels]
+    raw = np.mean([data.points[:, names.index(n)] for n in ("LFHD", "RFHD", "LBHD", "RBHD")], axis=0) * 1000.0
+    ok = np.all(np.isfinite(raw), axis=-1)
+    np.testing.assert_allclose(head.points[ok, labels.index("HEAD")], raw[ok], atol=1e-2)
+    assert len(VideoReader(tmp_path / entries[0]["video"])) == 1092
