@@ -43,6 +43,7 @@ class SessionState(QtCore.QObject):
         super().__init__(parent)
         self.recording = None
         self.reader = None
+        self.frames = None  # DisplayFrames: RGB frames for display
         self.pose: PoseSequence | None = None
         self.pose_done = np.zeros(0, dtype=bool)  # frames whose estimate has arrived
         self.gt_lab_mm: np.ndarray | None = None  # (T, 6, 3)
@@ -74,7 +75,11 @@ class SessionState(QtCore.QObject):
         """Show a recording (already opened and validated). Projects the ground truth."""
         if self.reader is not None:
             self.reader.close()
+            self.frames.close()
+        from .frames import DisplayFrames
+
         self.recording, self.reader = recording, reader
+        self.frames = DisplayFrames(reader)
         self.pose = None
         self.pose_done = np.zeros(reader.frame_count, dtype=bool)
         self.metrics = self.gt_metrics = None
@@ -94,6 +99,8 @@ class SessionState(QtCore.QObject):
     def close_recording(self) -> None:
         if self.reader is not None:
             self.reader.close()
+            self.frames.close()
+            self.frames = None
         self.recording = self.reader = self.pose = self.metrics = self.gt_metrics = None
         self.gt_lab_mm = self.gt_px = None
         self.pose_done = np.zeros(0, dtype=bool)
@@ -173,10 +180,11 @@ class SessionState(QtCore.QObject):
         self.request_frame(base + delta)
 
     def image(self, frame: int) -> np.ndarray | None:
-        if self.reader is None:
+        """The RGB frame for display (see :mod:`.frames`)."""
+        if self.frames is None:
             return None
         try:
-            return self.reader[frame]
+            return self.frames[frame]
         except (KneeViewInputError, IndexError) as exc:
             log.warning("cannot show frame %d: %s", frame, exc)
             return None

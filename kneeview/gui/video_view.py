@@ -7,7 +7,6 @@ wheel, pan by dragging, double-click or "Fit" to see the whole frame.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
@@ -117,7 +116,7 @@ class VideoView(QtWidgets.QWidget):
         img = self.state.image(frame)
         if img is None:
             return
-        rgb = cv2.cvtColor(np.asarray(img), cv2.COLOR_BGR2RGB)
+        rgb = img
         H, W = rgb.shape[:2]
         self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
         self.image.setRect(QtCore.QRectF(-0.5, -0.5, W, H))

@@ -1,0 +1,142 @@
+"""Scrubbing latency: median time from a seek request to the painted frame, 1080p MJPG.
+
+Writes a 1920x1080 MJPG session (calibration + video) in a temporary folder, opens it in
+the main window with an estimate for every frame (so the skeleton overlay is drawn too),
+then seeks to random frames and measures, per seek, the time from ``request_frame`` (what
+the slider and the keys call) until the video's image item has been painted.
+
+    .venv/bin/python benchmarks/bench_scrub.py [--frames 240] [--seeks 150] [--json]
+
+Target: median <= 30 ms for frames not in the reader's cache. Runs on Qt's offscreen
+platform unless QT_QPA_PLATFORM says otherwise (e.g. under xvfb-run with xcb).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def write_session(folder: Path, n_frames: int, fps: float = 50.0) -> Path:
+    from kneeview.camera import Camera, ViconRadial, look_at_rotation, write_xcp
+
+    W, H = 1920, 1080
+    K = np.array([[1400.0, 0, W / 2], [0, 1400.0, H / 2], [0, 0, 1]])
+    cam = Camera("2107395", "Vue 2107395", K, look_at_rotation((300.0, -4000.0, 1100.0), (0, 0, 900.0)),
+                 np.array([300.0, -4000.0, 1100.0]), (W, H), ViconRadial((W / 2, H / 2), (W / 2 + 2, H / 2 - 3), (-4e-8, 0.0, 0.0)), kind="video", camera_type="Vue")
+    write_xcp([cam], folder / "Bench.xcp")
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(folder / "Trial01.2107395.avi"), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
+    base = cv2.resize(rng.integers(0, 255, (H // 16, W // 16, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
+    for i in range(n_frames):
+        f = np.roll(base, 7 * i, axis=1).copy()
+        cv2.putText(f, f"frame {i}", (80, 200), cv2.FONT_HERSHEY_SIMPLEX, 4, (255, 255, 255), 8)
+        writer.write(f)
+    writer.release()
+    return folder
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=240)
+    ap.add_argument("--seeks", type=int, default=150)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--exact", action="store_true", help="display FFmpeg's exact frames only (KNEEVIEW_EXACT_DISPLAY=1)")
+    args = ap.parse_args(argv)
+    if args.exact:
+        os.environ["KNEEVIEW_EXACT_DISPLAY"] = "1"
+
+    from PySide6 import QtCore, QtWidgets
+
+    from kneeview.gui.app import make_app
+    from kneeview.gui.main_window import MainWindow
+    from kneeview.sequence import PoseSequence
+
+    app = make_app(["bench"])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_session(Path(tmp), args.frames)
+        settings = QtCore.QSettings(str(Path(tmp) / "s.ini"), QtCore.QSettings.Format.IniFormat)
+        win = MainWindow(settings=settings, auto_run=False)
+        win.resize(1600, 1000)
+        win.show()
+        if not win.open_path(folder):
+            return 1
+        st = win.state
+        n = st.n_frames
+        seq = PoseSequence.empty(n, st.fps)
+        rng = np.random.default_rng(1)
+        seq.keypoints_px[:] = np.array([[900, 500], [1020, 500], [890, 750], [1030, 750], [880, 1000], [1040, 1000]]) + rng.normal(0, 5, (n, 6, 2))
+        seq.joints_cam_m[:] = rng.normal(0, 0.3, (n, 6, 3))
+        seq.confidence[:] = 0.9
+        seq.score[:] = 0.99
+        st.set_pose(seq)
+        for _ in range(10):
+            app.processEvents()
+
+        painted = []
+        win.video.image.sigPainted.connect(lambda: painted.append(time.perf_counter()))
+
+        def seek(frame: int) -> float:
+            painted.clear()
+            t0 = time.perf_counter()
+            st.request_frame(frame)
+            deadline = t0 + 2.0
+            while not painted and time.perf_counter() < deadline:
+                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents)
+            return (painted[0] - t0) * 1000.0 if painted else float("nan")
+
+        # cold: distinct random frames, evicted from the reader's LRU cache first
+        frames = rng.permutation(np.arange(1, n))[: args.seeks]
+        st.reader._cache.clear()
+        st.frames.clear_cache()
+        cold = [seek(int(f)) for f in frames]
+        # warm: the same frames again, within the cache
+        recent = [int(f) for f in frames[-20:]]
+        warm = [seek(f) for f in recent * 3]
+        # stepping one frame forward (the arrow key) from uncached positions
+        st.reader._cache.clear()
+        st.frames.clear_cache()
+        start = int(rng.integers(0, n - 40))
+        st.set_frame(start)
+        step = [seek(start + k) for k in range(1, 31)]
+        st.reader._cache.clear()
+        st.frames.clear_cache()
+        st.set_frame(start + 31)
+        back = [seek(start + 31 - k) for k in range(1, 31)]
+        fast = bool(st.frames.raw_path)
+        win.close()
+    out = {
+        "platform": QtWidgets.QApplication.platformName(),
+        "fast_display_decoding": fast,
+        "video": f"1920x1080 MJPG, {args.frames} frames",
+        "seeks": len(cold),
+        "median_ms_uncached": round(float(np.nanmedian(cold)), 2),
+        "p90_ms_uncached": round(float(np.nanpercentile(cold, 90)), 2),
+        "median_ms_cached": round(float(np.nanmedian(warm)), 2),
+        "median_ms_next_frame": round(float(np.nanmedian(step)), 2),
+        "median_ms_previous_frame": round(float(np.nanmedian(back)), 2),
+        "target_ms": 30.0,
+    }
+    out["meets_target"] = out["median_ms_uncached"] <= 30.0
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"scrub latency ({out['video']}, {out['platform']}): median {out['median_ms_uncached']} ms "
+              f"(p90 {out['p90_ms_uncached']} ms) from a seek request to the painted frame, uncached; "
+              f"{out['median_ms_cached']} ms cached; {out['median_ms_next_frame']} ms one frame forward, "
+              f"{out['median_ms_previous_frame']} ms one frame back; "
+              f"target <= 30 ms: {'met' if out['meets_target'] else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
