@@ -58,6 +58,8 @@ def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm:
     position = np.array([centre[0], centre[1], 0.0]) + dist_mm * direction + [0, 0, height]
     target = centre + [0.0, 0.0, rng.uniform(-80, 80)]
     R = look_at_rotation(position, target, UP)
+    roll = np.radians(rng.uniform(-2.5, 2.5))  # a tripod is never quite level
+    R = np.array([[np.cos(roll), -np.sin(roll), 0.0], [np.sin(roll), np.cos(roll), 0.0], [0.0, 0.0, 1.0]]) @ R
     # Focal length: the movement (plus body margin) spans ``fill`` of the tighter image axis.
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
     cam_pts = (np.concatenate([pts, corners]) - position) @ R.T

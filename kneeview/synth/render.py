@@ -191,5 +191,11 @@ class TrialRenderer:
         x0, y0 = max(int(x0) - pad, 0), max(int(y0) - pad, 0)
         x1, y1 = min(int(x1) + pad, img.shape[1]), min(int(y1) + pad, img.shape[0])
         if x1 - x0 > 2 and y1 - y0 > 2:
+            # Smear the figure only: where it differs from the static background, grown by the
+            # blur length so that it streaks over what lies next to it.
             roi = img[y0:y1, x0:x1]
-            roi[:] = cv2.filter2D(roi, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+            moved = (cv2.absdiff(roi, self.background[y0:y1, x0:x1]).max(axis=2) > 0).astype(np.uint8)
+            moved = cv2.dilate(moved, np.ones((k, k), np.uint8))
+            weight = cv2.blur(moved.astype(np.float32), (3, 3))[..., None]
+            blurred = cv2.filter2D(roi, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+            roi[:] = (blurred * weight + roi * (1.0 - weight) + 0.5).astype(np.uint8)

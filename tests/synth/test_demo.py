@@ -37,19 +37,23 @@ def test_demo_is_a_small_complete_session(demo):
 
 
 def test_demo_valgus_is_visible_in_the_image(demo):
-    """At the deepest frame the right knee sits well inside the projected hip-ankle line."""
+    """At the deepest frame the right knee sits well toward the midline, in pixels, of
+    where the same athlete's knee is without valgus (same motion, valgus 0)."""
+    from kneeview.synth.dataset import TrialSpec, build_trial
+    from kneeview.synth.demo import DEMO_OPTIONS, DEMO_SEED
+
     meta = demo.metadata
     j = meta["events"]["deepest"]["frame"]
     joints = demo.ground_truth_frames()[j]
-    uv = demo.view.camera.project(joints)
-    hip, knee, ankle = uv[0], uv[2], uv[4]
-    d = ankle - hip
-    offset = (d[0] * (knee - hip)[1] - d[1] * (knee - hip)[0]) / np.linalg.norm(d)
-    toward_mid = np.sign(uv[1, 0] - uv[0, 0])  # from the right hip toward the left one
-    line_x = hip[0] + d[0] * (knee[1] - hip[1]) / d[1]
-    assert abs(offset) > 8.0  # pixels
-    assert np.sign(knee[0] - line_x) == toward_mid
     assert mkd_both(joints[None])[0, 0] == pytest.approx(DEMO_VALGUS_MM[0], abs=0.05)
+    spec = TrialSpec(seed=DEMO_SEED, index=0, athlete_index=0, year=1, task="DJ", size=(640, 480))
+    straight = build_trial(spec, **dict(DEMO_OPTIONS, valgus_mm=(0.0, DEMO_VALGUS_MM[1])))
+    cam = demo.view.camera
+    uv = cam.project(joints)
+    uv0 = cam.project(straight.motion.joints_lab_mm[2 * j])
+    np.testing.assert_allclose(uv0[[0, 1, 4, 5]], uv[[0, 1, 4, 5]], atol=1e-6)  # only the knees differ
+    toward_midline = np.sign(uv[1, 0] - uv[0, 0])  # from the right hip toward the left one
+    assert (uv[2, 0] - uv0[2, 0]) * toward_midline > 8.0  # pixels
 
 
 def test_demo_regenerates_identically(tmp_path):
