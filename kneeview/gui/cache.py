@@ -65,10 +65,23 @@ def cache_name(video_path, video_hash: str, model_hash: str) -> str:
     return f"{Path(video_path).name}.{video_hash[:16]}.{model_hash[:16]}.pose.npz"
 
 
+def _bundled(folder: Path) -> bool:
+    from ..bundled import resource_path
+
+    try:
+        folder.resolve().relative_to(resource_path().resolve())
+        return True
+    except ValueError:
+        return False
+
+
 def cache_candidates(video_path, video_hash: str, model_hash: str) -> list[Path]:
-    """Where a cached estimate may be: beside the recording first, then the user cache."""
+    """Where a cached estimate may be: beside the recording first (never inside the
+    installed package, e.g. the bundled demo), then the user cache."""
     name = cache_name(video_path, video_hash, model_hash)
-    return [Path(video_path).parent / CACHE_DIRNAME / name, user_cache_dir() / "poses" / name]
+    user = user_cache_dir() / "poses" / name
+    folder = Path(video_path).parent
+    return [user] if _bundled(folder) else [folder / CACHE_DIRNAME / name, user]
 
 
 def load_cached(video_path, video_hash: str, model_hash: str) -> tuple[PoseSequence, Path] | None:

@@ -12,6 +12,10 @@ from PySide6 import QtCore, QtWidgets
 from . import style
 from .state import Metrics, SessionState
 
+AXIS_LABELS = {"MKD (mm)": "MKD (mm)", "FPPA (deg)": "FPPA (deg)"}
+EVENT_LABELS = {"initial_contact": "IC", "deepest": "deepest", "take_off": "take-off", "second_landing": "2nd landing",
+                "start": "start", "end": "end"}
+
 
 class _SeekViewBox(pg.ViewBox):
     """Left click/drag seeks; right drag and the wheel still zoom and pan."""
@@ -39,7 +43,7 @@ class MetricPlot(pg.PlotWidget):
         super().__init__(parent, viewBox=self.seek_vb)
         self.setBackground((20, 20, 24))
         self.metric = title
-        self.setLabel("left", title)
+        self.setLabel("left", AXIS_LABELS.get(title, title))
         self.setLabel("bottom", "time", units="s")
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=True, y=False)
@@ -76,7 +80,7 @@ class PlotPanel(QtWidgets.QWidget):
             p.cursor.sigDragged.connect(lambda line: self._seek_time(line.value()))
         self.message = QtWidgets.QLabel()
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #cfcfcf; padding: 4px 8px;")
+        self.message.setStyleSheet("padding: 2px 8px;")
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -117,15 +121,18 @@ class PlotPanel(QtWidgets.QWidget):
         else:
             src = "network estimate" if m is not None else "ground truth (C3D)"
             extra = " — dashed: ground truth (C3D)" if (m is not None and g is not None) else ""
-            self.message.setText(f"Solid: {src}{extra}. Click or drag on a plot to seek; wheel zooms time.")
+            self.message.setText(f"Medial knee displacement (MKD) and frontal plane projection angle (FPPA), valgus positive. "
+                                 f"Solid: {src}{extra}. Click or drag on a plot to seek; the wheel zooms time.")
         main = m if m is not None else g
         for name, p in self.plots.items():
-            if main is not None:
-                self._draw(p, main, name, p.curves)
-                self._draw_events(p, main)
-                self._draw_peaks(p, main, name)
+            if main is None:
+                continue
+            self._draw(p, main, name, p.curves)
             if m is not None and g is not None:
                 self._draw(p, g, name, p.gt_curves)
+            top = self._fit_y(p, [x for x in (m, g) if x is not None], name)
+            self._draw_events(p, main, top)
+            self._draw_peaks(p, main, name)
             if st.n_frames:
                 p.setXRange(0, st.n_frames / st.fps, padding=0.01)
         self.move_cursor(st.frame)
@@ -137,16 +144,30 @@ class PlotPanel(QtWidgets.QWidget):
             if y is not None:
                 curve.setData(m.time_s, np.asarray(y, float), connect="finite")
 
-    def _draw_events(self, p: MetricPlot, m: Metrics):
-        for label, frame in sorted(m.events.items(), key=lambda kv: kv[1] if kv[1] is not None else -1):
+    @staticmethod
+    def _fit_y(p: MetricPlot, sources, name: str) -> float:
+        """Fix the y range with room for the peak labels above and the event labels below;
+        returns the height of the event labels' baseline."""
+        values = [np.asarray(v, float) for m in sources for v in m.series.get(name, {}).values()]
+        values = np.concatenate(values) if values else np.zeros(1)
+        values = values[np.isfinite(values)]
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        span = max(hi - lo, 1.0)
+        p.setYRange(lo - 0.32 * span, hi + 0.42 * span, padding=0)
+        return lo - 0.3 * span
+
+    def _draw_events(self, p: MetricPlot, m: Metrics, bottom: float):
+        for key, frame in sorted(m.events.items(), key=lambda kv: kv[1] if kv[1] is not None else -1):
             if frame is None or frame < 0:
                 continue
-            line = pg.InfiniteLine(pos=frame / self.state.fps, angle=90,
-                                   pen=pg.mkPen(style.EVENT, width=1, style=QtCore.Qt.PenStyle.DotLine),
-                                   label=label.replace("_", " "),
-                                   labelOpts={"position": 0.92, "color": style.EVENT, "rotateAxis": (1, 0), "anchors": [(0, 0), (0, 0)]})
-            p.addItem(line)
-            p.decorations.append(line)
+            t = frame / self.state.fps
+            line = pg.InfiniteLine(pos=t, angle=90, pen=pg.mkPen(style.EVENT, width=1, style=QtCore.Qt.PenStyle.DashLine))
+            text = pg.TextItem(EVENT_LABELS.get(key, key.replace("_", " ")), color=style.EVENT, anchor=(0.5, 1.0))
+            text.setPos(t, bottom)
+            for item in (line, text):
+                p.addItem(item)
+                p.decorations.append(item)
 
     def _draw_peaks(self, p: MetricPlot, m: Metrics, name: str):
         series = m.series.get(name, {})
@@ -158,7 +179,8 @@ class PlotPanel(QtWidgets.QWidget):
             t, v = m.time_s[frame], float(y[frame])
             colour = style.RIGHT if side == "right" else style.LEFT
             dot = pg.ScatterPlotItem([t], [v], size=9, brush=pg.mkBrush(colour), pen=pg.mkPen("w"))
-            text = pg.TextItem(f"peak {side[0].upper()} {v:.1f} {unit}", color=colour, anchor=(0.5, 1.2 if v >= 0 else -0.2))
+            text = pg.TextItem(f"peak {side[0].upper()} {v:.1f} {unit}", color=colour,
+                              anchor=(0.0 if side == "right" else 1.0, 1.1 if v >= 0 else -0.1))
             text.setPos(t, v)
             for item in (dot, text):
                 p.addItem(item)

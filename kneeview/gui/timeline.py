@@ -21,14 +21,22 @@ class Timeline(QtWidgets.QWidget):
         super().__init__(parent)
         self.state = state
         self.play_button = QtWidgets.QToolButton()
-        self.play_button.setText("▶")
+        self._icons = {
+            False: self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPlay),
+            True: self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaPause),
+        }
+        self.play_button.setIcon(self._icons[False])
         self.play_button.setToolTip("Play / pause (Space)")
         self.play_button.setCheckable(True)
         self.prev_event = QtWidgets.QToolButton()
-        self.prev_event.setText("⏮ event")
+        self.prev_event.setText("Prev. event")
+        self.prev_event.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaSkipBackward))
+        self.prev_event.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.prev_event.setToolTip("Previous event (Page Up)")
         self.next_event = QtWidgets.QToolButton()
-        self.next_event.setText("event ⏭")
+        self.next_event.setText("Next event")
+        self.next_event.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MediaSkipForward))
+        self.next_event.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.next_event.setToolTip("Next event (Page Down)")
         self.speed = QtWidgets.QComboBox()
         for label, value in SPEEDS:
@@ -120,7 +128,7 @@ class Timeline(QtWidgets.QWidget):
             self._timer.stop()
         self.play_button.blockSignals(True)
         self.play_button.setChecked(on)
-        self.play_button.setText("❚❚" if on else "▶")
+        self.play_button.setIcon(self._icons[on])
         self.play_button.blockSignals(False)
         self.playingChanged.emit(on)
 

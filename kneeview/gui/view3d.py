@@ -79,7 +79,7 @@ class Skeleton3DView(QtWidgets.QWidget):
         self.auto_rotate.setToolTip("Orbit the 3D view slowly (drag to orbit by hand, wheel to zoom)")
         self.caption = QtWidgets.QLabel()
         self.caption.setWordWrap(True)
-        self.caption.setStyleSheet("color: #cfcfcf; padding: 2px 6px;")
+        self.caption.setStyleSheet("padding: 2px 6px;")
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
@@ -181,7 +181,7 @@ class Skeleton3DView(QtWidgets.QWidget):
         if cam is not None:
             view = -np.asarray(cam.R)[2]  # from the subject towards the camera
             az = float(np.degrees(np.arctan2(view[1], view[0])))
-            self.gl.setCameraPosition(azimuth=az, elevation=14, distance=4.5)
+            self.gl.setCameraPosition(azimuth=az, elevation=12, distance=2.8)
         gt = self.state.gt_lab_mm
         if gt is not None and np.any(np.isfinite(gt)):
             c = np.nanmean(gt[:, :2].reshape(-1, 3), axis=0) / 1000.0
@@ -222,10 +222,17 @@ class Skeleton3DView(QtWidgets.QWidget):
         st = self.state
         if st.recording is None:
             return ""
-        bits = []
-        bits.append("estimate" + ("" if st.pose_at(frame) is not None else " (not yet)"))
-        bits.append("ground truth beside it" if st.gt_lab_mm is not None else "no ground truth")
-        return "Lab frame, metres, Z up · grid 0.5 m · " + " · ".join(bits)
+        has_est = st.pose_at(frame) is not None
+        has_gt = st.gt_lab_mm is not None
+        if has_est and has_gt:
+            what = f"estimate (green/red) {BESIDE_M:.1f} m beside the ground truth (amber)"
+        elif has_est:
+            what = "estimate (green right, red left); no ground truth"
+        elif has_gt:
+            what = "ground truth (amber); no estimate for this frame yet"
+        else:
+            what = "nothing to show for this frame"
+        return f"Lab frame, Z up, grid 0.5 m · {what}"
 
     def set_auto_rotate(self, on: bool):
         if self.auto_rotate.isChecked() != on:

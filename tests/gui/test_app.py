@@ -227,6 +227,8 @@ def test_open_demo_button(make_window, dialogs, monkeypatch, make_session, qtbot
 
 
 def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
+    import pyqtgraph as pg
+
     from kneeview.gui.state import Metrics
 
     folder = make_session(n_frames=50)
@@ -241,10 +243,10 @@ def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
     plot = win.plots.plots["MKD (mm)"]
     x, y = plot.curves["left"].getData()
     np.testing.assert_allclose(y, np.sin(t))
-    labels = [d for d in plot.decorations if hasattr(d, "label") and d.label is not None]
-    assert sorted(d.label.toPlainText() for d in labels) == ["deepest", "initial contact", "take off"]
+    lines = sorted(d.value() for d in plot.decorations if isinstance(d, pg.InfiniteLine))
+    assert lines == pytest.approx([10 / st.fps, 25 / st.fps, 40 / st.fps])
     texts = sorted(d.toPlainText() for d in plot.decorations if hasattr(d, "toPlainText"))
-    assert texts == [f"peak L {np.sin(t[49]):.1f} mm", "peak R 1.0 mm"]
+    assert texts == ["IC", "deepest", f"peak L {np.sin(t[49]):.1f} mm", "peak R 1.0 mm", "take-off"]
     # the cursor follows the frame; seeking from the plot moves the frame
     st.set_frame(20)
     assert plot.cursor.value() == pytest.approx(20 / st.fps)
