@@ -94,8 +94,10 @@ def athlete_for(seed: int, athlete_index: int, year: int, athlete_id: str) -> At
 
 
 def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps: float, rate_hz: float,
-                valgus_mm=None, duration_s=None) -> tuple[Motion, Athlete]:
+                valgus_mm=None, duration_s=None, heading_deg=None) -> tuple[Motion, Athlete]:
     landing = np.array([rng.uniform(-800, 800), rng.uniform(-800, 800), 0.0])
+    if heading_deg is None:  # labs lay out their axes any way; mostly along one of them
+        heading_deg = float(rng.choice([0.0, 90.0, 180.0, 270.0]) + rng.normal(0.0, 3.0))
     if spec.from_c3d:
         from .from_c3d import motion_from_c3d
 
@@ -103,10 +105,12 @@ def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps
     tend = np.asarray(athlete.valgus_tendency_mm, float)
     if spec.task == "DJ":
         v = valgus_mm if valgus_mm is not None else tuple(np.clip(tend + rng.normal(0, 8, 2), -10, 90))
-        return drop_jump(athlete, rng, rate_hz, fps, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing), athlete
+        return drop_jump(athlete, rng, rate_hz, fps, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing,
+                         heading_deg=heading_deg), athlete
     stance = "right" if rng.random() < 0.5 else "left"
     v = valgus_mm if valgus_mm is not None else float(np.clip(tend[0 if stance == "right" else 1] + rng.normal(0, 8), -10, 80))
-    return single_leg_squat(athlete, rng, rate_hz, fps, stance=stance, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing), athlete
+    return single_leg_squat(athlete, rng, rate_hz, fps, stance=stance, valgus_mm=v, duration_s=duration_s,
+                            landing_lab_mm=landing, heading_deg=heading_deg), athlete
 
 
 @dataclass
@@ -132,7 +136,8 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
                 valgus_mm=None, duration_s: float | None = None, placement: str | None = None,
                 strength: float | None = None, noise_sigma: float | None = None, background=None,
                 recompress: bool | None = None, camera_distance_mm: float | None = None,
-                camera_height_mm: float | None = None, fill: float | None = None, plain: bool = False) -> BuiltTrial:
+                camera_height_mm: float | None = None, fill: float | None = None, plain: bool = False,
+                heading_deg: float | None = None) -> BuiltTrial:
     """Set up one trial. Keyword options pin what is otherwise drawn at random (the demo and
     the tests use them). ``plain``: no noise, motion blur, shadow or recompression;
     ``background`` a BGR colour for a uniform background instead of the lab."""
@@ -149,7 +154,7 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
             fps = float(rng.choice([50.0, 50.0, 60.0, 100.0]))
         if rate_hz is None:
             rate_hz = fps * (2 if fps < 100 else 1)
-    motion, athlete = make_motion(spec, athlete, rng, fps, rate_hz, valgus_mm, duration_s)
+    motion, athlete = make_motion(spec, athlete, rng, fps, rate_hz, valgus_mm, duration_s, heading_deg)
     k = int(round(motion.rate_hz / fps))
     samples = np.arange(0, motion.n_samples - k + 1, k)
     pts = np.concatenate(list(motion.points.values()))

@@ -19,6 +19,7 @@ DEMO_VALGUS_MM = (70.0, 6.0)  # right, left
 DEMO_OPTIONS = dict(
     fps=50.0, rate_hz=100.0, valgus_mm=DEMO_VALGUS_MM, duration_s=4.0, placement="frontal", strength=0.08,
     camera_distance_mm=3600.0, camera_height_mm=1100.0, fill=0.97, noise_sigma=1.2, recompress=False,
+    heading_deg=0.0,
 )
 
 

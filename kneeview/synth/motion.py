@@ -193,8 +193,15 @@ def _sway(rng, t, amp_mm: float) -> np.ndarray:
     return out
 
 
-def _to_lab(pts: dict, origin) -> dict:
-    return {k: v + origin for k, v in pts.items()}
+def _heading_matrix(heading_deg: float) -> np.ndarray:
+    """Rotation about lab Z taking the athlete frame (facing +Y) to a heading (0 = +Y, 90 = -X)."""
+    h = np.radians(heading_deg)
+    return np.array([[np.cos(h), -np.sin(h), 0.0], [np.sin(h), np.cos(h), 0.0], [0.0, 0.0, 1.0]])
+
+
+def _to_lab(pts: dict, origin, heading_deg: float = 0.0) -> dict:
+    Rz = _heading_matrix(heading_deg)
+    return {k: v @ Rz.T + origin for k, v in pts.items()}
 
 
 def _realised(motion: Motion) -> None:
@@ -210,8 +217,11 @@ def _realised(motion: Motion) -> None:
 # ---------------------------------------------------------------------------- the tasks
 def drop_jump(athlete: Athlete, rng: np.random.Generator, rate_hz: float, fps: float,
               valgus_mm=(20.0, 20.0), duration_s: float | None = None,
-              landing_lab_mm=(0.0, 0.0, 0.0), box_height_mm: float | None = None) -> Motion:
-    """Stand on a box, drop, land on both feet, countermove, jump, land again, stand."""
+              landing_lab_mm=(0.0, 0.0, 0.0), box_height_mm: float | None = None,
+              heading_deg: float = 0.0) -> Motion:
+    """Stand on a box, drop, land on both feet, countermove, jump, land again, stand.
+
+    The athlete faces lab +Y turned by ``heading_deg`` about Z (0: +Y, 90: -X)."""
     A = athlete
     g = G_MM_S2
     La, leg, foot, hw = A.ankle_height_mm, A.leg_mm, A.foot_mm, A.hip_width_mm
@@ -316,13 +326,14 @@ def drop_jump(athlete: Athlete, rng: np.random.Generator, rate_hz: float, fps: f
         pts[f"{side}HEE"], pts[f"{side}TOE"] = heel, toe
     _upper_body(mid_hip, lean, arm, elbow, A, pts)
     origin = np.asarray(landing_lab_mm, float)
+    Rz = _heading_matrix(heading_deg)
     box_depth = rng.uniform(400, 550)
     motion = Motion(
-        task="DJ", side="both", rate_hz=float(rate_hz), points=_to_lab(pts, origin),
+        task="DJ", side="both", rate_hz=float(rate_hz), points=_to_lab(pts, origin, heading_deg),
         events_s={"initial_contact": t_ic, "deepest": t_deep, "take_off": t_to, "second_landing": t_l2},
         valgus_requested_mm={"right": float(valgus_mm[0]), "left": float(valgus_mm[1])},
-        landing_lab_mm=origin,
-        box={"top_centre_lab_mm": (origin + [0.0, -d_box - box_depth / 2, Hb]).tolist(),
+        landing_lab_mm=origin, lateral_axis=Rz @ RIGHT, facing=Rz @ FORWARD,
+        box={"top_centre_lab_mm": (origin + Rz @ [0.0, -d_box - box_depth / 2, Hb]).tolist(),
              "size_mm": [float(rng.uniform(500, 700)), float(box_depth), Hb]},
         params={"box_height_mm": Hb, "jump_height_mm": float(v_to**2 / (2 * g)), "depth_mm": float(Dp)},
     )
@@ -332,8 +343,8 @@ def drop_jump(athlete: Athlete, rng: np.random.Generator, rate_hz: float, fps: f
 
 def single_leg_squat(athlete: Athlete, rng: np.random.Generator, rate_hz: float, fps: float,
                      stance: str = "right", valgus_mm: float = 20.0, duration_s: float | None = None,
-                     landing_lab_mm=(0.0, 0.0, 0.0)) -> Motion:
-    """Stand on one leg, squat down slowly, come back up, hold."""
+                     landing_lab_mm=(0.0, 0.0, 0.0), heading_deg: float = 0.0) -> Motion:
+    """Stand on one leg, squat down slowly, come back up, hold (heading as :func:`drop_jump`)."""
     A = athlete
     La, leg, hw = A.ankle_height_mm, A.leg_mm, A.hip_width_mm
     s = 1.0 if stance == "right" else -1.0
@@ -388,9 +399,10 @@ def single_leg_squat(athlete: Athlete, rng: np.random.Generator, rate_hz: float,
     origin = np.asarray(landing_lab_mm, float)
     requested = {"right": float(valgus_mm) if s > 0 else 0.0, "left": float(valgus_mm) if s < 0 else 0.0}
     motion = Motion(
-        task="SLS", side=stance, rate_hz=float(rate_hz), points=_to_lab(pts, origin),
+        task="SLS", side=stance, rate_hz=float(rate_hz), points=_to_lab(pts, origin, heading_deg),
         events_s={"start": t_start, "deepest": t_deep, "end": t_end},
         valgus_requested_mm=requested, landing_lab_mm=origin, box=None,
+        lateral_axis=_heading_matrix(heading_deg) @ RIGHT, facing=_heading_matrix(heading_deg) @ FORWARD,
         params={"depth_mm": float(Dp)},
     )
     _realised(motion)

@@ -98,3 +98,22 @@ def test_single_leg_squat(stance):
     assert mk[deep, col] == pytest.approx(30.0, abs=0.05)
     assert np.max(np.abs(mk[:, 1 - col])) < 0.5
     assert m.side == stance and m.task == "SLS"
+
+
+@pytest.mark.parametrize("heading", [90.0, 180.0, 33.0])
+def test_heading_turns_the_whole_motion_about_the_landing(heading):
+    a = _athlete(6)
+    base = drop_jump(a, np.random.default_rng(2), 100.0, 50.0, valgus_mm=(30.0, 12.0), landing_lab_mm=(200.0, -300.0, 0.0))
+    turned = drop_jump(a, np.random.default_rng(2), 100.0, 50.0, valgus_mm=(30.0, 12.0), landing_lab_mm=(200.0, -300.0, 0.0),
+                       heading_deg=heading)
+    h = np.radians(heading)
+    Rz = np.array([[np.cos(h), -np.sin(h), 0.0], [np.sin(h), np.cos(h), 0.0], [0.0, 0.0, 1.0]])
+    origin = np.array([200.0, -300.0, 0.0])
+    for name, pts in base.points.items():
+        np.testing.assert_allclose(turned.points[name], (pts - origin) @ Rz.T + origin, atol=1e-9)
+    np.testing.assert_allclose(turned.lateral_axis, Rz @ [1.0, 0.0, 0.0], atol=1e-12)
+    # MKD in the athlete's own frontal plane does not depend on the heading
+    np.testing.assert_allclose(mkd_both(turned.joints_lab_mm, turned.lateral_axis), mkd_both(base.joints_lab_mm), atol=1e-6)
+    np.testing.assert_allclose(turned.mkd_mm(), base.mkd_mm(), atol=1e-6)
+    box0, box1 = np.array(base.box["top_centre_lab_mm"]), np.array(turned.box["top_centre_lab_mm"])
+    np.testing.assert_allclose(box1, (box0 - origin) @ Rz.T + origin, atol=1e-9)
