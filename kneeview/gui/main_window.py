@@ -32,6 +32,12 @@ def format_eta(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def default_settings() -> QtCore.QSettings:
+    """The user's settings: an INI file in the user's config folder (``QSettings.setPath``
+    for IniFormat/UserScope moves it, as the tests do)."""
+    return QtCore.QSettings(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, "KneeView", "KneeView")
+
+
 class WelcomePage(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -66,7 +72,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: QtCore.QSettings | None = None, estimator_factory=None, checkpoint=None,
                  device: str = "auto", auto_run: bool = True, parent=None):
         super().__init__(parent)
-        self.settings = settings or QtCore.QSettings("KneeView", "KneeView")
+        self.settings = settings or default_settings()
         self.estimator_factory = estimator_factory
         self.checkpoint = checkpoint
         self.device = device

@@ -250,7 +250,8 @@ class InferenceRun(QtCore.QObject):
         for name in ("status", "modelReady", "progress", "batchReady", "finished", "cancelled", "failed"):
             getattr(worker, name).connect(getattr(self, name))
         for sig in (worker.finished, worker.cancelled, worker.failed):
-            sig.connect(self.thread.quit)
+            # direct: the GUI thread may be blocked in wait() for this very thread
+            sig.connect(self.thread.quit, QtCore.Qt.ConnectionType.DirectConnection)
         self.done = False
         for sig in (self.finished, self.cancelled, self.failed):
             sig.connect(self._mark_done)
