@@ -264,3 +264,35 @@ def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
     assert st.frame == 40
     qtbot.keyClick(win, Key.Key_PageUp)
     assert st.frame == 25
+
+
+def test_keys_act_once_when_the_slider_has_focus(make_session, make_window, qtbot):
+    folder = make_session(n_frames=30)
+    win = make_window(auto_run=False)
+    win.open_path(folder)
+    win.state.set_frame(5)
+    win.timeline.slider.setFocus()
+    qtbot.keyClick(win.timeline.slider, Key.Key_Right)
+    qtbot.wait(30)
+    assert win.state.frame == 6
+    qtbot.keyClick(win.timeline.slider, Key.Key_Left, Shift)
+    qtbot.wait(30)
+    assert win.state.frame == 0
+
+
+def test_a_bare_video_without_calibration_opens(make_session, make_window, fake_for, wait_done, tmp_path, dialogs):
+    import shutil
+
+    folder = make_session(n_frames=8)
+    fake = fake_for(folder)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    video = shutil.copy(next(folder.glob("*.avi")), bare / "clip.avi")
+    win = make_window(fake)
+    assert win.open_path(video)
+    wait_done(win)
+    assert dialogs == []
+    assert win.state.gt_px is None and win.state.camera is None
+    assert sorted(win.video.drawn_joints()) == list(range(6))
+    assert "no ground truth" in win.video.caption.text()
+    assert "no camera calibration" in win.info.toPlainText()
