@@ -33,7 +33,9 @@ def test_pose_losses_are_weighted_mses(tiny_model, framework):
     # independent: normalise the target into each box by hand
     w = boxes[:, 2:] - boxes[:, :2]
     unit = (gt_img - boxes[:, None, :2]) / w[:, None, :]
-    mse2 = ((xy_unit[:, :5] - unit[:, :5]) ** 2).mean()
+    scale = model.config.roi_2d_scale
+    assert scale == 10.0
+    mse2 = (((xy_unit[:, :5] - unit[:, :5]) * scale) ** 2).mean()
     mse3 = ((j3[:, 1:] - gt3[:, 1:]) ** 2).mean()
     alpha, beta = LOSS_WEIGHTS[framework]
     assert losses["loss_2d"].item() == pytest.approx(alpha * mse2.item(), rel=1e-5)
