@@ -169,6 +169,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_run = self._action("Run model", self.run_model, K("Ctrl+R"), "Estimate the joint centres of every frame")
         self.act_rerun = self._action("Re-run model (ignore cache)", lambda: self.run_model(use_cache=False))
         self.act_cancel = self._action("Cancel model run", self.cancel_model, K("Esc"))
+        self.act_checkpoint = self._action("Use checkpoint…", self.checkpoint_dialog,
+                                           tip="Use another trained model (.safetensors with its .json card)")
         self.act_export_csv = self._action("Export CSV and TRC…", self.export_dialog, K("Ctrl+E"),
                                            "Per-frame joints and metrics (CSV), a trial summary (CSV) and the 3D joint centres for OpenSim (TRC)")
         self.act_export_img = self._action("Export image of the views…", self.export_image_dialog, K("Ctrl+Shift+S"))
@@ -210,6 +212,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m = mb.addMenu("&Model")
         for a in (self.act_run, self.act_rerun, self.act_cancel):
             m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_checkpoint)
         p = mb.addMenu("&Playback")
         for a in (self.act_play, self.act_prev, self.act_next, self.act_prev10, self.act_next10, self.act_first,
                   self.act_last, self.act_prev_event, self.act_next_event):
@@ -343,6 +347,21 @@ class MainWindow(QtWidgets.QMainWindow):
                                                         "C3D files (*.c3d);;All files (*)")
         if path:
             self.open_path(self._open_args["path"], calibration=self._open_args.get("calibration"), c3d=path)
+
+    def checkpoint_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Use a trained model", self._last_dir(),
+                                                        "Checkpoints (*.safetensors);;All files (*)")
+        if path:
+            self.use_checkpoint(path)
+
+    def use_checkpoint(self, path) -> None:
+        """Use another checkpoint from now on (loaded, and checked, by the next run)."""
+        self.checkpoint = str(path)
+        self._estimator = None
+        self.model_info = None
+        self.model_label.setText(f"model: {Path(path).name} (not loaded yet)")
+        if self.state.recording is not None:
+            self.run_model()
 
     def open_demo(self) -> bool:
         from ..bundled import demo_path

@@ -62,3 +62,16 @@ def test_tampered_checkpoint_shows_a_dialog(make_session, make_window, checkpoin
     (kind, title, text), = [d for d in dialogs if d[0] == "critical"]
     assert weights.name in text
     qtbot.waitUntil(lambda: not win.is_running(), timeout=5000)
+
+
+def test_use_checkpoint_switches_the_model(make_session, make_window, wait_done, checkpoint, fake_for):
+    folder = make_session(n_frames=3)
+    win = make_window(fake_for(folder))
+    win.open_path(folder)
+    wait_done(win)
+    assert "fake" in win.model_label.text()
+    weights, _ = checkpoint
+    win.estimator_factory = None  # the real loader from now on
+    win.use_checkpoint(weights)
+    wait_done(win, timeout=120000)
+    assert "kneeview-pose" in win.model_label.text()
