@@ -121,3 +121,23 @@ class EfficientNetFPN(FrozenBatchNormMixin, nn.Module):
 
 def build_backbone(name: str = "efficientnet_lite0", pretrained: bool = True, out_channels: int = 64) -> EfficientNetFPN:
     return EfficientNetFPN(name, pretrained=pretrained, out_channels=out_channels)
+
+
+def fuse_batchnorm_(module: nn.Module) -> int:
+    """Fold each BatchNorm that directly follows a convolution into it (inference only).
+
+    timm registers a block's layers in call order (conv, bn, conv, bn...), so adjacent
+    (Conv2d, BatchNorm2d) children are a conv feeding its norm. timm's BatchNormAct2d keeps
+    its activation, which replaces the norm. Returns the number of pairs fused.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    count = 0
+    for parent in list(module.modules()):
+        children = list(parent.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                setattr(parent, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
+                setattr(parent, bn_name, nn.Sequential(getattr(bn, "drop", nn.Identity()), getattr(bn, "act", nn.Identity())))
+                count += 1
+    return count

@@ -82,8 +82,13 @@ class FramePose:
 class Estimator:
     """A loaded network on a device. Use :func:`kneeview.pose.load_estimator`."""
 
-    def __init__(self, model, card: dict, device: torch.device):
-        self.model = model.eval().to(device)
+    def __init__(self, model, card: dict, device: torch.device, fuse: bool = True):
+        model = model.eval()
+        if fuse and hasattr(model, "backbone"):
+            from .backbone import fuse_batchnorm_
+
+            fuse_batchnorm_(model.backbone)  # frozen ImageNet statistics fold into the convs
+        self.model = model.to(device)
         self.card = card
         self.device = device
         self.config = model.config

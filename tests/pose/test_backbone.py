@@ -52,3 +52,19 @@ def test_fpn_backbone_levels_and_frozen_batchnorm():
     bns = [m for m in bb.body.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert bns and not any(m.training for m in bns) and bb.fpn.training
     assert not any(p.requires_grad for p in bb.body.conv_stem.parameters())
+
+
+def test_batchnorm_fusion_keeps_the_output():
+    from kneeview.pose.backbone import fuse_batchnorm_
+
+    torch.manual_seed(0)
+    bb = EfficientNetFPN(pretrained=True, out_channels=32).eval()
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        before = bb(x)
+        n = fuse_batchnorm_(bb)
+        after = bb(x)
+    assert n > 40
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in bb.body.modules())
+    for k in before:
+        assert torch.allclose(before[k], after[k], atol=1e-4, rtol=1e-4), k
