@@ -379,7 +379,7 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             rec = open_recording(path, calibration=calibration, c3d=c3d, device_id=device_id)
-            reader = rec.view.open_video()
+            reader = rec.view.open_video(cache_mb=64)  # display frames have their own cache
             gt_error = None
             if rec.c3d_path is not None:
                 try:

@@ -296,3 +296,28 @@ def test_a_bare_video_without_calibration_opens(make_session, make_window, fake_
     assert sorted(win.video.drawn_joints()) == list(range(6))
     assert "no ground truth" in win.video.caption.text()
     assert "no camera calibration" in win.info.toPlainText()
+
+
+@pytest.mark.parametrize("target", ["welcome", "video"])
+def test_real_drag_and_drop(make_session, make_window, qtbot, target):
+    from PySide6 import QtGui, QtWidgets
+
+    folder = make_session(n_frames=6)
+    other = make_session(name="S02", n_frames=6)
+    win = make_window(auto_run=False)
+    if target == "video":
+        win.open_path(other)
+        widget = win.video.glw.viewport()
+    else:
+        widget = win.welcome
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(folder))])
+    pos = QtCore.QPointF(widget.width() / 2, widget.height() / 2)
+    enter = QtGui.QDragEnterEvent(pos.toPoint(), QtCore.Qt.DropAction.CopyAction, mime,
+                                  QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QtGui.QDropEvent(pos, QtCore.Qt.DropAction.CopyAction, mime, QtCore.Qt.MouseButton.LeftButton,
+                            QtCore.Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(widget, drop)
+    assert win.state.recording is not None and win.state.recording.root == folder
