@@ -36,22 +36,22 @@ def _explain(exc: OSError) -> str:
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode: str = "w", **kwargs):
-    """Context manager yielding a temporary file that replaces ``path`` on success."""
+def atomic_path(path, suffix: str = ".part"):
+    """Yield a temporary path beside ``path`` that replaces it when the block succeeds.
+
+    For libraries that write by file name (ezc3d, cv2.imwrite: give the ``suffix`` they
+    need). On failure the temporary file is removed and ``path`` is untouched.
+    """
     path = Path(path)
-    if "w" not in mode:
-        raise ValueError("atomic_open is for writing")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
     except OSError as exc:
         raise ExportError(path, f"cannot write: {_explain(exc)}") from None
     tmp_path = Path(tmp)
     try:
-        os.fchmod(fd, _default_mode(path))  # mkstemp creates 0600
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp_path
+        os.chmod(tmp_path, _default_mode(path))  # mkstemp creates 0600
         os.replace(tmp_path, path)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
@@ -59,6 +59,18 @@ def atomic_open(path, mode: str = "w", **kwargs):
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "w", **kwargs):
+    """Context manager yielding an open temporary file that replaces ``path`` on success."""
+    if "w" not in mode:
+        raise ValueError("atomic_open is for writing")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import joints as J
+from ..atomic import atomic_path
 from ..errors import GroundTruthError
 
 _UNIT_TO_MM = {"mm": 1.0, "m": 1000.0, "cm": 10.0, "millimeters": 1.0, "meters": 1000.0, "metres": 1000.0}
@@ -210,9 +211,6 @@ def write_ground_truth(path, joints_lab_mm, rate_hz: float, extra_points: dict |
 
     Written to a temporary file first and moved into place (atomic).
     """
-    import os
-    import tempfile
-
     import ezc3d
 
     path = Path(path)
@@ -232,12 +230,6 @@ def write_ground_truth(path, joints_lab_mm, rate_hz: float, extra_points: dict |
     c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
     c["data"]["points"] = data
     c["header"]["points"]["first_frame"] = first_frame - 1
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".c3d", dir=path.parent)
-    os.close(fd)
-    try:
-        c.write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".c3d") as tmp:
+        c.write(str(tmp))
     return path

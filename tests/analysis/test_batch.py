@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis_fixtures import drop_jump, single_leg_squat
-from conftest import make_camera, noise_frames, write_video
+from sessions import make_camera, noise_frames, write_video
 from kneeview import joints as J
 from kneeview.analysis.cli import register
 from kneeview.errors import KneeViewInputError

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from analysis_fixtures import leg_pose, place
-from conftest import make_camera
+from sessions import make_camera
 from kneeview.analysis import (analyse, athlete_axes, camera_to_lab, knee_metrics_2d, knee_metrics_3d, locate_mid_hip,
                                mid_hip)
 

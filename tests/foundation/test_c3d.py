@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import C3D_DIR, standing_joints
+from sessions import C3D_DIR, standing_joints
 from kneeview import joints as J
 from kneeview.errors import GroundTruthError
 from kneeview.io.c3d import read_ground_truth, read_points, write_ground_truth

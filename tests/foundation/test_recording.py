@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_camera, noise_frames, write_video
+from sessions import make_camera, noise_frames, write_video
 from kneeview.cli import main
 from kneeview.errors import CalibrationError, RecordingError
 from kneeview.io.recording import find_recordings, open_recording, split_video_name

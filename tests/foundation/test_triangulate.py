@@ -1,7 +1,7 @@
 """Multi-view triangulation on synthetic views with known 3D."""
 import numpy as np
 
-from conftest import make_camera
+from sessions import make_camera
 from kneeview.camera.triangulate import triangulate
 
 

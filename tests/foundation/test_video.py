@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import noise_frames, write_video
+from sessions import noise_frames, write_video
 from kneeview.errors import VideoError
 from kneeview.io.video import VideoReader, probe_video
 

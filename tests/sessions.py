@@ -1,0 +1,67 @@
+"""Test data written in the real formats: cameras, joint trajectories, videos (shared by all test folders)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+if not SHARED.is_dir():  # CI clones main with shared/ beside it; a local checkout may differ
+    SHARED = Path(os.environ.get("KNEEVIEW_SHARED", "/work/shared"))
+C3D_DIR = SHARED / "data" / "c3d"
+
+
+def make_camera(device_id="2107395", size=(320, 240), position=(300.0, -4000.0, 1100.0), target=(0.0, 0.0, 900.0),
+                focal=380.0, w=(-3.0e-7, 0.0, 0.0), centre_offset=(1.5, -2.0), kind="video"):
+    from kneeview.camera import Camera, ViconRadial, look_at_rotation
+
+    W, H = size
+    pp = (W / 2 + 0.3, H / 2 - 0.4)
+    K = np.array([[focal, 0.0, pp[0]], [0.0, focal, pp[1]], [0.0, 0.0, 1.0]])
+    dist = ViconRadial(principal_point=pp, centre=(pp[0] + centre_offset[0], pp[1] + centre_offset[1]), w=tuple(w))
+    return Camera(
+        device_id=str(device_id), name=f"Vue {device_id}", K=K, R=look_at_rotation(position, target),
+        position_mm=np.asarray(position, float), image_size=(W, H), distortion=dist, kind=kind,
+        camera_type="Vue" if kind == "video" else "Vero v2.2", image_error_px=0.21, world_error_mm=0.35,
+        extra={"USERID": "7"},
+    )
+
+
+def standing_joints(T=20, sway_mm=0.0):
+    """Joint centres (T, 6, 3) of a person standing at the origin, facing -Y (towards the camera)."""
+    base = np.array([
+        [-90.0, 0.0, 950.0],   # RFEP: the athlete's right is -X when facing -Y
+        [90.0, 0.0, 950.0],    # LFEP
+        [-95.0, -20.0, 500.0],  # RFEO
+        [95.0, -20.0, 500.0],  # LFEO
+        [-100.0, 0.0, 90.0],   # RTIO
+        [100.0, 0.0, 90.0],    # LTIO
+    ])
+    t = np.arange(T)[:, None, None]
+    return base[None] + np.array([sway_mm, 0.0, 0.0]) * np.sin(t / 3.0)
+
+
+def write_video(path, frames, fps=50.0, fourcc="MJPG"):
+    frames = list(frames)
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened(), f"cannot write {path} with {fourcc}"
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return Path(path)
+
+
+def noise_frames(n, size=(320, 240), seed=0):
+    """Frames whose content identifies them: smooth random pattern + frame number drawn in."""
+    rng = np.random.default_rng(seed)
+    W, H = size
+    out = []
+    for i in range(n):
+        small = rng.integers(0, 255, (H // 8, W // 8, 3), dtype=np.uint8)
+        f = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+        cv2.putText(f, str(i), (10, H // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+        out.append(f)
+    return out
