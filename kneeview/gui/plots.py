@@ -84,7 +84,12 @@ class PlotPanel(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
+        self.readout = QtWidgets.QLabel()
+        self.readout.setObjectName("metricReadout")
+        self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.readout.setStyleSheet("padding: 0px 8px;")
         lay.addWidget(self.message)
+        lay.addWidget(self.readout)
         for p in self.plots.values():
             lay.addWidget(p, 1)
         state.metricsChanged.connect(self.redraw)
@@ -102,6 +107,25 @@ class PlotPanel(QtWidgets.QWidget):
             p.cursor.blockSignals(True)
             p.cursor.setValue(t)
             p.cursor.blockSignals(False)
+        self.readout.setText(self.readout_text(frame))
+
+    def readout_text(self, frame: int) -> str:
+        """The plotted values at a frame, per leg (what the cursor crosses)."""
+        m = self.state.metrics or self.state.gt_metrics
+        if m is None:
+            return ""
+        parts = []
+        for name, series in m.series.items():
+            short, unit = name.split(" (")[0], name[name.find("(") + 1: name.find(")")]
+            unit = "°" if unit == "deg" else f" {unit}"
+            vals = []
+            for side, colour in (("right", style.RIGHT), ("left", style.LEFT)):
+                y = series.get(side)
+                v = float(y[frame]) if y is not None and 0 <= frame < len(y) else float("nan")
+                text = f"{v:.1f}{unit}" if np.isfinite(v) else "–"
+                vals.append(f"<span style='color:{style.hexcolour(colour)}'><b>{side[0].upper()}</b> {text}</span>")
+            parts.append(f"{short}: " + " &nbsp;".join(vals))
+        return f"At frame {frame + 1}: " + " &nbsp;·&nbsp; ".join(parts)
 
     def redraw(self):
         st = self.state

@@ -181,7 +181,7 @@ class Skeleton3DView(QtWidgets.QWidget):
         if cam is not None:
             view = -np.asarray(cam.R)[2]  # from the subject towards the camera
             az = float(np.degrees(np.arctan2(view[1], view[0])))
-            self.gl.setCameraPosition(azimuth=az, elevation=12, distance=2.8)
+            self.gl.setCameraPosition(azimuth=az, elevation=12, distance=2.4)
         gt = self.state.gt_lab_mm
         if gt is not None and np.any(np.isfinite(gt)):
             c = np.nanmean(gt[:, :2].reshape(-1, 3), axis=0) / 1000.0

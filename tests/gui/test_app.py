@@ -250,6 +250,8 @@ def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
     # the cursor follows the frame; seeking from the plot moves the frame
     st.set_frame(20)
     assert plot.cursor.value() == pytest.approx(20 / st.fps)
+    readout = win.plots.readout.text()
+    assert f"{np.cos(t[20]):.1f} mm" in readout and f"{np.sin(t[20]):.1f} mm" in readout and f"{2 * t[20]:.1f}°" in readout
     plot.seek_vb.sigSeek.emit(30.2 / st.fps)
     qtbot.waitUntil(lambda: st.frame == 30, timeout=2000)
     plot.cursor.setValue(12 / st.fps)
@@ -321,3 +323,27 @@ def test_real_drag_and_drop(make_session, make_window, qtbot, target):
                             QtCore.Qt.KeyboardModifier.NoModifier)
     QtWidgets.QApplication.sendEvent(widget, drop)
     assert win.state.recording is not None and win.state.recording.root == folder
+
+
+def test_calibration_and_c3d_chosen_for_a_bare_video(make_session, make_window, tmp_path, dialogs):
+    import shutil
+
+    folder = make_session(n_frames=8)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    video = shutil.copy(next(folder.glob("*.avi")), bare / "clip.avi")
+    win = make_window(auto_run=False)
+    win.open_path(video)
+    assert win.state.camera is None and win.state.gt_px is None
+    # dropping the calibration, then the C3D, applies them to the open recording
+    assert win.open_dropped([str(folder / "S01.xcp")])
+    assert win.state.camera is not None and win.state.recording.calibration_path == folder / "S01.xcp"
+    assert win.state.gt_px is None
+    assert win.open_dropped([str(folder / "DJ01.c3d")])
+    assert win.state.recording.c3d_path == folder / "DJ01.c3d"
+    assert win.state.recording.calibration_path == folder / "S01.xcp"  # kept
+    from kneeview.io.recording import open_recording
+
+    rec = open_recording(folder)
+    np.testing.assert_allclose(win.state.gt_px, rec.view.camera.project(rec.ground_truth_frames()), atol=1e-9)
+    assert dialogs == []
