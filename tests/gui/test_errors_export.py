@@ -200,3 +200,15 @@ def test_3d_view_falls_back_cleanly_without_opengl(make_session, make_window, fa
     win.act_rotate.trigger()  # harmless
     win.state.set_frame(3)
     assert "ground truth" in v.caption.text()
+
+
+def test_screenshots_of_each_view(make_session, tmp_path, qapp):
+    import cv2
+
+    from kneeview.gui.screenshot import main
+
+    folder = make_session(n_frames=10)
+    assert main([str(folder), str(tmp_path / "shots"), "--frame", "3", "--size", "900x700"]) == 0
+    for name in ("app", "video", "3d", "plots"):
+        img = cv2.imread(str(tmp_path / "shots" / f"{name}.png"))
+        assert img is not None and img.shape[0] > 50 and img.shape[1] > 50, name
