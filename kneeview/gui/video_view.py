@@ -151,7 +151,7 @@ class VideoView(QtWidgets.QWidget):
                     "data": j,
                 })
                 if low:
-                    lab = pg.TextItem(f"{J.JOINTS[j]} {conf[j]:.2f}?", color=style.LOW_CONF, anchor=(0, 1))
+                    lab = pg.TextItem(f"{J.JOINT_NAMES[J.JOINTS[j]]}? ({conf[j]:.2f})", color=style.LOW_CONF, anchor=(0, 1))
                     lab.setPos(float(kp[j, 0]) + 6, float(kp[j, 1]) - 4)
                     lab.setZValue(11)
                     self.vb.addItem(lab)

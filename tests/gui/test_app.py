@@ -58,7 +58,7 @@ def test_open_run_and_scrub(make_session, make_window, fake_for, wait_done, qtbo
     spots = {int(p.data()): p for p in win.video.points.points()}
     assert spots[3].brush().style() == QtCore.Qt.BrushStyle.NoBrush
     assert spots[2].brush().style() != QtCore.Qt.BrushStyle.NoBrush
-    assert [lab.toPlainText() for lab in win.video.low_conf_labels] == ["LFEO 0.20?"]
+    assert [lab.toPlainText() for lab in win.video.low_conf_labels] == ["left knee? (0.20)"]
     # left and right are drawn in distinct colours
     assert win.video.lines["left"].opts["pen"].color() != win.video.lines["right"].opts["pen"].color()
 
