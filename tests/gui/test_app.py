@@ -347,3 +347,22 @@ def test_calibration_and_c3d_chosen_for_a_bare_video(make_session, make_window, 
     rec = open_recording(folder)
     np.testing.assert_allclose(win.state.gt_px, rec.view.camera.project(rec.ground_truth_frames()), atol=1e-9)
     assert dialogs == []
+
+
+def test_the_bundled_demo_opens_with_ground_truth_metrics_and_events(make_window, dialogs, qtbot):
+    from kneeview.bundled import demo_path
+
+    if not (demo_path() / "demo.xcp").is_file():
+        pytest.skip("the bundled demo recording is not in this checkout yet")
+    win = make_window(auto_run=False)
+    qtbot.mouseClick(win.welcome.demo_button, QtCore.Qt.MouseButton.LeftButton)
+    assert dialogs == []
+    st = win.state
+    assert st.recording.root == demo_path().absolute() and st.gt_px is not None
+    assert st.gt_metrics is not None and st.metrics is None  # no model run: the plots show the ground truth
+    events = st.event_frames()
+    assert len(events) >= 2
+    st.set_frame(0)
+    qtbot.keyClick(win, Key.Key_PageDown)
+    assert st.frame == events[0]
+    assert win.plots.plots["MKD (mm)"].curves["right"].getData()[1] is not None
