@@ -94,6 +94,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots = PlotPanel(self.state)
         self.info = QtWidgets.QTextBrowser()
         self.info.setOpenLinks(False)
+        # keep the keyboard for scrubbing: the text pane would take PageUp/PageDown, arrows...
+        self.info.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.welcome = WelcomePage()
         video_page = QtWidgets.QWidget()
         vl = QtWidgets.QVBoxLayout(video_page)
@@ -399,6 +401,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._open_args = {"path": str(path), "calibration": calibration, "c3d": c3d}
         self.state.set_recording(rec, reader)
         self.stack.setCurrentIndex(1)
+        self.video.glw.setFocus()
         self.setWindowTitle(f"KneeView — {rec.name}")
         self._add_recent(str(Path(path).absolute()))
         self._remember_dir(path)

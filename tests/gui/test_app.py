@@ -363,6 +363,15 @@ def test_the_bundled_demo_opens_with_ground_truth_metrics_and_events(make_window
     events = st.event_frames()
     assert len(events) >= 2
     st.set_frame(0)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=2000)
     qtbot.keyClick(win, Key.Key_PageDown)
     assert st.frame == events[0]
+    # with the keyboard focus on the video (where opening puts it), arrows still scrub
+    view = win.video.glw
+    assert view.hasFocus()
+    qtbot.keyClick(view, Key.Key_Right)
+    qtbot.waitUntil(lambda: st.frame == events[0] + 1, timeout=2000)
+    qtbot.keyClick(view, Key.Key_Left, Shift)
+    qtbot.waitUntil(lambda: st.frame == events[0] - 9, timeout=2000)
     assert win.plots.plots["MKD (mm)"].curves["right"].getData()[1] is not None
