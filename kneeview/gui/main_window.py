@@ -223,6 +223,8 @@ class MainWindow(QtWidgets.QMainWindow):
         p.addSeparator()
         for a in self.speed_actions:
             p.addAction(a)
+        self.camera_menu = mb.addMenu("&Camera")
+        self.camera_menu.setToolTipsVisible(True)
         v = mb.addMenu("&View")
         for a in (self.act_fit, self.act_show_gt, self.act_rotate):
             v.addAction(a)
@@ -407,6 +409,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._remember_dir(path)
         self._update_gt_metrics()
         self._show_info()
+        self._refresh_cameras()
         if gt_error is not None:
             self.show_error("Ground truth ignored", gt_error)
         if rec.view.camera is None:
@@ -415,9 +418,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.run_model()
         return True
 
+    def _refresh_cameras(self):
+        """One entry per video of the trial; choosing one reopens the trial with that video."""
+        self.camera_menu.clear()
+        rec = self.state.recording
+        views = rec.views if rec is not None else []
+        for i, view in enumerate(views):
+            act = self.camera_menu.addAction(f"{view.device_id or view.video_path.name} — {view.video_path.name}")
+            act.setCheckable(True)
+            act.setChecked(i == 0)
+            act.triggered.connect(lambda _=False, p=view.video_path: self.open_path(
+                p, calibration=self._open_args.get("calibration"), c3d=self._open_args.get("c3d")))
+        self.camera_menu.setEnabled(len(views) > 1)
+
     def close_recording(self):
         self._stop_run()
         self.state.close_recording()
+        self._refresh_cameras()
         self.analysed_model = self.analysed_gt = None
         self._open_args = {}
         self.stack.setCurrentIndex(0)

@@ -210,7 +210,12 @@ class InferenceWorker(QtCore.QObject):
         def progress(done, *_args, **_kw):
             self._report(int(done), total, t0)
 
-        out = est.run(reader, progress=progress, cancel=self._cancel.is_set, batch_size=bs)
+        try:
+            out = est.run(reader, progress=progress, cancel=self._cancel.is_set, batch_size=bs)
+        except Exception:
+            if not self._cancel.is_set():
+                raise
+            out = None  # the estimator stopped because we asked (e.g. kneeview.pose.InferenceCancelled)
         if self._cancel.is_set():
             self.cancelled.emit(0)
             return None

@@ -375,3 +375,27 @@ def test_the_bundled_demo_opens_with_ground_truth_metrics_and_events(make_window
     qtbot.keyClick(view, Key.Key_Left, Shift)
     qtbot.waitUntil(lambda: st.frame == events[0] - 9, timeout=2000)
     assert win.plots.plots["MKD (mm)"].curves["right"].getData()[1] is not None
+
+
+def test_switching_between_the_videos_of_a_trial(make_session, make_window, dialogs):
+    import dataclasses
+    import shutil
+
+    from kneeview.camera import read_xcp, write_xcp
+
+    folder = make_session(n_frames=6)
+    # a second video camera of the same trial: another device id, same sensor size
+    calib = read_xcp(folder / "S01.xcp")
+    cam = calib.camera("2107395")
+    second = dataclasses.replace(cam, device_id="2107396", name="Vue 2107396", position_mm=cam.position_mm + [800.0, 0, 0])
+    write_xcp([*calib.cameras, second], folder / "S01.xcp")
+    shutil.copy(folder / "DJ01.2107395.avi", folder / "DJ01.2107396.avi")
+    win = make_window(auto_run=False)
+    assert win.open_path(folder / "DJ01.2107395.avi")
+    actions = win.camera_menu.actions()
+    assert win.camera_menu.isEnabled() and len(actions) == 2 and actions[0].isChecked()
+    actions[1].trigger()
+    assert win.state.recording.view.device_id == "2107396"
+    assert win.state.camera.device_id == "2107396"
+    assert win.camera_menu.actions()[0].text().startswith("2107396")
+    assert dialogs == []
