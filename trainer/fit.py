@@ -85,6 +85,9 @@ def make_optimizer(model, cfg: TrainConfig, lr: float):
 
 
 def _worker_init(worker_id: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # the training process owns the cores; decoding threads would fight it
     info = torch.utils.data.get_worker_info()
     info.dataset._rng = np.random.default_rng(torch.initial_seed() % 2**32)
 
