@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("evaluate", help="COCO mAP, PCK and MPJPE of a checkpoint")
-    e.add_argument("--checkpoint", help="checkpoint (default: the bundled model)")
+    e.add_argument("--checkpoint", action="append", default=None,
+                   help="checkpoint (default: the bundled model); repeat it to compare frameworks in one table")
     e.add_argument("--data", required=True, help="folder of session folders")
     e.add_argument("--split", choices=["train", "val", "test"], help="evaluate only this split of --run")
     e.add_argument("--run", help="run folder whose split.json to use with --split")
@@ -109,15 +110,18 @@ def cmd_evaluate(args) -> int:
         trial_ids = load_split(Path(args.run) / "split.json")[args.split]
         if not trial_ids:
             raise KneeViewInputError(Path(args.run) / "split.json", f"the {args.split} split is empty", args.split)
-    res = evaluate_checkpoint(args.checkpoint, args.data, trial_ids, args.frames_per_video, args.stride,
-                              device=args.device, progress=not args.quiet)
-    summary = res["summary"]
-    print(format_tables([(res["framework"], summary)]))
-    if args.json_out:
-        out = dict(summary)
+    results = []
+    for ckpt in args.checkpoint or [None]:
+        res = evaluate_checkpoint(ckpt, args.data, trial_ids, args.frames_per_video, args.stride,
+                                  device=args.device, progress=not args.quiet)
+        out = dict(res["summary"])
         out.update({"framework": res["framework"], "checkpoint": res["checkpoint"], "data": str(args.data),
                     "split": args.split or "all", "training": res["card_training"]})
-        write_json(out, args.json_out)
+        results.append(out)
+    print(format_tables([(r["framework"], r) for r in results]))
+    if args.json_out:
+        # one checkpoint: its figures at the top level; several: {"results": [...]}
+        write_json(results[0] if len(results) == 1 else {"results": results}, args.json_out)
     return 0
 
 

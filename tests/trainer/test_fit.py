@@ -56,6 +56,14 @@ def test_fit_export_resume_and_evaluate(tiny_data, tmp_path, capsys):
     views = sum(2 if t.startswith("S01/") else 1 for t in split["test"])  # S01 has two cameras
     assert res["frames"] == 3 * views
     assert "Table 1" in capsys.readouterr().out
+    # several checkpoints: one table, one JSON list
+    both = tmp_path / "both.json"
+    ck = str(run / "model.safetensors")
+    assert main(["evaluate", "--checkpoint", ck, "--checkpoint", ck, "--data", str(tiny_data), "--split", "test",
+                 "--run", str(run), "--frames-per-video", "2", "--json", str(both), "--quiet"]) == 0
+    listed = json.loads(both.read_text())["results"]
+    assert len(listed) == 2 and listed[0]["pck@0.10"] == listed[1]["pck@0.10"]
+    assert capsys.readouterr().out.count("Integral 2D heatmap + Integral 3D Location map") == 4  # 2 rows x 2 tables
 
 
 def test_framework_b_runs_both_stages(tiny_data, tmp_path):
