@@ -271,8 +271,9 @@ class InferenceRun(QtCore.QObject):
         self.worker.cancel()
 
     def is_running(self) -> bool:
-        """Until the end of the run has reached the GUI thread (then the thread only exits)."""
-        return not self.done and (self.thread.isRunning() or not self.thread.isFinished())
+        """Until the run's last signal (finished, cancelled or failed) has reached the GUI
+        thread: the thread itself may end before its queued results are delivered."""
+        return not self.done
 
     def wait(self, ms: int = 10000) -> bool:
         return self.thread.wait(ms) if self.thread.isRunning() else True
