@@ -57,9 +57,26 @@ def make_app(argv=None):
     return app
 
 
+def display_problem() -> str | None:
+    """Why no window can be shown (Linux without a display), or None. Qt would abort."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("kneeview: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set).\n"
+            "Run it in a desktop session, over `ssh -X`, or under `xvfb-run kneeview ...`; "
+            "`kneeview info PATH` and `kneeview export ...` work without a display.")
+
+
 def run(paths: list[str], demo: bool = False) -> int:
     """Open the main window (with a recording, the demo, or empty) and run the event loop."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     app = make_app()
     from .main_window import MainWindow
 

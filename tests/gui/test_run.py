@@ -60,3 +60,15 @@ def test_run_demo_and_empty(make_session, monkeypatch, user_settings, no_event_l
     assert no_event_loop["recording"] == folder
     assert run([], demo=False) == 0
     assert no_event_loop["recording"] is None and no_event_loop["page"] == 0  # the empty window with "Open demo"  # the empty window with "Open demo"
+
+
+def test_no_display_is_a_message_not_an_abort(monkeypatch, capsys):
+    from kneeview.gui import app
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(var, raising=False)
+    assert app.run([], demo=False) == 1
+    assert "no display" in capsys.readouterr().err
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert app.display_problem() is None
