@@ -60,6 +60,7 @@ class PoseConfig:
     backbone: str = "efficientnet_lite0"
     pretrained_backbone: bool = True
     fpn_channels: int = 64
+    freeze_blocks: int = 2
     min_size: int = 320
     max_size: int = 576
     heatmap_size: int = 56
@@ -267,7 +268,8 @@ class PoseRCNN(KeypointRCNN):
     def __init__(self, config: PoseConfig, pretrained_backbone: bool | None = None):
         cfg = config
         pretrained = cfg.pretrained_backbone if pretrained_backbone is None else pretrained_backbone
-        backbone = build_backbone(cfg.backbone, pretrained=pretrained, out_channels=cfg.fpn_channels)
+        backbone = build_backbone(cfg.backbone, pretrained=pretrained, out_channels=cfg.fpn_channels,
+                                  freeze_blocks=cfg.freeze_blocks)
         levels = ["0", "1", "2"]
         anchors = AnchorGenerator(sizes=tuple((s,) for s in cfg.anchor_sizes), aspect_ratios=(cfg.aspect_ratios,) * len(cfg.anchor_sizes))
         K = len(cfg.joints)
@@ -327,9 +329,8 @@ class PoseRCNN(KeypointRCNN):
         for name, p in self.named_parameters():
             in_lifter = name.startswith("roi_heads.lifter.")
             p.requires_grad_(in_lifter if stage == "lift" else not in_lifter)
-        if stage == "2d":  # the stem stays frozen as built
-            for p in list(self.backbone.body.conv_stem.parameters()) + list(self.backbone.body.bn1.parameters()):
-                p.requires_grad_(False)
+        if stage == "2d":  # the early backbone stays frozen as built
+            self.backbone.freeze_()
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -52,6 +52,9 @@ def test_fpn_backbone_levels_and_frozen_batchnorm():
     bns = [m for m in bb.body.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert bns and not any(m.training for m in bns) and bb.fpn.training
     assert not any(p.requires_grad for p in bb.body.conv_stem.parameters())
+    assert not any(p.requires_grad for p in bb.body.blocks[1].parameters())  # frozen up to stride 4 by default
+    assert all(p.requires_grad for p in bb.body.blocks[2].parameters())
+    assert all(p.requires_grad for p in EfficientNetFPN(pretrained=False, freeze_blocks=-1).body.conv_stem.parameters())
 
 
 def test_batchnorm_fusion_keeps_the_output():

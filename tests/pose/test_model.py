@@ -44,8 +44,11 @@ def test_pose_losses_are_weighted_mses(tiny_model, framework):
 
 def test_framework_b_stages_freeze_the_right_parts(tiny_model):
     model = tiny_model("B")
+    model.set_stage("lift")
     model.set_stage("2d")
     assert not any(p.requires_grad for p in model.roi_heads.lifter.parameters())
+    assert not any(p.requires_grad for p in model.backbone.body.blocks[0].parameters())
+    assert all(p.requires_grad for p in model.backbone.body.blocks[3].parameters())
     assert model.roi_heads.loss_weights() == LOSS_WEIGHTS["B-2d"]
     model.set_stage("lift")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
