@@ -526,7 +526,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_info = info
         self.state.model_info = info
         est = self.run.worker._estimator if self.run is not None else None
-        if est is not None:
+        if est is not None and self.checkpoint == self.run.worker._checkpoint:
             self._estimator = est
         self.model_label.setText(f"model: {info.name} · device: {info.device}")
         self.model_label.setToolTip(json.dumps(info.card, indent=1, default=str)[:3000])

@@ -75,6 +75,30 @@ def model_info(estimator) -> ModelInfo:
     return ModelInfo(name=name, device=device, hash=digest, card=card)
 
 
+def card_model_info(checkpoint=None) -> ModelInfo | None:
+    """Model info from a checkpoint's JSON card alone (no torch, no weights loaded), so a
+    cached estimate can be found before the model is loaded; None if there is no card."""
+    from ..bundled import resource_path
+
+    path = Path(checkpoint) if checkpoint is not None else resource_path("model")
+    try:
+        if path.is_dir():
+            cards = sorted(path.glob("*.json"))
+            if len(cards) != 1:
+                return None
+            path = cards[0]
+        card_path = path if path.suffix == ".json" else path.with_suffix(".json")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        digest = str(card["weights"]["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    details = [str(card[k]) for k in ("framework", "backbone") if card.get(k)]
+    name = "kneeview-pose" + (f" ({', '.join(details)})" if details else "")
+    if card.get("kneeview_version"):
+        name += f" v{card['kneeview_version']}"
+    return ModelInfo(name=name, device="not loaded (cached estimate)", hash=digest, card=card)
+
+
 _FIELDS = ("score", "keypoints_px", "joints_cam_m", "confidence")
 
 
@@ -140,6 +164,16 @@ class InferenceWorker(QtCore.QObject):
     def _run(self) -> None:
         from ..io.video import VideoReader
 
+        if self._use_cache and self._estimator is None and self._factory is default_estimator_factory:
+            # reopening is instant: find the cached estimate by the card's hash, no model loaded
+            quick = card_model_info(self._checkpoint)
+            if quick is not None:
+                self.status.emit("checking the cache…")
+                hit = cache.load_cached(self.video_path, cache.file_sha256(self.video_path), quick.hash)
+                if hit is not None:
+                    self.modelReady.emit(quick)
+                    self.finished.emit(hit[0], f"cache:{hit[1]}")
+                    return
         self.status.emit("loading the model…")
         est = self._estimator or self._factory(self._checkpoint, self._device)
         self._estimator = est

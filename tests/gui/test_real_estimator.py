@@ -75,3 +75,25 @@ def test_use_checkpoint_switches_the_model(make_session, make_window, wait_done,
     win.use_checkpoint(weights)
     wait_done(win, timeout=120000)
     assert "kneeview-pose" in win.model_label.text()
+
+
+def test_reopening_in_a_new_session_uses_the_cache_without_loading_the_model(make_session, make_window, wait_done,
+                                                                               checkpoint, monkeypatch):
+    folder = make_session(n_frames=3)
+    weights, _ = checkpoint
+    win = make_window(checkpoint=weights, device="cpu")
+    win.open_path(folder)
+    wait_done(win, timeout=120000)
+    first = win.state.pose.keypoints_px.copy()
+    win.close()
+
+    def must_not_load(*a, **k):
+        raise AssertionError("the model was loaded although the estimate is cached")
+
+    monkeypatch.setattr("kneeview.pose.load_estimator", must_not_load)
+    win2 = make_window(checkpoint=weights, device="cpu")
+    win2.open_path(folder)
+    wait_done(win2, timeout=20000)
+    assert "cache" in win2.rate_label.text()
+    np.testing.assert_array_equal(win2.state.pose.keypoints_px, first)
+    assert "kneeview-pose" in win2.model_label.text() and "cached" in win2.model_label.text()
