@@ -77,6 +77,12 @@ def run(paths: list[str], demo: bool = False) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    from .compat import binding_problem
+
+    problem = binding_problem()
+    if problem:
+        print(f"kneeview: {problem}", file=sys.stderr)
+        return 1
     app = make_app()
     from .main_window import MainWindow
 

@@ -143,6 +143,20 @@ def fake_for():
     return make
 
 
+@pytest.fixture(scope="session")
+def qt_binding_ok():
+    from kneeview.gui.compat import binding_problem
+
+    return binding_problem()
+
+
+@pytest.fixture(autouse=True)
+def usable_qt_binding(qt_binding_ok):
+    """Fail (not crash the whole run) on a Qt binding that would abort the interpreter."""
+    if qt_binding_ok:
+        pytest.fail(qt_binding_ok, pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def collect_qt_garbage(qapp):
     """Delete each test's widgets while the QApplication is alive, not at interpreter exit."""

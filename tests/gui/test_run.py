@@ -72,3 +72,33 @@ def test_no_display_is_a_message_not_an_abort(monkeypatch, capsys):
     assert "no display" in capsys.readouterr().err
     monkeypatch.setenv("DISPLAY", ":0")
     assert app.display_problem() is None
+
+
+def test_the_binding_check_sees_a_leaking_binding(monkeypatch):
+    """The probe measures lost references; here a fake emit that steals one from True."""
+    import ctypes
+
+    from PySide6 import QtCore
+
+    from kneeview.gui import compat
+
+    assert compat.refcount_bug() is False  # the binding these tests run on is sound
+    original = QtCore.SignalInstance.emit
+    decref = ctypes.pythonapi.Py_DecRef
+    decref.argtypes = [ctypes.py_object]
+    incref = ctypes.pythonapi.Py_IncRef
+    incref.argtypes = [ctypes.py_object]
+    for _ in range(8):
+        incref(True)  # what the fake takes below, given in advance
+
+    def leaky_emit(self, *args):
+        result = original(self, *args)
+        decref(True)
+        return result
+
+    monkeypatch.setattr(QtCore.SignalInstance, "emit", leaky_emit)
+    before = sys.getrefcount(True)
+    assert compat.refcount_bug() is True
+    assert sys.getrefcount(True) >= before  # the probe gave back what it took
+    problem = compat.binding_problem()
+    assert problem and "PySide6" in problem and "<6.12" in problem
