@@ -79,7 +79,8 @@ class VideoView(QtWidgets.QWidget):
             f"<span style='color:{style.hexcolour(style.RIGHT)}'>&#9679; right</span> &nbsp; "
             f"<span style='color:{style.hexcolour(style.LEFT)}'>&#9679; left</span> &nbsp; "
             f"<span style='color:#dddddd'>&#9675; low confidence (&lt;{LOW_CONFIDENCE:.1f})</span> &nbsp; "
-            f"<span style='color:{style.hexcolour(style.GT)}'>+ ground truth (C3D)</span>")
+            f"<span style='color:{style.hexcolour(style.GT)}'>+ ground truth (C3D)</span>"
+            f" &nbsp; <span style='color:#9a9aa8'>wheel: zoom · drag: pan · double-click: fit</span>")
         legend.setStyleSheet("background: #141418; color: #e6e6e6; padding: 2px 8px;")
         self.legend = legend
         lay = QtWidgets.QVBoxLayout(self)
