@@ -82,6 +82,9 @@ class VideoView(QtWidgets.QWidget):
             f"<span style='color:{style.hexcolour(style.GT)}'>+ ground truth (C3D)</span>"
             f" &nbsp; <span style='color:#9a9aa8'>wheel: zoom · drag: pan · double-click: fit</span>")
         legend.setStyleSheet("background: #141418; color: #e6e6e6; padding: 2px 8px;")
+        # never let the legend (or the caption) set the window's minimum width: they are clipped instead
+        for label in (legend, self.caption):
+            label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.legend = legend
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
