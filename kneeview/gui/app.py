@@ -57,6 +57,44 @@ def make_app(argv=None):
     return app
 
 
+def preload_model_runtime() -> bool:
+    """Import torch and torchvision before any OpenGL context exists.
+
+    Importing them later crashes the process (SIGSEGV in triton's bundled LLVM) once a
+    Mesa OpenGL context has loaded Mesa's LLVM: software rendering (llvmpipe, Xvfb, VMs,
+    remote desktops) and AMD's radeonsi. Importing first is safe. Returns whether torch
+    is available.
+    """
+    try:
+        import torch  # noqa: F401
+        import torchvision.ops  # noqa: F401  (pulls torch._dynamo, which probes triton)
+    except Exception as exc:  # no torch: the viewer works, the model does not
+        log.info("torch is not available (%s): the model cannot run", exc)
+        return False
+    return True
+
+
+def _splash(app):
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    pix = QtGui.QPixmap(460, 120)
+    pix.fill(QtGui.QColor(20, 20, 24))
+    painter = QtGui.QPainter(pix)
+    painter.setPen(QtGui.QColor(235, 235, 235))
+    font = painter.font()
+    font.setPointSize(20)
+    painter.setFont(font)
+    painter.drawText(QtCore.QRect(0, 18, 460, 50), QtCore.Qt.AlignmentFlag.AlignCenter, "KneeView")
+    font.setPointSize(10)
+    painter.setFont(font)
+    painter.drawText(QtCore.QRect(0, 70, 460, 30), QtCore.Qt.AlignmentFlag.AlignCenter, "loading the pose model library…")
+    painter.end()
+    splash = QtWidgets.QSplashScreen(pix)
+    splash.show()
+    app.processEvents()
+    return splash
+
+
 def display_problem() -> str | None:
     """Why no window can be shown (Linux without a display), or None. Qt would abort."""
     import os
@@ -84,9 +122,12 @@ def run(paths: list[str], demo: bool = False) -> int:
         print(f"kneeview: {problem}", file=sys.stderr)
         return 1
     app = make_app()
+    splash = _splash(app)
+    preload_model_runtime()  # before the 3D view creates an OpenGL context
     from .main_window import MainWindow
 
     window = MainWindow()
+    splash.finish(window)
     install_excepthook(lambda: window)
     window.show()
     if demo:

@@ -45,6 +45,10 @@ def main(argv=None) -> int:
     from .main_window import MainWindow
 
     app = make_app(["kneeview-screenshot"])
+    if args.run_model:
+        from .app import preload_model_runtime
+
+        preload_model_runtime()  # before any OpenGL context (see there)
     with tempfile.TemporaryDirectory() as tmp:
         settings = QtCore.QSettings(str(Path(tmp) / "settings.ini"), QtCore.QSettings.Format.IniFormat)
         win = MainWindow(settings=settings, auto_run=args.run_model)

@@ -101,3 +101,48 @@ def test_3d_view_draws_skeletons_on_a_real_display(make_session, tmp_path):
     # both skeletons are on screen, left and right in their colours
     assert out["right_px"] > 30 and out["left_px"] > 30 and out["gt_px"] > 30, out
     assert out["checked"] and abs(out["rotated_deg"]) > 3
+
+
+MODEL_SCRIPT = textwrap.dedent(r'''
+    import json, sys, time
+    from PySide6 import QtCore
+    from kneeview.gui.app import make_app, preload_model_runtime
+    app = make_app(["gl-model-test"])
+    preload_model_runtime()  # what kneeview.gui.app.run does before any OpenGL context
+    from kneeview.gui.main_window import MainWindow
+    settings = QtCore.QSettings(sys.argv[3], QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, checkpoint=sys.argv[2], device="cpu")
+    win.show()
+    app.processEvents()
+    assert win.view3d.available
+    win.open_path(sys.argv[1])
+    t0 = time.time()
+    while win.is_running() and time.time() - t0 < 120:
+        app.processEvents()
+        time.sleep(0.01)
+    print("RESULT" + json.dumps({"done": int(win.state.pose_done.sum()), "frames": win.state.n_frames,
+                                 "model": win.model_label.text()}))
+    win.close()
+''')
+
+
+def test_the_model_runs_in_the_app_with_opengl(make_session, tmp_path):
+    """torch imported after a Mesa OpenGL context crashes; the app imports it first."""
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs an X server (run the suite under xvfb-run)")
+    torch = pytest.importorskip("torch")
+    from kneeview.pose import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    weights, _ = save_checkpoint(build_model(pretrained_backbone=False), tmp_path / "random.safetensors")
+    folder = make_session(n_frames=4)
+    script = tmp_path / "gl_model.py"
+    script.write_text(MODEL_SCRIPT)
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", KNEEVIEW_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, str(script), str(folder), str(weights), str(tmp_path / "s.ini")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).resolve().parents[2])
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT")), None)
+    assert proc.returncode == 0 and line, f"rc={proc.returncode}\n" + proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = json.loads(line[6:])
+    assert out["done"] == out["frames"] == 4
+    assert "kneeview-pose" in out["model"] and "cpu" in out["model"]
