@@ -212,3 +212,19 @@ def test_screenshots_of_each_view(make_session, tmp_path, qapp):
     for name in ("app", "video", "3d", "plots"):
         img = cv2.imread(str(tmp_path / "shots" / f"{name}.png"))
         assert img is not None and img.shape[0] > 50 and img.shape[1] > 50, name
+
+
+def test_an_exception_in_a_qt_slot_reaches_the_dialog(qapp, qtbot, dialogs, monkeypatch):
+    from PySide6 import QtCore
+
+    from kneeview.gui.app import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_excepthook()
+
+    def broken_slot():
+        raise ZeroDivisionError("in a slot")
+
+    QtCore.QTimer.singleShot(0, broken_slot)
+    qtbot.waitUntil(lambda: bool(_criticals(dialogs)), timeout=3000)
+    assert "ZeroDivisionError: in a slot" in _criticals(dialogs)[0][2]
