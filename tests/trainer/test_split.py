@@ -34,3 +34,19 @@ def test_athlete_in_two_years_stays_together(tiny_data, tmp_path):
         assert split["val"] and split["test"] and split["train"]
     save_split(split, tmp_path / "split.json")
     assert load_split(tmp_path / "split.json") == split
+
+
+def test_normalisation_stats_pool_the_deviation_over_joints():
+    import numpy as np
+
+    from trainer.data import ViewSamples, normalisation_stats
+
+    rng = np.random.default_rng(0)
+    j = rng.normal(0, 1, (500, 6, 3)) * np.array([0.01, 0.05, 0.1, 0.1, 0.2, 0.2])[None, :, None] + 0.3
+    v = ViewSamples("t", "a", None, None, (10, 10), np.arange(500), np.zeros((500, 6, 2)), j, np.zeros((500, 4)),
+                    np.zeros((500, 4)))
+    mean, std = normalisation_stats([v, v])
+    assert mean.shape == std.shape == (6, 3)
+    assert np.allclose(mean, j.mean(axis=0))
+    expected = np.sqrt(((j - j.mean(axis=0)) ** 2).mean(axis=(0, 1)))
+    assert np.allclose(std, expected[None].repeat(6, axis=0))
