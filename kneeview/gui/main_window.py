@@ -394,6 +394,9 @@ class MainWindow(QtWidgets.QMainWindow):
                     rec.c3d_path = None
         except KneeViewInputError as exc:
             QtWidgets.QApplication.restoreOverrideCursor()
+            if not Path(path).exists():  # a recent entry that has gone: forget it
+                self.settings.setValue("recent", [p for p in self.recent_files() if p != str(Path(path).absolute())])
+                self._refresh_recent()
             self.show_error("Cannot open the recording", exc)
             return False
         finally:

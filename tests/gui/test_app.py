@@ -399,3 +399,16 @@ def test_switching_between_the_videos_of_a_trial(make_session, make_window, dial
     assert win.state.camera.device_id == "2107396"
     assert win.camera_menu.actions()[0].text().startswith("2107396")
     assert dialogs == []
+
+def test_a_recent_recording_that_has_gone_is_forgotten(make_session, make_window, dialogs):
+    import shutil
+
+    folder = make_session(n_frames=4)
+    win = make_window(auto_run=False)
+    win.open_path(folder)
+    win.close_recording()
+    assert win.recent_files() == [str(folder)]
+    shutil.rmtree(folder)
+    win.welcome.recent.itemActivated.emit(win.welcome.recent.item(0))
+    assert len(dialogs) == 1 and str(folder) in dialogs[0][2]
+    assert win.recent_files() == [] and win.welcome.recent.count() == 0
