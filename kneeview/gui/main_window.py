@@ -43,10 +43,9 @@ class WelcomePage(QtWidgets.QWidget):
         super().__init__(parent)
         title = QtWidgets.QLabel("<h1>KneeView</h1>")
         blurb = QtWidgets.QLabel(
-            "Dynamic knee valgus from a calibrated video.<br>Open a Vicon session folder "
-            "(<i>.xcp</i> calibration, reference video, optional <i>.c3d</i>) or a video, "
-            "or drop one on this window.")
-        blurb.setWordWrap(True)
+            "Dynamic knee valgus from a calibrated video.<br>Open a Vicon session folder (<i>.xcp</i>, "
+            "reference video, optional <i>.c3d</i>) or one of its videos,<br>or drop it on this window.")
+        blurb.setMinimumWidth(460)
         blurb.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.open_button = QtWidgets.QPushButton("Open recording…")
         self.open_folder_button = QtWidgets.QPushButton("Open session folder…")
@@ -56,7 +55,8 @@ class WelcomePage(QtWidgets.QWidget):
             b.setMinimumWidth(220)
             b.setMinimumHeight(34)
         self.recent = QtWidgets.QListWidget()
-        self.recent.setMaximumWidth(560)
+        self.recent.setMinimumWidth(460)
+        self.recent.setMaximumWidth(640)
         self.recent.setMaximumHeight(170)
         self.recent_label = QtWidgets.QLabel("Recent recordings")
         lay = QtWidgets.QVBoxLayout(self)

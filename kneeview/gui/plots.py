@@ -44,7 +44,9 @@ class MetricPlot(pg.PlotWidget):
         self.setBackground((20, 20, 24))
         self.metric = title
         self.setLabel("left", AXIS_LABELS.get(title, title))
-        self.setLabel("bottom", "time", units="s")
+        self.setLabel("bottom", "time (s)")
+        for axis in ("left", "bottom"):
+            self.getAxis(axis).enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=True, y=False)
         self.addLegend(offset=(-10, 8), labelTextColor=(220, 220, 220))
@@ -136,8 +138,11 @@ class PlotPanel(QtWidgets.QWidget):
             p.decorations = []
             for c in (*p.curves.values(), *p.gt_curves.values()):
                 c.setData([], [])
+        for p in self.plots.values():
+            p.setVisible(st.recording is not None)
         if st.recording is None:
-            self.message.setText("")
+            self.message.setText("Knee metrics over time appear here when a recording is open.")
+            self.readout.setText("")
             return
         if m is None and g is None:
             self.message.setText("Knee metrics (medial knee displacement, frontal plane projection angle) "
