@@ -59,3 +59,15 @@ def person_batch():
         return images, targets
 
     return factory
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads
+    wait on each other (a loaded box made a 4 s training test take 80 s)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -88,3 +88,15 @@ def tiny_data(tmp_path_factory):
 def tiny_settings():
     """--model overrides for a tiny, random-init network."""
     return dict(TINY_MODEL)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads
+    wait on each other (a loaded box made a 4 s training test take 80 s)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
