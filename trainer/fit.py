@@ -147,15 +147,22 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
     train_samples = collect_samples(cfg.data, split["train"], cfg.frames_per_video, cfg.stride, progress=dist.main and not quiet)
     if not train_samples:
         raise KneeViewInputError(cfg.data, "no usable training frames (videos with a calibrated camera and a C3D)")
-    mean3d, std3d = normalisation_stats(train_samples)
     n_frames = sum(len(s) for s in train_samples)
+    model = build_model(framework=cfg.framework, **cfg.model)
+    state = None
+    last_path = run_dir / "last.pt"
+    if resume and last_path.is_file():
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        # the run's own statistics: targets must stay standardised as the network learnt them
+        mean3d, std3d = model.mean3d.numpy().copy(), model.std3d.numpy().copy()
+    else:
+        mean3d, std3d = normalisation_stats(train_samples)
+        model.set_normalisation(mean3d, std3d)
     if dist.main:
         atomic_write_text(run_dir / "normalisation.json", json.dumps({"mean3d_m": mean3d.tolist(), "std3d_m": std3d.tolist(),
                                                                      "frames": n_frames}, indent=2))
         atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
-
-    model = build_model(framework=cfg.framework, **cfg.model)
-    model.set_normalisation(mean3d, std3d)
     model.to(dist.device)
     mcfg = model.config
     dataset = PoseDataset(train_samples, mean3d, std3d, mcfg.min_size, mcfg.max_size,
@@ -173,11 +180,6 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
 
     stages = stages_of(cfg)
     total = sum(n for _, n, _ in stages)
-    state = None
-    last_path = run_dir / "last.pt"
-    if resume and last_path.is_file():
-        state = torch.load(last_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
     done_global = int(state["global_iteration"]) if state else 0
     use_amp = cfg.amp and dist.device.type == "cuda"
     writer = None

@@ -44,9 +44,15 @@ def test_fit_export_resume_and_evaluate(tiny_data, tmp_path, capsys):
     assert np.allclose(card["normalisation"]["mean3d_m"], norm["mean3d_m"])
     # resume: the split is reused, training continues from iteration 4
     (run / "split.json").write_text(json.dumps({**split, "marker": 1}))
+    saved = torch.load(run / "last.pt", weights_only=True)
+    saved["model"]["roi_heads.std3d"] = torch.full((6, 3), 0.5)  # as if the run had other statistics
+    torch.save(saved, run / "last.pt")
     assert main(fit_args(tiny_data, run, iterations=6, extra=["--resume"])) == 0
     assert json.loads((run / "split.json").read_text())["marker"] == 1
     assert torch.load(run / "last.pt", weights_only=True)["global_iteration"] == 6
+    # resuming keeps the run's normalisation (the network learnt its targets with it)
+    assert np.allclose(json.loads((run / "normalisation.json").read_text())["std3d_m"], 0.5)
+    assert np.allclose(json.loads((run / "model.json").read_text())["normalisation"]["std3d_m"], 0.5)
     # evaluate the run's test split
     out = tmp_path / "eval.json"
     assert main(["evaluate", "--checkpoint", str(run / "model.safetensors"), "--data", str(tiny_data), "--split", "test",
