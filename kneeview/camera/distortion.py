@@ -204,9 +204,12 @@ class BrownConrady:
         w, h = image_size
         u, v = np.meshgrid(np.linspace(-0.5, w - 0.5, 33), np.linspace(-0.5, h - 0.5, 33))
         raw = np.stack([u, v], -1)
-        back = self.distort(self.undistort(raw))
-        err = float(np.nanmax(np.abs(back - raw)))
-        if not np.isfinite(err) or err > 1e-3 * max(w, h):
+        with np.errstate(all="ignore"):
+            back = self.distort(self.undistort(raw))
+            diff = np.abs(back - raw)
+        # a NaN/inf anywhere means the iteration diverged there: not invertible (nanmax would hide it)
+        err = float(np.max(diff)) if np.all(np.isfinite(diff)) else float("inf")
+        if err > 1e-3 * max(w, h):
             raise NotInvertibleError(f"distortion model cannot be inverted over the {w}x{h} image (error {err:.3g} px)")
 
 
