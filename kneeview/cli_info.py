@@ -7,7 +7,7 @@ import json
 def register(subparsers) -> None:
     p = subparsers.add_parser("info", help="describe a recording (session folder or video)")
     p.add_argument("path", help="session folder or video file")
-    p.add_argument("--calibration", help="calibration file (.xcp, .toml) instead of the one found")
+    p.add_argument("--calibration", help="calibration file (.xcp, .qca.txt, .toml) instead of the one found")
     p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
     p.add_argument("--camera", help="device id of the camera that filmed the video")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -32,8 +32,10 @@ def _fmt_num(v, nd=2) -> str:
 
 def format_info(info: dict) -> str:
     lines = [f"Recording  {info['recording']}", f"Trial      {info['trial']}"]
+    if len(info["views"]) > 1:
+        lines.append(f"Views      {len(info['views'])} synchronised videos")
     for i, v in enumerate(info["views"]):
-        lines.append(f"View {i + 1}     {v['video']}")
+        lines.append(f"View {i + 1:<6d}{v['video']}")
         lines.append(
             f"  video    {v['width']}x{v['height']} px, {v['fps']:.3f} fps, {v['frame_count']} frames "
             f"({v['duration_s']:.2f} s), codec {v['codec'].strip() or '?'}"
@@ -44,7 +46,7 @@ def format_info(info: dict) -> str:
             if d["model"] == "vicon_radial":
                 dist = f"Vicon radial, centre ({d['centre_px'][0]:.2f}, {d['centre_px'][1]:.2f}) px, w = {', '.join(f'{w:.4g}' for w in d['w'])}"
             elif d["model"] == "brown_conrady":
-                dist = "OpenCV k1 k2 p1 p2 k3 = " + ", ".join(f"{w:.4g}" for w in d["k1_k2_p1_p2_k3"])
+                dist = "Brown-Conrady k1 k2 p1 p2 k3 = " + ", ".join(f"{w:.4g}" for w in d["k1_k2_p1_p2_k3"])
             else:
                 dist = d["model"]
             lines += [
