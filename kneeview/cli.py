@@ -17,6 +17,7 @@ from .errors import KneeViewInputError
 
 COMMAND_MODULES = (
     "kneeview.cli_info",
+    "kneeview.cli_triangulate",
     "kneeview.analysis.cli",
     "kneeview.synth.cli",
     "kneeview.pose.cli",
