@@ -17,12 +17,13 @@ How each value becomes KneeView's :class:`~kneeview.camera.model.Camera`
   ``Rq = [[r11 r12 r13], [r21 r22 r23], [r31 r32 r33]]`` are the camera axes in the lab
   frame with QTM's camera y up and z towards the viewer, so the world->camera rotation in
   KneeView's convention (x right, y down, looking down +z) is ``R = diag(1, -1, -1) Rq``.
-  Evidence: with this R the lab origin (on the force plate) and the floor around it lie
-  in front of all four cameras of Pose2Sim's Demo_SinglePerson and project onto the
-  force plate in every video, the lab's Z axis points up in every image, and markers
-  triangulated from two views reproject within the others (``tests/qualisys``). The
-  alternatives (Rq transposed, or without the flip) put the origin behind a camera or
-  far outside the image.
+  Evidence: with this R the lab origin and the floor around it lie 2.9-4.4 m in front of
+  all four cameras of Pose2Sim's Demo_SinglePerson and project onto the same corner of
+  the force-plate treadmill in every video (checked by drawing the lab axes on frame 0 of
+  each video), with the lab's Z axis pointing up in every image. Each alternative
+  (Rq without the flip, Rq transposed with or without it) puts the origin behind at
+  least one camera or hundreds of pixels outside its image
+  (``tests/qualisys/test_pose2sim_demo.py`` pins the first reading).
 * **Intrinsics.** QTM stores focal lengths and the centre point in sub-pixel units:
   ``factor = (sensorMaxU - sensorMinU) / (right - left)`` of the video window (64 for
   this file), likewise for V. ``fx = focalLengthU / factor``; the principal point is
