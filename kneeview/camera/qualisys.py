@@ -52,13 +52,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import defusedxml.ElementTree as DET
-from defusedxml import DefusedXmlException
-
 import numpy as np
 
 from ..errors import CalibrationError
 from .distortion import BrownConrady, NotInvertibleError
+from .safe_xml import parse_calibration_xml
 from .model import Calibration, Camera
 
 MAX_QCA_BYTES = 16 * 1024 * 1024
@@ -108,20 +106,7 @@ class _Attrs:
 def read_qca(path) -> Calibration:
     """Read every camera of a Qualisys ``.qca.txt`` calibration. Raises :class:`CalibrationError`."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise CalibrationError(path, f"cannot open calibration: {exc.strerror or exc}") from None
-    if size > MAX_QCA_BYTES:
-        raise CalibrationError(path, f"file is {size / 2**20:.0f} MiB, far too large for a camera calibration")
-    try:
-        root = DET.parse(str(path), forbid_dtd=True).getroot()
-    except DefusedXmlException as exc:
-        raise CalibrationError(path, f"refused unsafe XML ({type(exc).__name__}: DTDs and entities are not allowed)") from None
-    except DET.ParseError as exc:
-        raise CalibrationError(path, f"malformed XML: {exc}") from None
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise CalibrationError(path, f"cannot read calibration: {exc}") from None
+    root = parse_calibration_xml(path, MAX_QCA_BYTES)
     if root.tag != "calibration":
         raise CalibrationError(path, f"root element is <{root.tag}>, expected <calibration>; is this a Qualisys .qca.txt file?", "calibration")
     elems = root.findall("./cameras/camera")

@@ -22,14 +22,12 @@ import math
 from pathlib import Path
 from xml.etree.ElementTree import Element, ElementTree, SubElement, indent
 
-import defusedxml.ElementTree as DET
-from defusedxml import DefusedXmlException
-
 import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..errors import CalibrationError
 from .distortion import NotInvertibleError, ViconRadial
+from .safe_xml import parse_calibration_xml
 from .model import Calibration, Camera, matrix_to_quaternion, quaternion_to_matrix
 
 MAX_XCP_BYTES = 64 * 1024 * 1024
@@ -85,20 +83,7 @@ class _Fields:
 def read_xcp(path) -> Calibration:
     """Read every camera of a Vicon ``.xcp`` file. Raises :class:`CalibrationError`."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise CalibrationError(path, f"cannot open calibration: {exc.strerror or exc}") from None
-    if size > MAX_XCP_BYTES:
-        raise CalibrationError(path, f"file is {size / 2**20:.0f} MiB, far too large for a camera calibration")
-    try:
-        root = DET.parse(str(path), forbid_dtd=True).getroot()
-    except DefusedXmlException as exc:
-        raise CalibrationError(path, f"refused unsafe XML ({type(exc).__name__}: DTDs and entities are not allowed)") from None
-    except DET.ParseError as exc:
-        raise CalibrationError(path, f"malformed XML: {exc}") from None
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise CalibrationError(path, f"cannot read calibration: {exc}") from None
+    root = parse_calibration_xml(path, MAX_XCP_BYTES)
 
     cam_elems = [root] if root.tag == "Camera" else root.findall(".//Camera")
     if not cam_elems:
