@@ -65,3 +65,15 @@ def noise_frames(n, size=(320, 240), seed=0):
         cv2.putText(f, str(i), (10, H // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
         out.append(f)
     return out
+
+
+def one_torch_thread():
+    """Fixture body (wrap it with ``pytest.fixture(autouse=True)`` in a conftest): tiny
+    models gain nothing from threads, and on a busy 2-core machine two threads wait on each
+    other (a loaded box made a 4 s training test take 80 s)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from sessions import one_torch_thread
 
 TINY = dict(pretrained_backbone=False, fpn_channels=32, head_channels=32, head_layers=2, box_representation=64,
             min_size=128, max_size=192, heatmap_size=16, lifter_hidden=64, anchor_sizes=(16, 32, 64, 128),
@@ -61,13 +62,4 @@ def person_batch():
     return factory
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads
-    wait on each other (a loaded box made a 4 s training test take 80 s)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_one_torch_thread = pytest.fixture(autouse=True, name="_one_torch_thread")(one_torch_thread)
