@@ -1,0 +1,149 @@
+"""tools/blazepose_detect.py without mediapipe: the landmark -> joint mapping, pixels, the npz it writes."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sessions import SHARED, noise_frames, standing_joints, write_video
+
+from kneeview import joints as J
+from kneeview.analysis.multiview import load_detections, triangulate_recording
+from kneeview.errors import KneeViewInputError
+from kneeview.io.recording import open_recording
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "blazepose_detect.py"
+QCA = SHARED / "data" / "qualisys" / "Calib.qca.txt"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("blazepose_detect", TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_tool_imports_neither_mediapipe_nor_kneeview_at_module_level():
+    import subprocess
+
+    code = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('t', {str(TOOL)!r}); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            "bad = [n for n in sys.modules if n.split('.')[0] in ('mediapipe', 'kneeview', 'torch', 'PySide6', 'cv2')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_joint_order_matches_kneeview(tool):
+    assert tool.JOINTS == J.JOINTS
+
+
+def test_blazepose_left_is_the_persons_left(tool):
+    # BlazePose: 23 left hip, 24 right hip, 25 left knee, 26 right knee, 27 left ankle, 28 right ankle
+    expected = {"RFEP": 24, "LFEP": 23, "RFEO": 26, "LFEO": 25, "RTIO": 28, "LTIO": 27}
+    assert dict(zip(tool.JOINTS, tool.BLAZEPOSE_INDEX)) == expected
+    lm = np.zeros((33, 2))
+    lm[:, 0] = np.arange(33)  # x encodes the landmark index
+    vis = np.linspace(0.0, 1.0, 33)
+    kp, conf = tool.landmarks_to_joints(lm, vis)
+    assert kp[:, 0].tolist() == [24, 23, 26, 25, 28, 27]
+    np.testing.assert_allclose(conf, vis[[24, 23, 26, 25, 28, 27]])
+    # a mirror of the image turns each joint into its partner in kneeview's FLIP_INDEX
+    assert [tool.BLAZEPOSE_INDEX[i] for i in J.FLIP_INDEX] == [23, 24, 25, 26, 27, 28]
+
+
+def test_normalised_coordinates_become_pixel_centre_pixels(tool):
+    # MediaPipe's 0 and 1 are the image edges; kneeview's integers are pixel centres
+    px = tool.normalised_to_px([[0.0, 0.0], [1.0, 1.0], [0.5, 0.25]], 1080, 1920)
+    np.testing.assert_allclose(px, [[-0.5, -0.5], [1079.5, 1919.5], [539.5, 479.5]])
+
+
+def test_missing_pose_is_nan_with_zero_confidence(tool):
+    lm = np.full((3, 33, 2), 100.0)
+    vis = np.full((3, 33), 0.8)
+    lm[1] = np.nan
+    vis[1] = np.nan
+    lm[2, 23] = np.nan  # left hip lost
+    kp, conf = tool.landmarks_to_joints(lm, vis)
+    assert np.isnan(kp[1]).all() and (conf[1] == 0).all()
+    assert np.isnan(kp[2, 1]).all() and conf[2, 1] == 0 and np.isfinite(kp[2, [0, 2, 3, 4, 5]]).all()
+    assert tool.detection_rate(kp[None]).tolist() == [pytest.approx(1 / 3)]
+
+
+def test_views_of_different_length_are_nan_padded(tool):
+    a = (np.ones((5, 33, 2)), np.ones((5, 33)))
+    b = (np.ones((3, 33, 2)), np.ones((3, 33)))
+    lm, vis = tool.stack_views([a, b])
+    assert lm.shape == (2, 5, 33, 2) and np.isnan(lm[1, 3:]).all() and np.isnan(vis[1, 3:]).all()
+
+
+def test_find_videos_of_a_session(tool, tmp_path):
+    (tmp_path / "videos").mkdir()
+    for name in ("cam02.mp4", "cam01.mp4", "notes.txt", ".hidden.mp4"):
+        (tmp_path / "videos" / name).write_bytes(b"")
+    assert [p.name for p in tool.find_videos([tmp_path])] == ["cam01.mp4", "cam02.mp4"]
+    with pytest.raises(ValueError, match="share a name"):
+        tool.find_videos([tmp_path / "videos" / "cam01.mp4", tmp_path / "videos" / "cam01.mp4"])
+
+
+@pytest.fixture
+def session(tmp_path):
+    root = tmp_path / "Lab"
+    (root / "calibration").mkdir(parents=True)
+    (root / "videos").mkdir()
+    shutil.copy(QCA, root / "calibration" / "Calib.qca.txt")
+    for i in range(1, 5):
+        write_video(root / "videos" / f"cam0{i}.avi", noise_frames(2, (1088, 1920), seed=i), fps=60.0)
+    return root
+
+
+def _blazepose_landmarks(rec, joints_lab_mm):
+    """Landmarks (V, T, 33, 2) px that a perfect BlazePose would give for these joints (others at 0)."""
+    kp = np.stack([v.camera.project(joints_lab_mm) for v in rec.views])  # (V, T, 6, 2)
+    lm = np.zeros(kp.shape[:2] + (33, 2))
+    vis = np.full(kp.shape[:2] + (33,), 0.1)
+    for k, b in enumerate((24, 23, 26, 25, 28, 27)):
+        lm[:, :, b] = kp[:, :, k]
+        vis[:, :, b] = 0.9
+    return lm, vis
+
+
+def test_written_npz_is_read_back_by_triangulate(tool, session, tmp_path):
+    rec = open_recording(session)
+    truth = standing_joints(8, sway_mm=30.0)
+    lm, vis = _blazepose_landmarks(rec, truth)
+    kp, conf = tool.landmarks_to_joints(lm, vis)
+    sizes = [tuple(v.video_info.size) for v in rec.views]
+    out = tool.save_detections_npz(tmp_path / "det" / "bp.npz", kp, conf, ["cam01", "cam02", "cam03", "cam04"], fps=60.0,
+                                   frame_size_px=sizes, landmarks_px=lm, landmarks_visibility=vis, detector="test")
+    assert out.is_file() and not list(out.parent.glob("*.part"))
+    det = load_detections(out)
+    assert det.view_names == ("cam01", "cam02", "cam03", "cam04") and det.fps == 60.0
+    assert det.keypoints_px.shape == (4, 8, 6, 2) and det.confidence.shape == (4, 8, 6)
+    assert det.frame_size_px == tuple(sizes)
+    with np.load(out, allow_pickle=False) as z:
+        assert z["landmarks_px"].shape == (4, 8, 33, 2) and str(z["detector"]) == "test"
+    res = triangulate_recording(rec, det)
+    assert np.abs(res.joints_lab_mm - truth).max() < 1e-3
+
+
+def test_triangulate_refuses_detections_made_on_other_sized_frames(tool, session, tmp_path):
+    rec = open_recording(session)
+    lm, vis = _blazepose_landmarks(rec, standing_joints(3))
+    kp, conf = tool.landmarks_to_joints(lm, vis)
+    sizes = [tuple(v.video_info.size) for v in rec.views]
+    sizes[2] = sizes[2][::-1]  # a decoder that applied a rotation
+    out = tool.save_detections_npz(tmp_path / "bp.npz", kp, conf, ["cam01", "cam02", "cam03", "cam04"], frame_size_px=sizes)
+    with pytest.raises(KneeViewInputError, match="cam03.*1920x1088.*rotated or resized"):
+        triangulate_recording(rec, load_detections(out))
+
+
+def test_writer_rejects_inconsistent_arrays(tool, tmp_path):
+    with pytest.raises(ValueError):
+        tool.save_detections_npz(tmp_path / "x.npz", np.zeros((2, 3, 6, 2)), np.zeros((2, 3, 5)), ["a", "b"])
+    assert not (tmp_path / "x.npz").exists()

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""MediaPipe BlazePose 2D hips, knees and ankles on every view of a session -> detections .npz.
+
+    bash tools/setup_blazepose.sh                       # once: .venv-blazepose (mediapipe, numpy<2)
+    .venv-blazepose/bin/python tools/blazepose_detect.py SESSION_OR_VIDEOS... --out det.npz
+    kneeview triangulate SESSION --detections det.npz   # in the app's venv
+
+An independent, off-the-shelf 2D detector for the pseudo-labels of a real multi-view
+recording. It runs in its own virtual environment (mediapipe 0.10.21 needs numpy < 2) and
+is called as a tool: it imports neither kneeview nor torch nor Qt, only numpy, OpenCV and
+(inside :func:`detect_video`) mediapipe. The functions above :func:`detect_video` need
+numpy alone, so the tests import this file without mediapipe.
+
+Detector: the legacy ``mp.solutions.pose`` graph with ``model_complexity=1``, i.e.
+``pose_landmark_full.tflite`` (+ ``pose_detection.tflite``), both inside the wheel; the
+Tasks API would need a ``.task`` bundle that the wheel does not ship. Default mode is
+``static``: the person detector and the landmark model run on every frame, so each frame's
+estimate is independent (no filter lag, no drift of a tracked region; KneeView filters
+later). ``--mode video`` detects once and then takes each frame's region from the previous
+frame's landmarks (re-detecting when tracking confidence drops); it is faster (0.026 vs
+0.042 s/frame on Pose2Sim's demo) but, triangulated, gave less stable segment lengths
+there (docs/real-recording.md). ``--smooth`` adds MediaPipe's temporal filter (video mode).
+
+Mapping: BlazePose landmarks 24/23 (right/left hip), 26/25 (knees), 28/27 (ankles) ->
+KneeView's RFEP, LFEP, RFEO, LFEO, RTIO, LTIO. BlazePose's left/right are the person's
+(landmark 23 is the person's left hip wherever it appears in the image), as PiG's L/R are.
+Pixels: MediaPipe's normalised x, y span the image edges (0 = left/top edge, 1 =
+right/bottom edge); KneeView puts integer coordinates at pixel centres (OpenCV), so
+``x_px = x * width - 0.5``. Frames are the decoded frames as OpenCV delivers them, the same
+frames KneeView's reader shows; their size is stored (``frame_size_px``) and
+``kneeview triangulate`` refuses detections whose frame size is not the video's (a
+rotated or resized decode). Confidence is BlazePose's landmark visibility; NaN
+coordinates and confidence 0 where no pose was found.
+
+Output (written atomically): the layout of ``kneeview.analysis.multiview`` --
+``keypoints_px`` (V, T, 6, 2), ``confidence`` (V, T, 6), ``view_names`` (V,) = video file
+stems (``cam01``...), ``fps`` -- plus ``frame_size_px`` (V, 2) width, height,
+``landmarks_px`` (V, T, 33, 2) and ``landmarks_visibility`` (V, T, 33) (all 33 BlazePose
+landmarks, same pixel convention), and ``detector`` (a string).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: KneeView's joint order (kneeview.joints.JOINTS; this tool does not import kneeview).
+JOINTS = ("RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO")
+#: BlazePose landmark index of each joint in JOINTS (23 left hip, 24 right hip, 25/26 knees, 27/28 ankles).
+BLAZEPOSE_INDEX = (24, 23, 26, 25, 28, 27)
+N_LANDMARKS = 33
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+DETECTOR = "mediapipe 0.10.21 BlazePose pose_landmark_full (solutions.pose, model_complexity=1)"
+
+
+def normalised_to_px(landmarks_norm, width: int, height: int) -> np.ndarray:
+    """MediaPipe normalised image coordinates (..., 2), edges at 0 and 1 -> pixels, integers at pixel centres."""
+    xy = np.asarray(landmarks_norm, dtype=np.float64)
+    return xy * np.array([width, height], dtype=np.float64) - 0.5
+
+
+def landmarks_to_joints(landmarks_px, visibility) -> tuple[np.ndarray, np.ndarray]:
+    """BlazePose landmarks (..., 33, 2) px and visibility (..., 33) -> KneeView joints (..., 6, 2), confidence (..., 6).
+
+    A landmark with a NaN coordinate or visibility is not observed: NaN coordinates, confidence 0.
+    """
+    lm = np.asarray(landmarks_px, dtype=np.float64)
+    vis = np.asarray(visibility, dtype=np.float64)
+    if lm.shape[-2:] != (N_LANDMARKS, 2) or vis.shape != lm.shape[:-1]:
+        raise ValueError(f"expected landmarks (..., {N_LANDMARKS}, 2) and visibility (..., {N_LANDMARKS}), got {lm.shape}, {vis.shape}")
+    idx = list(BLAZEPOSE_INDEX)
+    kp = lm[..., idx, :].copy()
+    conf = np.clip(vis[..., idx], 0.0, 1.0)
+    seen = np.isfinite(kp).all(-1) & np.isfinite(conf)
+    kp[~seen] = np.nan
+    conf = np.where(seen, conf, 0.0)
+    return kp, conf
+
+
+def stack_views(per_view: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-view (landmarks_px (T_v, 33, 2), visibility (T_v, 33)) -> (V, T, 33, 2), (V, T, 33), T = longest, NaN-padded."""
+    T = max(lm.shape[0] for lm, _ in per_view)
+    V = len(per_view)
+    lm_all = np.full((V, T, N_LANDMARKS, 2), np.nan)
+    vis_all = np.full((V, T, N_LANDMARKS), np.nan)
+    for v, (lm, vis) in enumerate(per_view):
+        lm_all[v, : lm.shape[0]] = lm
+        vis_all[v, : vis.shape[0]] = vis
+    return lm_all, vis_all
+
+
+def save_detections_npz(path, keypoints_px, confidence, view_names, fps=None, frame_size_px=None,
+                        landmarks_px=None, landmarks_visibility=None, detector: str | None = None) -> Path:
+    """Write the triangulate layout (plus the optional extras) to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    kp = np.asarray(keypoints_px, dtype=np.float64)
+    conf = np.asarray(confidence, dtype=np.float64)
+    names = np.array([str(n) for n in view_names], dtype=str)
+    if kp.ndim != 4 or kp.shape[2:] != (len(JOINTS), 2) or conf.shape != kp.shape[:3] or names.shape != (kp.shape[0],):
+        raise ValueError(f"keypoints_px {kp.shape}, confidence {conf.shape}, view_names {names.shape} do not agree")
+    arrays = {"keypoints_px": kp, "confidence": conf, "view_names": names}
+    if fps is not None:
+        arrays["fps"] = np.float64(fps)
+    if frame_size_px is not None:
+        arrays["frame_size_px"] = np.asarray(frame_size_px, dtype=np.int64).reshape(kp.shape[0], 2)
+    if landmarks_px is not None:
+        arrays["landmarks_px"] = np.asarray(landmarks_px, dtype=np.float64)
+        arrays["landmarks_visibility"] = np.asarray(landmarks_visibility, dtype=np.float64)
+    if detector:
+        arrays["detector"] = np.array(detector, dtype=str)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def find_videos(inputs) -> list[Path]:
+    """Videos named on the command line, or those of a session folder (``videos/`` or the folder itself), sorted."""
+    out: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            folder = item / "videos" if (item / "videos").is_dir() else item
+            found = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
+            if not found:
+                raise FileNotFoundError(f"no video ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
+            out.extend(found)
+        elif item.is_file():
+            out.append(item)
+        else:
+            raise FileNotFoundError(f"{item} does not exist")
+    stems = [p.stem for p in out]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f"two videos share a name (the view name is the file stem): {', '.join(stems)}")
+    return out
+
+
+def detection_rate(keypoints_px) -> np.ndarray:
+    """Per view (V,): the fraction of frames in which all six joints have coordinates."""
+    return np.isfinite(np.asarray(keypoints_px)).all(-1).all(-1).mean(-1)
+
+
+def pin_to_cpus(n: int) -> list[int]:
+    """Restrict this process (every thread it has now, and those they create) to ``n`` CPUs (Linux)."""
+    if not hasattr(os, "sched_setaffinity") or n <= 0:
+        return []
+    cpus = sorted(os.sched_getaffinity(0))[:n]
+    tids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass
+    return cpus
+
+
+# ----------------------------------------------------------------- needs mediapipe + OpenCV
+
+def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_detection: float = 0.5,
+                 min_tracking: float = 0.5, progress=None):
+    """Run BlazePose over every frame -> (landmarks_px (T, 33, 2), visibility (T, 33), (width, height), fps, s/frame)."""
+    import cv2
+    import mediapipe as mp
+
+    cv2.setNumThreads(1)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        raise OSError(f"cannot open {path}")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    lms, viss, size, spent = [], [], None, 0.0
+    with mp.solutions.pose.Pose(static_image_mode=(mode == "static"), model_complexity=1, smooth_landmarks=smooth,
+                                enable_segmentation=False, min_detection_confidence=min_detection,
+                                min_tracking_confidence=min_tracking) as pose:
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                h, w = bgr.shape[:2]
+                if size is None:
+                    size = (w, h)
+                elif size != (w, h):
+                    raise ValueError(f"{path}: frame {len(lms)} is {w}x{h}, the first was {size[0]}x{size[1]}")
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                t0 = time.perf_counter()
+                res = pose.process(rgb)
+                spent += time.perf_counter() - t0
+                lm = np.full((N_LANDMARKS, 2), np.nan)
+                vis = np.full(N_LANDMARKS, np.nan)
+                if res.pose_landmarks is not None:
+                    pts = res.pose_landmarks.landmark
+                    lm = normalised_to_px([[p.x, p.y] for p in pts], w, h)
+                    vis = np.array([p.visibility for p in pts], dtype=np.float64)
+                lms.append(lm)
+                viss.append(vis)
+                if progress is not None:
+                    progress(len(lms))
+        finally:
+            cap.release()
+    if not lms:
+        raise ValueError(f"{path}: no frame could be decoded")
+    return np.stack(lms), np.stack(viss), size, fps, spent / len(lms)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", help="a session folder (videos/ or the videos themselves) or video files; one view each")
+    parser.add_argument("--out", required=True, help="detections .npz to write")
+    parser.add_argument("--mode", choices=["static", "video"], default="static",
+                        help="static: detect on every frame (default); video: detect once, then track")
+    parser.add_argument("--smooth", action="store_true", help="MediaPipe's temporal landmark filter (video mode; adds lag)")
+    parser.add_argument("--min-detection", type=float, default=0.5, help="person detector confidence (default 0.5)")
+    parser.add_argument("--min-tracking", type=float, default=0.5, help="tracking confidence below which it re-detects (default 0.5)")
+    parser.add_argument("--cpus", type=int, default=1, help="CPUs the detector may use (default 1; 0 = no limit)")
+    args = parser.parse_args(argv)
+
+    pinned = pin_to_cpus(args.cpus)
+    videos = find_videos(args.inputs)
+    per_view, sizes, rates = [], [], []
+    print(f"blazepose_detect: {len(videos)} view(s), mode {args.mode}, smoothing {'on' if args.smooth else 'off'}, "
+          f"CPUs {pinned or 'all'}", file=sys.stderr)
+    for path in videos:
+        lm, vis, size, fps, s_per_frame = detect_video(path, args.mode, args.smooth, args.min_detection, args.min_tracking)
+        per_view.append((lm, vis))
+        sizes.append(size)
+        rates.append(fps)
+        kp, _ = landmarks_to_joints(lm, vis)
+        print(f"  {path.stem}: {lm.shape[0]} frames {size[0]}x{size[1]}, detected in {detection_rate(kp[None])[0]:.1%}, "
+              f"{s_per_frame:.3f} s/frame", file=sys.stderr)
+    lm_all, vis_all = stack_views(per_view)
+    kp_all, conf_all = landmarks_to_joints(lm_all, vis_all)
+    finite_rates = [r for r in rates if r > 0]
+    fps = float(np.median(finite_rates)) if finite_rates else None
+    detector = f"{DETECTOR}, mode={args.mode}, smooth={args.smooth}"
+    out = save_detections_npz(args.out, kp_all, conf_all, [p.stem for p in videos], fps=fps, frame_size_px=sizes,
+                              landmarks_px=lm_all, landmarks_visibility=vis_all, detector=detector)
+    print(f"blazepose_detect: wrote {out} ({kp_all.shape[0]} views x {kp_all.shape[1]} frames)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

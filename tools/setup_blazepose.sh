@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A separate virtual environment for the BlazePose 2D detector (tools/blazepose_detect.py).
+#
+#   bash tools/setup_blazepose.sh [VENV]        # default: .venv-blazepose in the repository
+#
+# mediapipe 0.10.21 needs numpy < 2, which the app's environment (.venv) does not have,
+# so the detector lives apart and is called as a tool; the app never imports mediapipe.
+# The pose_landmark_full model ships inside the mediapipe wheel: nothing is downloaded at
+# run time. opencv-python-headless (not opencv-python) keeps Qt/X11 out of this venv.
+# Safe to run again: pip installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${1:-.venv-blazepose}
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+  "mediapipe==0.10.21" "numpy<2" "opencv-python-headless"
+# mediapipe 0.10.21 declares opencv-contrib-python; keep one OpenCV: the headless one.
+if "$VENV/bin/python" -m pip show -q opencv-contrib-python >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip uninstall -q -y opencv-contrib-python
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "opencv-python-headless"
+fi
+"$VENV/bin/python" - <<'PY'
+import importlib.resources, cv2, mediapipe, numpy
+model = importlib.resources.files("mediapipe") / "modules/pose_landmark/pose_landmark_full.tflite"
+assert model.is_file(), f"mediapipe lacks {model}"
+print(f"setup_blazepose: done (mediapipe {mediapipe.__version__}, numpy {numpy.__version__}, opencv {cv2.__version__})")
+PY
