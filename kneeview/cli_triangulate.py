@@ -30,6 +30,11 @@ def register(subparsers) -> None:
     p.add_argument("--min-views", type=int, default=2, help="views needed for a 3D point (default 2)")
     p.add_argument("--outlier-px", type=float, default=15.0, help="drop a view whose reprojection error is above this (px, default 15)")
     p.add_argument("--min-confidence", type=float, default=0.0, help="ignore 2D joints below this confidence (default 0)")
+    p.add_argument("--fix-left-right", action="store_true",
+                   help="per frame, relabel left/right in a view whose legs disagree with the other views (for off-the-shelf 2D detectors)")
+    p.add_argument("--hip-width-mm", type=float,
+                   help="move both hips along the hip-hip line to this inter-hip distance (mm), e.g. the subject's Plug-in Gait "
+                        "inter-HJC distance; detector hip landmarks are not hip joint centres (docs/real-recording.md)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -42,6 +47,9 @@ def run(args) -> int:
     rec = open_recording(args.recording, calibration=args.calibration)
     if args.min_views < 2:
         raise KneeViewInputError(None, "--min-views must be at least 2", "--min-views")
+    if args.hip_width_mm is not None and not (0 < args.hip_width_mm < 1000):
+        raise KneeViewInputError(None, f"--hip-width-mm must be a distance in mm between 0 and 1000, got {args.hip_width_mm:g}",
+                                 "--hip-width-mm")
     out = Path(args.out) if args.out else default_output(rec)
     if out.exists() and not args.force:
         raise KneeViewInputError(out, "exists (it may be a real ground truth); pass --force to overwrite or choose --out", "--out")
@@ -57,7 +65,8 @@ def run(args) -> int:
         if args.save_detections:
             save_detections(args.save_detections, det)
     result = triangulate_recording(rec, det, min_views=args.min_views, outlier_px=args.outlier_px,
-                                   min_confidence=args.min_confidence, source=source)
+                                   min_confidence=args.min_confidence, source=source,
+                                   fix_left_right=args.fix_left_right, hip_width_mm=args.hip_width_mm)
     write_pseudo_labels(out, result)
     report = {"recording": str(rec.root), "trial": rec.trial, "out": str(out), **result.summary()}
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -72,5 +81,13 @@ def format_report(r: dict) -> str:
         worst = "-" if j["max_reprojection_px"] is None else f"{j['max_reprojection_px']:.2f}"
         lines.append(f"  {joint:6s} {j['frames']:6d} {j['mean_views_used']:6.2f} {mean:>8s} {worst:>8s}")
     lines.append("  views: " + ", ".join(f"{name} {v['observations']} seen, {v['rejected_as_outlier']} rejected"
+                                          + (f", L/R relabelled in {v['left_right_swapped_frames']} frames"
+                                             if "left_right_swapped_frames" in v else "")
                                           for name, v in r["views"].items()))
+    seg = r.get("segments_mm", {})
+    if seg:
+        lines.append("  lengths (mm, mean ± std over frames): " + ", ".join(
+            f"{name.replace('_', ' ')} {s['mean']:.0f} ± {s['std']:.1f}" for name, s in seg.items() if s.get("frames")))
+    if r.get("hip_width_set_mm") is not None:
+        lines.append(f"  hips moved along the hip-hip line to {r['hip_width_set_mm']:g} mm apart (--hip-width-mm)")
     return "\n".join(lines)
