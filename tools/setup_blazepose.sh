@@ -18,9 +18,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+# mediapipe 0.10.21 declares opencv-contrib-python; install its other requirements and
+# the headless OpenCV, then mediapipe itself without dependencies, so one cv2 is present.
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-  "mediapipe==0.10.21" "numpy<2" "opencv-python-headless"
-# mediapipe 0.10.21 declares opencv-contrib-python; keep one OpenCV: the headless one.
+  "numpy<2" "opencv-python-headless" "absl-py" "attrs>=19.1.0" "flatbuffers>=2.0" "jax" "jaxlib" \
+  "matplotlib" "protobuf>=4.25.3,<5" "sentencepiece" "sounddevice>=0.4.4"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "mediapipe==0.10.21"
 if "$VENV/bin/python" -m pip show -q opencv-contrib-python >/dev/null 2>&1; then
   "$VENV/bin/python" -m pip uninstall -q -y opencv-contrib-python
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "opencv-python-headless"
