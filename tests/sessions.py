@@ -77,3 +77,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+QCA = SHARED / "data" / "qualisys" / "Calib.qca.txt"
+
+
+def make_qualisys_session(root: Path, n_frames: int = 2, size=(1088, 1920), fps: float = 60.0) -> Path:
+    """A Pose2Sim-layout session: ``calibration/Calib.qca.txt`` (the real Qualisys file) and
+    ``videos/cam01..04.avi`` of noise, one per camera of that calibration."""
+    import shutil
+
+    (root / "calibration").mkdir(parents=True)
+    (root / "videos").mkdir()
+    shutil.copy(QCA, root / "calibration" / "Calib.qca.txt")
+    for i in range(1, 5):
+        write_video(root / "videos" / f"cam0{i}.avi", noise_frames(n_frames, size, seed=i), fps=fps)
+    return root

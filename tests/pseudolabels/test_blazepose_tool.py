@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sessions import SHARED, noise_frames, standing_joints, write_video
+from sessions import make_qualisys_session, standing_joints
 
 from kneeview import joints as J
 from kneeview.analysis.multiview import load_detections, triangulate_recording
@@ -17,7 +16,6 @@ from kneeview.errors import KneeViewInputError
 from kneeview.io.recording import open_recording
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "blazepose_detect.py"
-QCA = SHARED / "data" / "qualisys" / "Calib.qca.txt"
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +91,7 @@ def test_find_videos_of_a_session(tool, tmp_path):
 
 @pytest.fixture
 def session(tmp_path):
-    root = tmp_path / "Lab"
-    (root / "calibration").mkdir(parents=True)
-    (root / "videos").mkdir()
-    shutil.copy(QCA, root / "calibration" / "Calib.qca.txt")
-    for i in range(1, 5):
-        write_video(root / "videos" / f"cam0{i}.avi", noise_frames(2, (1088, 1920), seed=i), fps=60.0)
-    return root
+    return make_qualisys_session(tmp_path / "Lab")
 
 
 def _blazepose_landmarks(rec, joints_lab_mm):

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
-from sessions import SHARED, noise_frames, standing_joints, write_video
+from sessions import make_qualisys_session, standing_joints
 
 from kneeview import joints as J
 from kneeview.analysis.multiview import (Detections, resolve_left_right, save_detections, segment_lengths_mm, set_hip_width,
@@ -16,19 +15,12 @@ from kneeview.cli import main
 from kneeview.io.c3d import read_ground_truth
 from kneeview.io.recording import open_recording
 
-QCA = SHARED / "data" / "qualisys" / "Calib.qca.txt"
 T = 10
 
 
 @pytest.fixture
 def session(tmp_path):
-    root = tmp_path / "Lab"
-    (root / "calibration").mkdir(parents=True)
-    (root / "videos").mkdir()
-    shutil.copy(QCA, root / "calibration" / "Calib.qca.txt")
-    for i in range(1, 5):
-        write_video(root / "videos" / f"cam0{i}.avi", noise_frames(2, (1088, 1920), seed=i), fps=60.0)
-    return root
+    return make_qualisys_session(tmp_path / "Lab")
 
 
 def truth():
