@@ -277,8 +277,9 @@ def segment_lengths_mm(joints_lab_mm) -> dict[str, np.ndarray]:
     def dist(a, b):
         return np.linalg.norm(j[..., a, :] - j[..., b, :], axis=-1)
 
-    return {"hip_width": dist(0, 1), "right_thigh": dist(0, 2), "left_thigh": dist(1, 3),
-            "right_shank": dist(2, 4), "left_shank": dist(3, 5)}
+    (r_hip, r_knee, r_ankle), (l_hip, l_knee, l_ankle) = J.LEGS["right"], J.LEGS["left"]
+    return {"hip_width": dist(r_hip, l_hip), "right_thigh": dist(r_hip, r_knee), "left_thigh": dist(l_hip, l_knee),
+            "right_shank": dist(r_knee, r_ankle), "left_shank": dist(l_knee, l_ankle)}
 
 
 def segment_lengths_summary(joints_lab_mm) -> dict[str, dict]:
