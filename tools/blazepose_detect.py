@@ -54,6 +54,10 @@ import numpy as np
 JOINTS = ("RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO")
 #: BlazePose landmark index of each joint in JOINTS (23 left hip, 24 right hip, 25/26 knees, 27/28 ankles).
 BLAZEPOSE_INDEX = (24, 23, 26, 25, 28, 27)
+#: Other body points written for triangulation (the person's extent: head to toes, hands),
+#: named like the extra points of KneeView's synthetic trials. HEAD = between the ears.
+BODY_POINTS = {"HEAD": (7, 8), "RSHO": (12,), "LSHO": (11,), "RELB": (14,), "LELB": (13,), "RWRI": (16,),
+               "LWRI": (15,), "RHEE": (30,), "LHEE": (29,), "RTOE": (32,), "LTOE": (31,)}
 N_LANDMARKS = 33
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 DETECTOR = "mediapipe 0.10.21 BlazePose pose_landmark_full (solutions.pose, model_complexity=1)"
@@ -83,6 +87,17 @@ def landmarks_to_joints(landmarks_px, visibility) -> tuple[np.ndarray, np.ndarra
     return kp, conf
 
 
+def landmarks_to_body_points(landmarks_px, visibility) -> tuple[np.ndarray, np.ndarray]:
+    """BlazePose landmarks (..., 33, 2), visibility (..., 33) -> BODY_POINTS (..., K, 2) px and confidence (..., K)."""
+    lm = np.asarray(landmarks_px, dtype=np.float64)
+    vis = np.clip(np.asarray(visibility, dtype=np.float64), 0.0, 1.0)
+    pts = np.stack([lm[..., list(idx), :].mean(axis=-2) for idx in BODY_POINTS.values()], axis=-2)
+    conf = np.stack([vis[..., list(idx)].min(axis=-1) for idx in BODY_POINTS.values()], axis=-1)
+    seen = np.isfinite(pts).all(-1) & np.isfinite(conf)
+    pts[~seen] = np.nan
+    return pts, np.where(seen, conf, 0.0)
+
+
 def stack_views(per_view: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Per-view (landmarks_px (T_v, 33, 2), visibility (T_v, 33)) -> (V, T, 33, 2), (V, T, 33), T = longest, NaN-padded."""
     T = max(lm.shape[0] for lm, _ in per_view)
@@ -96,7 +111,8 @@ def stack_views(per_view: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
 
 
 def save_detections_npz(path, keypoints_px, confidence, view_names, fps=None, frame_size_px=None,
-                        landmarks_px=None, landmarks_visibility=None, detector: str | None = None) -> Path:
+                        landmarks_px=None, landmarks_visibility=None, detector: str | None = None,
+                        world_landmarks_m=None) -> Path:
     """Write the triangulate layout (plus the optional extras) to ``path`` atomically (temp file + rename)."""
     path = Path(path)
     kp = np.asarray(keypoints_px, dtype=np.float64)
@@ -112,6 +128,15 @@ def save_detections_npz(path, keypoints_px, confidence, view_names, fps=None, fr
     if landmarks_px is not None:
         arrays["landmarks_px"] = np.asarray(landmarks_px, dtype=np.float64)
         arrays["landmarks_visibility"] = np.asarray(landmarks_visibility, dtype=np.float64)
+    if landmarks_px is not None and landmarks_visibility is not None:
+        body, body_conf = landmarks_to_body_points(landmarks_px, landmarks_visibility)
+        arrays["body_point_names"] = np.array(list(BODY_POINTS), dtype=str)
+        arrays["body_points_px"] = body
+        arrays["body_points_confidence"] = body_conf
+    if world_landmarks_m is not None:
+        # BlazePose's monocular metric 3D (pose_world_landmarks): metres, origin between its hips,
+        # x to the image's right, y down, z away from the camera (MediaPipe's convention)
+        arrays["world_landmarks_m"] = np.asarray(world_landmarks_m, dtype=np.float64)
     if detector:
         arrays["detector"] = np.array(detector, dtype=str)
     buf = io.BytesIO()
@@ -174,7 +199,11 @@ def pin_to_cpus(n: int) -> list[int]:
 
 def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_detection: float = 0.5,
                  min_tracking: float = 0.5, progress=None):
-    """Run BlazePose over every frame -> (landmarks_px (T, 33, 2), visibility (T, 33), (width, height), fps, s/frame)."""
+    """Run BlazePose over every frame.
+
+    Returns landmarks_px (T, 33, 2), visibility (T, 33), world landmarks (T, 33, 3) metres,
+    (width, height), fps, seconds per frame.
+    """
     import cv2
     import mediapipe as mp
 
@@ -183,7 +212,7 @@ def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_det
     if not cap.isOpened():
         raise OSError(f"cannot open {path}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    lms, viss, size, spent = [], [], None, 0.0
+    lms, viss, worlds, size, spent = [], [], [], None, 0.0
     with mp.solutions.pose.Pose(static_image_mode=(mode == "static"), model_complexity=1, smooth_landmarks=smooth,
                                 enable_segmentation=False, min_detection_confidence=min_detection,
                                 min_tracking_confidence=min_tracking) as pose:
@@ -203,19 +232,23 @@ def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_det
                 spent += time.perf_counter() - t0
                 lm = np.full((N_LANDMARKS, 2), np.nan)
                 vis = np.full(N_LANDMARKS, np.nan)
+                world = np.full((N_LANDMARKS, 3), np.nan)
+                if res.pose_world_landmarks is not None:
+                    world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], dtype=np.float64)
                 if res.pose_landmarks is not None:
                     pts = res.pose_landmarks.landmark
                     lm = normalised_to_px([[p.x, p.y] for p in pts], w, h)
                     vis = np.array([p.visibility for p in pts], dtype=np.float64)
                 lms.append(lm)
                 viss.append(vis)
+                worlds.append(world)
                 if progress is not None:
                     progress(len(lms))
         finally:
             cap.release()
     if not lms:
         raise ValueError(f"{path}: no frame could be decoded")
-    return np.stack(lms), np.stack(viss), size, fps, spent / len(lms)
+    return np.stack(lms), np.stack(viss), np.stack(worlds), size, fps, spent / len(lms)
 
 
 def main(argv=None) -> int:
@@ -232,24 +265,29 @@ def main(argv=None) -> int:
 
     pinned = pin_to_cpus(args.cpus)
     videos = find_videos(args.inputs)
-    per_view, sizes, rates = [], [], []
+    per_view, worlds, sizes, rates = [], [], [], []
     print(f"blazepose_detect: {len(videos)} view(s), mode {args.mode}, smoothing {'on' if args.smooth else 'off'}, "
           f"CPUs {pinned or 'all'}", file=sys.stderr)
     for path in videos:
-        lm, vis, size, fps, s_per_frame = detect_video(path, args.mode, args.smooth, args.min_detection, args.min_tracking)
+        lm, vis, world, size, fps, s_per_frame = detect_video(path, args.mode, args.smooth, args.min_detection, args.min_tracking)
         per_view.append((lm, vis))
+        worlds.append(world)
         sizes.append(size)
         rates.append(fps)
         kp, _ = landmarks_to_joints(lm, vis)
         print(f"  {path.stem}: {lm.shape[0]} frames {size[0]}x{size[1]}, detected in {detection_rate(kp[None])[0]:.1%}, "
               f"{s_per_frame:.3f} s/frame", file=sys.stderr)
     lm_all, vis_all = stack_views(per_view)
+    world_all = np.full(lm_all.shape[:3] + (3,), np.nan)
+    for v, w in enumerate(worlds):
+        world_all[v, : len(w)] = w
     kp_all, conf_all = landmarks_to_joints(lm_all, vis_all)
     finite_rates = [r for r in rates if r > 0]
     fps = float(np.median(finite_rates)) if finite_rates else None
     detector = f"{DETECTOR}, mode={args.mode}, smooth={args.smooth}"
     out = save_detections_npz(args.out, kp_all, conf_all, [p.stem for p in videos], fps=fps, frame_size_px=sizes,
-                              landmarks_px=lm_all, landmarks_visibility=vis_all, detector=detector)
+                              landmarks_px=lm_all, landmarks_visibility=vis_all, detector=detector,
+                              world_landmarks_m=world_all)
     print(f"blazepose_detect: wrote {out} ({kp_all.shape[0]} views x {kp_all.shape[1]} frames)", file=sys.stderr)
     return 0
 

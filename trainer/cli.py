@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--split-seed", type=int)
     f.add_argument("--split-file", help="reuse another run's split.json")
     f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's network ('bundled': the shipped model)")
+    f.add_argument("--real", dest="real_data", action="append", metavar="SESSION",
+                   help="mix in a real multi-view recording with pseudo-label C3D (repeatable)")
+    f.add_argument("--real-fraction", type=float, help="share of training samples drawn from --real (default 0.3)")
+    f.add_argument("--real-segments", type=int, help="time segments each real recording is cut into (default 5)")
+    f.add_argument("--real-test-segments", type=_int_list, metavar="K,K",
+                   help="segments held out for evaluation, numbered from 0 (default 1,3)")
+    f.add_argument("--real-guard-frames", type=int, help="frames beside a held-out segment not trained on (default 3)")
+    f.add_argument("--real-holdout-view", dest="real_holdout_views", action="append", metavar="VIEW",
+                   help="a view (video stem or camera id) never trained on (repeatable)")
     f.add_argument("--workers", type=int, help="data-loading processes per training process")
     f.add_argument("--checkpoint-every", type=int)
     f.add_argument("--device", choices=["auto", "cpu", "cuda"])
@@ -71,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def _parse_model_overrides(items: list[str]) -> dict:
     out = {}
     for item in items:
@@ -91,7 +108,8 @@ def cmd_fit(args) -> int:
     overrides = {k: getattr(args, k) for k in (
         "framework", "data", "run_dir", "iterations", "lift_iterations", "batch_size", "lr", "optimizer",
         "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "augment",
-        "workers", "checkpoint_every", "device", "amp", "eval_at_end", "seed")}
+        "workers", "checkpoint_every", "device", "amp", "eval_at_end", "seed", "init_from", "real_data", "real_fraction",
+        "real_segments", "real_test_segments", "real_guard_frames", "real_holdout_views")}
     overrides["model"] = _parse_model_overrides(args.model) or None
     cfg = build_config(args.config, overrides)
     out = fit(cfg, resume=args.resume, quiet=args.quiet)

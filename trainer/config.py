@@ -43,6 +43,15 @@ class TrainConfig:
     split_file: str = ""  # reuse another run's split.json
     augment: bool = True
     workers: int = 2
+    # fine-tuning: start from a checkpoint's weights and normalisation (e.g. the bundled model)
+    init_from: str = ""
+    # real recordings mixed in (multi-view sessions with pseudo-label C3Ds, `kneeview triangulate`)
+    real_data: list = field(default_factory=list)
+    real_fraction: float = 0.3  # share of the training samples drawn from real_data
+    real_segments: int = 5  # each real recording is cut into this many time segments ...
+    real_test_segments: list = field(default_factory=lambda: [1, 3])  # ... of which these are held out
+    real_guard_frames: int = 3  # frames next to a held-out segment that are not trained on
+    real_holdout_views: list = field(default_factory=list)  # views (video stems or device ids) never trained on
     # bookkeeping
     checkpoint_every: int = 1000
     log_every: int = 20
@@ -104,4 +113,8 @@ def build_config(file_path=None, overrides: dict | None = None) -> TrainConfig:
             raise KneeViewInputError(None, f"{name} must be at least 1", name)
     if not cfg.lr > 0:
         raise KneeViewInputError(None, "lr must be positive", "lr")
+    if not 0.0 <= cfg.real_fraction < 1.0:
+        raise KneeViewInputError(None, "real_fraction must be in [0, 1)", "real_fraction")
+    if cfg.init_from and cfg.model:
+        raise KneeViewInputError(cfg.init_from, "the network comes from --init-from; model settings cannot change it", "--model")
     return cfg

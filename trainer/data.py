@@ -89,23 +89,39 @@ def _all_points_at_video_frames(rec, view_index: int) -> np.ndarray | None:
     return allgt.resample(rec.frame_times_s(view_index)).joints_lab_mm
 
 
-def load_view_samples(video_path: Path, root: Path, frames_per_video: int = 100, stride: int = 3) -> list[ViewSamples]:
-    """Samples of every calibrated view of the trial whose (first) video is ``video_path``."""
+def view_name(view) -> str:
+    """A view's name in splits and reports: its video's file stem (``cam01``, ``DJ01.2107395``)."""
+    return Path(view.video_path).stem
+
+
+def load_view_samples(video_path: Path, root: Path | None, frames_per_video: int = 100, stride: int = 3,
+                      frame_indices=None, views=None) -> list[ViewSamples]:
+    """Samples of every calibrated view of the trial whose (first) video is ``video_path``.
+
+    ``frame_indices`` (video frame numbers) replaces the centred ``frames_per_video``/``stride``
+    sampling; ``views`` (names as :func:`view_name`) keeps only those views. The trial id is
+    the video's path relative to ``root`` (its absolute path when ``root`` is None).
+    """
     rec = open_recording(video_path)
     if rec.c3d_path is None:
         return []
     out = []
-    trial_id = str(Path(video_path).resolve().relative_to(Path(root).resolve()))
+    resolved = Path(video_path).resolve()
+    trial_id = str(resolved if root is None else resolved.relative_to(Path(root).resolve()))
     athlete = athlete_of(rec)
     for vi, view in enumerate(rec.views):
         cam = view.camera
-        if cam is None:
+        if cam is None or (views is not None and view_name(view) not in views):
             continue
         joints_lab = rec.ground_truth_frames(vi)
         if joints_lab is None:
             continue
         allpts = _all_points_at_video_frames(rec, vi)
-        idx = sample_frame_indices(len(joints_lab), frames_per_video, stride)
+        if frame_indices is None:
+            idx = sample_frame_indices(len(joints_lab), frames_per_video, stride)
+        else:
+            idx = np.asarray(sorted(set(int(i) for i in frame_indices)), dtype=np.int64)
+            idx = idx[(idx >= 0) & (idx < len(joints_lab))]
         joints = joints_lab[idx]
         ok = np.all(np.isfinite(joints), axis=(1, 2))
         idx, joints = idx[ok], joints[ok]
@@ -181,6 +197,78 @@ def load_split(path: Path) -> dict:
     return split
 
 
+# ----------------------------------------------------------------------------- real recordings
+def segment_split(n_frames: int, segments: int = 5, test_segments=(1, 3), guard: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Whole time segments of one recording held out: (train frames, test frames).
+
+    The frames are cut into ``segments`` contiguous, near-equal blocks; the blocks numbered
+    in ``test_segments`` are the test frames. Training frames are the other blocks less
+    ``guard`` frames on each side of every test block, so that no training frame is a
+    near-duplicate (a few ms away) of a test frame.
+    """
+    if n_frames < 1:
+        raise KneeViewInputError(None, "the recording has no frames to split")
+    if not 1 <= segments <= n_frames:
+        raise KneeViewInputError(None, f"cannot cut {n_frames} frames into {segments} segments", "real_segments")
+    test_segments = sorted(set(int(k) for k in test_segments))
+    if not test_segments or test_segments[0] < 0 or test_segments[-1] >= segments:
+        raise KneeViewInputError(None, f"test segments {test_segments} must be among 0..{segments - 1}", "real_test_segments")
+    if len(test_segments) == segments:
+        raise KneeViewInputError(None, "every segment is a test segment: nothing left to train on", "real_test_segments")
+    blocks = np.array_split(np.arange(n_frames), segments)
+    test = np.concatenate([blocks[k] for k in test_segments])
+    near = np.zeros(n_frames, dtype=bool)
+    for k in test_segments:
+        near[max(0, blocks[k][0] - guard): blocks[k][-1] + guard + 1] = True
+    train = np.flatnonzero(~near)
+    return train, test
+
+
+def real_split(session, segments: int = 5, test_segments=(1, 3), guard: int = 3, holdout_views=()) -> dict:
+    """The split entry of one real (multi-view, pseudo-labelled) recording: frames and views.
+
+    ``holdout_views`` (video stems or camera device ids) are kept out of training entirely,
+    so that the evaluation has views the network never saw.
+    """
+    rec = open_recording(session)
+    where = Path(session)
+    if rec.c3d_path is None:
+        raise KneeViewInputError(where, "no C3D (pseudo-)labels beside the videos: run `kneeview triangulate` first")
+    truth = rec.ground_truth_frames(0)
+    names = [view_name(v) for v in rec.views]
+    ids = [str(v.camera.device_id) if v.camera is not None else None for v in rec.views]
+    held = set()
+    for h in holdout_views:
+        match = [n for n, d in zip(names, ids) if h in (n, d)]
+        if not match:
+            raise KneeViewInputError(where, f"no view named {h!r} to hold out (views: {', '.join(names)})", "real_holdout_views")
+        held.update(match)
+    if len(held) == len(names):
+        raise KneeViewInputError(where, "every view is held out: nothing left to train on", "real_holdout_views")
+    train, test = segment_split(len(truth), segments, test_segments, guard)
+    return {
+        "session": str(where.resolve()), "name": rec.name, "frames": int(len(truth)), "segments": int(segments),
+        "test_segments": sorted(int(k) for k in test_segments), "guard_frames": int(guard),
+        "train_frames": train.tolist(), "test_frames": test.tolist(), "views": names,
+        "train_views": [n for n in names if n not in held], "holdout_views": [n for n in names if n in held],
+    }
+
+
+def real_samples(entry: dict, frames: str = "train") -> list[ViewSamples]:
+    """Samples of a :func:`real_split` entry: its training frames of its training views
+    (``frames="train"``), or its test frames of every view (``frames="test"``)."""
+    rec_path = Path(entry["session"])
+    if not rec_path.exists():
+        raise KneeViewInputError(rec_path, "real recording listed in the split is missing")
+    views = set(entry["train_views"]) if frames == "train" else set(entry["views"])
+    idx = entry["train_frames"] if frames == "train" else entry["test_frames"]
+    out = load_view_samples(rec_path, None, frame_indices=idx, views=views)
+    for s in out:
+        s.trial_id = f"real:{entry['name']}/{view_name(s)}"
+        s.meta = {**s.meta, "real": True}
+    return out
+
+
 # ----------------------------------------------------------------------------- statistics
 def normalisation_stats(samples: list[ViewSamples]) -> tuple[np.ndarray, np.ndarray]:
     """Mean (per joint and axis) and standard deviation (per axis, pooled over joints), metres.
@@ -211,7 +299,8 @@ class PoseDataset:
     """torch-style dataset: ``ds[i] -> (image tensor (3, H, W) RGB [0, 1], target dict)``.
 
     Frames are first resized exactly as at inference (short side to ``min_size``, area
-    interpolation), then augmented (scale and crop, horizontal flip with left/right swap
+    interpolation; the resized frames of real recordings, few and slow to seek in their
+    long-GOP videos, are kept in memory), then augmented (scale and crop, horizontal flip with left/right swap
     and mirrored 3D, colour jitter, blur). Targets are in the network's continuous pixel
     coordinates (``raw_px + 0.5``, see :mod:`kneeview.pose.estimator`).
     """
@@ -228,6 +317,7 @@ class PoseDataset:
         self._readers: OrderedDict = OrderedDict()
         self._reader_cache = reader_cache
         self._rng = np.random.default_rng(seed)
+        self._resized: dict = {}
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -254,20 +344,53 @@ class PoseDataset:
         d["_readers"] = OrderedDict()
         return d
 
+    def _input_size(self, view: ViewSamples) -> tuple[int, int]:
+        from kneeview.pose.estimator import input_scale
+
+        W, H = view.image_size
+        s0 = input_scale(H, W, self.min_size, self.max_size)
+        return max(1, round(W * s0)), max(1, round(H * s0))
+
+    def preload_real(self) -> int:
+        """Decode the sampled frames of the real recordings once, in order, and keep them resized.
+
+        Call it before the data-loading workers start (they inherit the frames). Returns the count."""
+        from kneeview.io.video import VideoReader
+
+        n = 0
+        for view in self.views:
+            if not view.meta.get("real"):
+                continue
+            wanted = {int(f): j for j, f in enumerate(view.frame_index)}
+            size = self._input_size(view)
+            with VideoReader(view.video_path, cache_mb=0) as reader:
+                for f, frame in reader.iter_frames(0, max(wanted) + 1):
+                    if f in wanted:
+                        self._resized[(id(view), wanted[f])] = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+                        n += 1
+        return n
+
     def frame(self, view: ViewSamples, j: int) -> np.ndarray:
         return np.asarray(self._reader(view.video_path)[int(view.frame_index[j])])
 
     def __getitem__(self, i: int):
         import torch
 
-        from kneeview.pose.estimator import input_scale, to_network_xy
+        from kneeview.pose.estimator import to_network_xy
 
         view, j = self.locate(int(i))
-        frame = self.frame(view, j)
-        H, W = frame.shape[:2]
-        s0 = input_scale(H, W, self.min_size, self.max_size)
-        out_w, out_h = max(1, round(W * s0)), max(1, round(H * s0))
-        img = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        W, H = view.image_size
+        out_w, out_h = self._input_size(view)
+        key = (id(view), j)
+        img = self._resized.get(key)
+        if img is None:
+            frame = self.frame(view, j)
+            if frame.shape[:2] != (H, W):
+                raise KneeViewInputError(view.video_path, f"frame {int(view.frame_index[j])} is {frame.shape[1]}x{frame.shape[0]}, "
+                                         f"its camera {W}x{H}")
+            img = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+            if view.meta.get("real"):
+                self._resized[key] = img
         sx, sy = out_w / W, out_h / H
         kp = to_network_xy(view.keypoints_px[j]) * [sx, sy]
         box = to_network_xy(view.box_px[j].reshape(2, 2)) * [sx, sy]

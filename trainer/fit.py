@@ -30,7 +30,7 @@ from kneeview.pose.model import FRAMEWORKS, build_model
 
 from .config import TrainConfig
 from .data import (Augment, PoseDataset, collate, collect_samples, load_split, make_split, normalisation_stats,
-                   save_split, trial_athletes)
+                   real_samples, real_split, save_split, trial_athletes)
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,34 @@ def prepare_split(cfg: TrainConfig, run_dir: Path, dist: Dist) -> dict:
             split = make_split(trial_athletes(cfg.data), seed=cfg.split_seed)
         split["data"] = str(Path(cfg.data).resolve())
         save_split(split, path)
+    if dist.main and cfg.real_data:
+        split = load_split(path)
+        have = {Path(e["session"]).resolve() for e in split.get("real", [])}
+        new = [real_split(d, cfg.real_segments, cfg.real_test_segments, cfg.real_guard_frames, cfg.real_holdout_views)
+               for d in cfg.real_data if Path(d).resolve() not in have]
+        if new:  # written once; a resumed run keeps its held-out frames and views
+            split["real"] = split.get("real", []) + new
+            save_split(split, path)
     dist.barrier()
     return load_split(path)
+
+
+def initial_model(cfg: TrainConfig):
+    """A fresh network, or the one of ``cfg.init_from`` (float32, its own normalisation)."""
+    if not cfg.init_from:
+        return build_model(framework=cfg.framework, **cfg.model), None
+    from kneeview.bundled import resource_path
+    from kneeview.pose.checkpoint import load_checkpoint
+
+    source = resource_path("model") if cfg.init_from == "bundled" else Path(cfg.init_from)
+    model, card = load_checkpoint(source, device="cpu")
+    if card["framework"] != cfg.framework:
+        raise KneeViewInputError(source, f"--init-from is a framework {card['framework']} network, not {cfg.framework}",
+                                 "--init-from")
+    before = card.get("training", {})
+    return model.float(), {"checkpoint": str(source), "sha256": card["weights"].get("sha256"),
+                           "iterations": before.get("iterations"), "data": before.get("data"),
+                           "train_frames": before.get("train_frames")}
 
 
 def hardware() -> str:
@@ -148,13 +174,18 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
     if not train_samples:
         raise KneeViewInputError(cfg.data, "no usable training frames (videos with a calibrated camera and a C3D)")
     n_frames = sum(len(s) for s in train_samples)
-    model = build_model(framework=cfg.framework, **cfg.model)
+    real = [s for entry in split.get("real", []) for s in real_samples(entry, "train")]
+    n_real = sum(len(s) for s in real)
+    if cfg.real_data and not n_real:
+        raise KneeViewInputError(cfg.real_data[0], "no usable training frames in the real recordings")
+    model, source = initial_model(cfg)
     state = None
     last_path = run_dir / "last.pt"
     if resume and last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
-        # the run's own statistics: targets must stay standardised as the network learnt them
+    if state is not None or source is not None:
+        # the network's own statistics: targets must stay standardised as it learnt them
         mean3d, std3d = model.mean3d.numpy().copy(), model.std3d.numpy().copy()
     else:
         mean3d, std3d = normalisation_stats(train_samples)
@@ -165,9 +196,15 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
         atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
     model.to(dist.device)
     mcfg = model.config
-    dataset = PoseDataset(train_samples, mean3d, std3d, mcfg.min_size, mcfg.max_size,
+    dataset = PoseDataset(train_samples + real, mean3d, std3d, mcfg.min_size, mcfg.max_size,
                           augment=Augment(enabled=cfg.augment), seed=cfg.seed + 1000 * dist.rank)
-    if dist.enabled:
+    if n_real:
+        dataset.preload_real()
+        # each rank draws its own stream, real frames making up ``real_fraction`` of it
+        weights = mix_weights(n_frames, n_real, cfg.real_fraction)
+        sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(dataset) // dist.world, replacement=True,
+                                                         generator=torch.Generator().manual_seed(cfg.seed + dist.rank))
+    elif dist.enabled:
         sampler = torch.utils.data.distributed.DistributedSampler(dataset, dist.world, dist.rank, shuffle=True, seed=cfg.seed)
     else:
         sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed))
@@ -253,7 +290,8 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
                     if dist.main:
                         _save_state(last_path, model, opt, sched, scaler, stage, g + it, epoch,
                                     elapsed_before + time.time() - t_start)
-                        _export(model, run_dir, cfg, split, n_frames, g + it, elapsed_before + time.time() - t_start)
+                        _export(model, run_dir, cfg, split, n_frames, g + it, elapsed_before + time.time() - t_start,
+                                source=source, n_real=n_real)
                     dist.barrier()
             epoch += 1
         g += n_iter
@@ -264,7 +302,7 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
         writer.close()
     out = run_dir / "model.safetensors"
     if dist.main and not out.is_file():  # resumed after everything was done
-        _export(model, run_dir, cfg, split, n_frames, total, elapsed_before)
+        _export(model, run_dir, cfg, split, n_frames, total, elapsed_before, source=source, n_real=n_real)
     if dist.main and cfg.eval_at_end and split.get("val"):
         from .evaluate import evaluate_checkpoint
 
@@ -272,11 +310,20 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
                                   stride=max(1, cfg.stride * cfg.frames_per_video // max(1, cfg.eval_frames_per_video)),
                                   device=str(dist.device), progress=not quiet)
         res["split"] = "val"
-        _export(model, run_dir, cfg, split, n_frames, total, elapsed_before + time.time() - t_start, evaluation=res["summary"])
+        _export(model, run_dir, cfg, split, n_frames, total, elapsed_before + time.time() - t_start, evaluation=res["summary"],
+                source=source, n_real=n_real)
     dist.barrier()
     if on_end is not None:
         on_end(model)
     return out
+
+
+def mix_weights(n_synthetic: int, n_real: int, real_fraction: float) -> torch.Tensor:
+    """Per-sample drawing weights (synthetic samples first) so that real ones are ``real_fraction`` of the draws."""
+    w = torch.empty(n_synthetic + n_real, dtype=torch.double)
+    w[:n_synthetic] = (1.0 - real_fraction) / max(1, n_synthetic)
+    w[n_synthetic:] = real_fraction / max(1, n_real)
+    return w
 
 
 def _save_state(path: Path, model, opt, sched, scaler, stage: str, global_it: int, epoch: int, elapsed: float) -> None:
@@ -290,7 +337,7 @@ def _save_state(path: Path, model, opt, sched, scaler, stage: str, global_it: in
 
 
 def _export(model, run_dir: Path, cfg: TrainConfig, split: dict, n_frames: int, iterations: int, elapsed: float,
-            evaluation: dict | None = None) -> Path:
+            evaluation: dict | None = None, source: dict | None = None, n_real: int = 0) -> Path:
     training = {
         "framework": cfg.framework,
         "framework_name": FRAMEWORKS[cfg.framework],
@@ -312,5 +359,14 @@ def _export(model, run_dir: Path, cfg: TrainConfig, split: dict, n_frames: int, 
         "hardware": hardware(),
         "time_s": round(elapsed, 1),
     }
+    if source is not None:
+        training["init_from"] = source
+    if split.get("real"):
+        training["real_fraction"] = cfg.real_fraction
+        training["real_frames"] = n_real
+        training["real"] = [{k: e[k] for k in ("name", "frames", "segments", "test_segments", "guard_frames", "train_views",
+                                               "holdout_views")} | {"train_frame_count": len(e["train_frames"]),
+                                                                    "test_frames": e["test_frames"]}
+                            for e in split["real"]]
     path, _ = save_checkpoint(model, run_dir / "model.safetensors", training=training, evaluation=evaluation or {})
     return path

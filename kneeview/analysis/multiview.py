@@ -17,6 +17,10 @@ Detections file (``.npz``, written by :func:`save_detections`)::
     frame_size_px int   (V, 2)        optional: width, height of the frames the detector saw;
                                       triangulation refuses a view whose video differs
                                       (a rotated or resized decode)
+    body_point_names str (K,)         optional: other body points (``HEAD``, ``RSHO``, ``LTOE``:
+    body_points_px float (V, T, K, 2)   a leading R/L pairs them), triangulated the same way
+    body_points_confidence (V, T, K)    and written to the C3D beside the joints, so that the
+                                      person's extent (training boxes) is known
 
 Frame t of every view is the same instant (synchronised videos). Other arrays in the file
 (tools/blazepose_detect.py adds all 33 BlazePose landmarks) are ignored.
@@ -58,6 +62,9 @@ class Detections:
     view_names: tuple[str, ...]
     fps: float | None = None
     frame_size_px: tuple[tuple[int, int], ...] | None = None  # (width, height) per view, as the detector saw them
+    body_point_names: tuple[str, ...] = ()
+    body_points_px: np.ndarray | None = None  # (V, T, K, 2)
+    body_points_confidence: np.ndarray | None = None  # (V, T, K)
 
     @property
     def n_frames(self) -> int:
@@ -76,6 +83,7 @@ class MultiViewResult:
     rate_hz: float
     swapped_left_right: np.ndarray | None = None  # (V, T) bool, views relabelled by resolve_left_right
     hip_width_mm: float | None = None  # the inter-hip distance set by set_hip_width, if it was
+    body_points_lab_mm: dict | None = None  # name -> (T, 3), other body points (Detections.body_point_names)
 
     def summary(self) -> dict:
         """Per joint: frames triangulated, mean views used, mean/max reprojection error (px);
@@ -155,7 +163,19 @@ def load_detections(path) -> Detections:
         if fs.shape != (kp.shape[0], 2) or not np.issubdtype(fs.dtype, np.number) or not np.all(np.isfinite(fs)) or np.any(fs <= 0):
             raise KneeViewInputError(path, f"frame_size_px must be (views, 2) positive sizes, got shape {fs.shape}", "frame_size_px")
         sizes = tuple((int(w), int(h)) for w, h in fs)
-    return Detections(kp.astype(np.float64), conf.astype(np.float64), view_names, fps, sizes)
+    body = {}
+    if "body_point_names" in data:
+        bn, bp = data["body_point_names"], data.get("body_points_px")
+        bc = data.get("body_points_confidence")
+        K = bn.shape[0] if bn.ndim == 1 else -1
+        if (bn.dtype.kind not in "US" or K < 1 or bp is None or bc is None or bp.shape != kp.shape[:2] + (K, 2)
+                or bc.shape != kp.shape[:2] + (K,) or not np.issubdtype(bp.dtype, np.number)
+                or not np.issubdtype(bc.dtype, np.number)):
+            raise KneeViewInputError(path, "body_point_names, body_points_px (views, frames, K, 2) and "
+                                     "body_points_confidence (views, frames, K) do not agree", "body_points_px")
+        body = dict(body_point_names=tuple(str(n) for n in bn), body_points_px=bp.astype(np.float64),
+                    body_points_confidence=bc.astype(np.float64))
+    return Detections(kp.astype(np.float64), conf.astype(np.float64), view_names, fps, sizes, **body)
 
 
 def _view_order(rec, det: Detections, source=None) -> list[int]:
@@ -205,8 +225,27 @@ def triangulate_recording(rec, det: Detections, min_views: int = 2, outlier_px: 
     tri = triangulate(cameras, kp, conf, min_views=min_views, outlier_px=outlier_px)
     points = tri.points_mm if hip_width_mm is None else set_hip_width(tri.points_mm, hip_width_mm)
     rate = det.fps or float(rec.views[order[0]].video_info.fps)
+    body = None
+    if det.body_point_names:
+        bp, bc = det.body_points_px, det.body_points_confidence
+        if swapped is not None:  # the views relabelled for the legs are mirrored for the body too
+            flip = _mirror_index(det.body_point_names)
+            bp = np.where(swapped[:, :, None, None], bp[:, :, flip], bp)
+            bc = np.where(swapped[:, :, None], bc[:, :, flip], bc)
+        bt = triangulate(cameras, bp, bc, min_views=min_views, outlier_px=outlier_px).points_mm  # (T, K, 3)
+        body = {name: bt[:, k] for k, name in enumerate(det.body_point_names)}
     return MultiViewResult(points, tri.reprojection_px, tri.used & observed, observed, det.view_names, rate,
-                           swapped, None if hip_width_mm is None else float(hip_width_mm))
+                           swapped, None if hip_width_mm is None else float(hip_width_mm), body)
+
+
+def _mirror_index(names) -> list[int]:
+    """Index of each body point's mirror image (``RSHO`` <-> ``LSHO``; unpaired points map to themselves)."""
+    names = list(names)
+    out = []
+    for n in names:
+        twin = {"R": "L", "L": "R"}.get(n[:1], "") + n[1:]
+        out.append(names.index(twin) if twin in names and twin != n else names.index(n))
+    return out
 
 
 MAX_VIEWS_LEFT_RIGHT = 10
@@ -319,7 +358,8 @@ def default_output(rec) -> Path:
 
 
 def write_pseudo_labels(path, result: MultiViewResult, subject: str = "") -> Path:
-    """The triangulated joints as a PiG joint-centre C3D (lab mm, gaps missing), written atomically."""
+    """The triangulated joints (and body points) as a PiG joint-centre C3D (lab mm, gaps missing), written atomically."""
     from ..io.c3d import write_ground_truth
 
-    return write_ground_truth(path, result.joints_lab_mm, result.rate_hz, subject=subject)
+    return write_ground_truth(path, result.joints_lab_mm, result.rate_hz, extra_points=result.body_points_lab_mm,
+                              subject=subject)
