@@ -17,6 +17,7 @@ from .state import SessionState
 from .timeline import Timeline
 from .video_view import VideoView
 from .view3d import Skeleton3DView
+from .view_selector import ViewSelector, remember_view, remembered_view, view_label
 from .worker import InferenceRun, InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._run_id = 0
         self._open_args: dict = {}
         self.model_info = None
-        self.analysed_model = self.analysed_gt = None
+        self._run_view = 0  # the view the current run estimates
+        self._gt_analysed: dict = {}  # view index -> metrics.Analysed of the ground truth (or None)
         self.setWindowTitle("KneeView")
         self.setAcceptDrops(True)
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks | QtWidgets.QMainWindow.DockOption.AllowTabbedDocks)
@@ -124,6 +126,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._connect()
         self._update_enabled()
         self._refresh_recent()
+        self._refresh_views()
         self._restore_settings()
         self._show_info()
 
@@ -239,6 +242,13 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setMovable(False)
         for a in (self.act_open, self.act_open_folder, self.act_run, self.act_cancel, self.act_export_csv, self.act_export_img):
             tb.addAction(a)
+        self.view_selector = ViewSelector()
+        label = QtWidgets.QLabel(" View: ")
+        label.setToolTip(self.view_selector.toolTip())
+        # widgets in a toolbar are shown and hidden through their actions
+        self._view_selector_actions = [tb.addSeparator(), tb.addWidget(label), tb.addWidget(self.view_selector)]
+        self.camera_group = QtGui.QActionGroup(self)
+        self.camera_group.setExclusive(True)
 
     def _connect(self):
         w = self.welcome
@@ -250,6 +260,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state.poseChanged.connect(self._update_enabled)
         self.view3d.auto_rotate.toggled.connect(self.act_rotate.setChecked)
         self.timeline.speed.currentIndexChanged.connect(lambda _: self.settings.setValue("playback/speed", self.timeline.speed_factor))
+        self.view_selector.viewChosen.connect(self.set_view)
 
     # ---------------------------------------------------------------- settings
     def _restore_settings(self):
@@ -364,6 +375,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._estimator = None
         self.model_info = None
         self.model_label.setText(f"model: {Path(path).name} (not loaded yet)")
+        self._stop_run()
+        self.state.forget_estimates()  # every view's estimate came from the previous model
         if self.state.recording is not None:
             self.run_model()
 
@@ -383,7 +396,8 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             rec = open_recording(path, calibration=calibration, c3d=c3d, device_id=device_id)
-            reader = rec.view.open_video(cache_mb=64)  # display frames have their own cache
+            view_index = self._first_view(rec, path)
+            reader = rec.views[view_index].open_video(cache_mb=64)  # display frames have their own cache
             gt_error = None
             if rec.c3d_path is not None:
                 try:
@@ -404,41 +418,91 @@ class MainWindow(QtWidgets.QMainWindow):
                 QtWidgets.QApplication.restoreOverrideCursor()
         self._stop_run()
         self._open_args = {"path": str(path), "calibration": calibration, "c3d": c3d}
-        self.state.set_recording(rec, reader)
+        self._gt_analysed = {}
+        self.state.set_recording(rec, reader, view_index)
         self.stack.setCurrentIndex(1)
         self.video.glw.setFocus()
         self.setWindowTitle(f"KneeView — {rec.name}")
         self._add_recent(str(Path(path).absolute()))
         self._remember_dir(path)
-        self._update_gt_metrics()
+        self._show_view_metrics()
         self._show_info()
-        self._refresh_cameras()
+        self._refresh_views()
         if gt_error is not None:
             self.show_error("Ground truth ignored", gt_error)
-        if rec.view.camera is None:
+        if self.state.camera is None:
             self.statusBar().showMessage("No camera calibration: the ground truth cannot be drawn on the video", 10000)
         if self.auto_run:
             self.run_model()
         return True
 
-    def _refresh_cameras(self):
-        """One entry per video of the trial; choosing one reopens the trial with that video."""
+    def _first_view(self, rec, path) -> int:
+        """The view to show first: the one shown when the same recording is reopened (another
+        calibration or C3D); else for a folder the one chosen last time; a video opened, that video."""
+        shown = self.state.view
+        if shown is not None and str(path) == self._open_args.get("path"):
+            names = [v.video_path.name for v in rec.views]
+            if shown.video_path.name in names:
+                return names.index(shown.video_path.name)
+        return remembered_view(self.settings, rec) if Path(path).is_dir() else 0
+
+    def _refresh_views(self):
+        """The view selector and the Camera menu: one entry per view, shown only when there are several."""
         self.camera_menu.clear()
+        for act in self.camera_group.actions():
+            self.camera_group.removeAction(act)
         rec = self.state.recording
         views = rec.views if rec is not None else []
         for i, view in enumerate(views):
-            act = self.camera_menu.addAction(f"{view.device_id or view.video_path.name} — {view.video_path.name}")
+            act = self.camera_menu.addAction(view_label(view))
+            act.setToolTip(str(view.video_path))
             act.setCheckable(True)
-            act.setChecked(i == 0)
-            act.triggered.connect(lambda _=False, p=view.video_path: self.open_path(
-                p, calibration=self._open_args.get("calibration"), c3d=self._open_args.get("c3d")))
+            act.setChecked(i == self.state.view_index)
+            act.triggered.connect(lambda _=False, i=i: self.set_view(i))
+            self.camera_group.addAction(act)
         self.camera_menu.setEnabled(len(views) > 1)
+        self.view_selector.set_views(views, self.state.view_index)
+        for act in self._view_selector_actions:
+            act.setVisible(len(views) > 1)
+
+    def set_view(self, index: int) -> bool:
+        """Show another view of the open recording at the same frame, with its own estimate,
+        metrics and ground-truth projection. A run on another view goes on; with ``auto_run``
+        the model runs on this view if it has no estimate yet (and nothing else runs)."""
+        st = self.state
+        index = int(index)
+        if st.recording is None or not 0 <= index < len(st.recording.views):
+            return False
+        if index == st.view_index:
+            self._show_selected_view()
+            return True
+        try:
+            reader = st.recording.views[index].open_video(cache_mb=64)
+        except KneeViewInputError as exc:
+            self._show_selected_view()
+            self.show_error("Cannot show this view", exc)
+            return False
+        st.set_view(index, reader)
+        remember_view(self.settings, st.recording, index)
+        self._show_selected_view()
+        self._show_view_metrics()
+        self._show_info()
+        self._update_enabled()
+        if self.auto_run and st.estimate is None and not self.is_running():
+            self.run_model()
+        return True
+
+    def _show_selected_view(self):
+        self.view_selector.show_view(self.state.view_index)
+        actions = self.camera_group.actions()
+        if self.state.view_index < len(actions):
+            actions[self.state.view_index].setChecked(True)
 
     def close_recording(self):
         self._stop_run()
         self.state.close_recording()
-        self._refresh_cameras()
-        self.analysed_model = self.analysed_gt = None
+        self._refresh_views()
+        self._gt_analysed = {}
         self._open_args = {}
         self.stack.setCurrentIndex(0)
         self.setWindowTitle("KneeView")
@@ -475,11 +539,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stop_run()
         self._run_id += 1
         rid = self._run_id
-        worker = InferenceWorker(self.state.recording.view.video_path, estimator_factory=self.estimator_factory,
+        view = self._run_view = self.state.view_index
+        worker = InferenceWorker(self.state.view.video_path, estimator_factory=self.estimator_factory,
                                  estimator=self._estimator, checkpoint=self.checkpoint, device=self.device,
                                  use_cache=use_cache)
         self.run = InferenceRun(worker, self)
-        self.analysed_model = None
         self.state.begin_pose()
         self.state.set_metrics(None, self.state.gt_metrics)
 
@@ -487,11 +551,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return lambda *a: fn(*a) if rid == self._run_id else None
 
         run = self.run
-        run.status.connect(mine(lambda s: self.rate_label.setText(s)))
+        run.status.connect(mine(lambda s: self.rate_label.setText(self._run_prefix() + s)))
         run.modelReady.connect(mine(self._on_model))
         run.progress.connect(mine(self._on_progress))
-        run.batchReady.connect(mine(self.state.add_pose_batch))
-        run.finished.connect(mine(self._on_finished))
+        # every result goes to the view the run estimates, whichever view is shown by then
+        run.batchReady.connect(mine(lambda start, cols: self.state.add_pose_batch(start, cols, view)))
+        run.finished.connect(mine(lambda seq, where: self._on_finished(seq, where, view)))
         run.cancelled.connect(mine(self._on_cancelled))
         run.failed.connect(mine(self._on_failed))
         run.thread.finished.connect(self._update_enabled)
@@ -535,37 +600,71 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_label.setToolTip(json.dumps(info.card, indent=1, default=str)[:3000])
         self._show_info()
 
+    def _run_prefix(self) -> str:
+        """``cam01: `` where the recording has several views (the run's view may not be the one shown)."""
+        rec = self.state.recording
+        if rec is None or len(rec.views) < 2 or self._run_view >= len(rec.views):
+            return ""
+        return f"{rec.views[self._run_view].video_path.stem}: "
+
     def _on_progress(self, done, total, rate, eta):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.progress.setFormat(f"%v / %m frames")
-        self.rate_label.setText(f"{rate:.1f} frames/s · ETA {format_eta(eta)}")
+        self.progress.setFormat(self._run_prefix() + "%v / %m frames")
+        self.rate_label.setText(f"{self._run_prefix()}{rate:.1f} frames/s · ETA {format_eta(eta)}")
 
-    def _on_finished(self, seq, where):
-        self.state.set_pose(seq)
+    def _on_finished(self, seq, where, view: int):
+        est = self.state.set_pose(seq, view)
         self._end_progress()
         if where.startswith("cache:"):
-            self.rate_label.setText("estimate loaded from the cache")
+            self.rate_label.setText(self._run_prefix() + "estimate loaded from the cache")
         else:
-            self.rate_label.setText("estimate done" + ("" if "not cached" not in where else " (not cached: no writable folder)"))
-        self.analysed_model = metrics_bridge.analyse_source(self.state.recording, seq, "model")
-        self.state.set_metrics(self.analysed_model.metrics if self.analysed_model else None, self.state.gt_metrics)
+            self.rate_label.setText(self._run_prefix() + "estimate done"
+                                    + ("" if "not cached" not in where else " (not cached: no writable folder)"))
+        est.analysed = metrics_bridge.analyse_source(self.state.recording, est.pose, "model", view)
+        if view == self.state.view_index:
+            self._show_view_metrics()
         self._update_enabled()
         self._show_info()
+        if self.auto_run and self.state.estimate is None:
+            # the view shown was chosen while another view's run was going: its turn now
+            QtCore.QTimer.singleShot(0, self._run_if_missing)
+
+    def _run_if_missing(self):
+        if self.state.recording is not None and self.state.estimate is None and not self.is_running():
+            self.run_model()
 
     def _on_cancelled(self, done):
         self._end_progress()
-        self.rate_label.setText(f"cancelled after {int(self.state.pose_done.sum())} frames; those are kept, not cached")
+        est = self.state.estimates.get(self._run_view)
+        n = int(est.done.sum()) if est is not None else 0
+        self.rate_label.setText(f"{self._run_prefix()}cancelled after {n} frames; those are kept, not cached")
 
     def _on_failed(self, message, exc):
         self._end_progress()
-        self.rate_label.setText("model run failed")
+        self.rate_label.setText(self._run_prefix() + "model run failed")
         self.show_error("The model could not run", exc if exc is not None else message)
 
-    def _update_gt_metrics(self):
-        self.analysed_model = None
-        self.analysed_gt = metrics_bridge.analyse_source(self.state.recording, None, "gt")
-        self.state.set_metrics(None, self.analysed_gt.metrics if self.analysed_gt else None)
+    def _show_view_metrics(self):
+        """The plots of the view shown: its estimate's metrics (when complete) and its ground truth's."""
+        st = self.state
+        if st.recording is None:
+            return
+        if st.view_index not in self._gt_analysed:
+            self._gt_analysed[st.view_index] = metrics_bridge.analyse_source(st.recording, None, "gt", st.view_index)
+        model, gt = self.analysed_model, self.analysed_gt
+        st.set_metrics(model.metrics if model else None, gt.metrics if gt else None)
+
+    @property
+    def analysed_model(self):
+        """The analysis of the shown view's complete estimate, or None."""
+        est = self.state.estimate
+        return est.analysed if est is not None else None
+
+    @property
+    def analysed_gt(self):
+        """The analysis of the ground truth through the shown view, or None."""
+        return self._gt_analysed.get(self.state.view_index)
 
     # ------------------------------------------------------------------ export
     def export_source(self):
@@ -583,7 +682,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from .export import export_recording
 
         try:
-            written = export_recording(out_dir, self.export_source(), self.state.recording)
+            written = export_recording(out_dir, self.export_source(), self.state.recording, view_index=self.state.view_index)
         except KneeViewInputError as exc:
             self.show_error("Export failed", exc)
             return None
@@ -596,7 +695,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                       QtCore.QSize(self.width(), self.height() - self.menuBar().height() - self.statusBar().height())))
 
     def export_image_dialog(self):
-        default = str(Path(self._last_dir()) / "kneeview-views.png")
+        rec = self.state.recording
+        suffix = f"-{self.state.view.video_path.stem}" if rec is not None and len(rec.views) > 1 else ""
+        default = str(Path(self._last_dir()) / f"kneeview-views{suffix}.png")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export an image of the views", default, "PNG (*.png);;JPEG (*.jpg)")
         if path:
             self.export_image(path)
@@ -639,12 +740,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.info.setHtml("<p>No recording open.</p>")
             return
         v = self.state.reader.info
-        cam = rec.view.camera
-        rows = [
-            ("Recording", str(rec.root)), ("Trial", rec.trial), ("Video", f"{rec.view.video_path.name} — {v.width}×{v.height}, "
+        view = self.state.view
+        cam = view.camera
+        rows = [("Recording", str(rec.root)), ("Trial", rec.trial)]
+        if len(rec.views) > 1:
+            rows.append(("View", f"{self.state.view_index + 1} of {len(rec.views)} synchronised videos"))
+        rows += [
+            ("Video", f"{view.video_path.name} — {v.width}×{v.height}, "
              f"{v.fps:g} frames/s, {v.frame_count} frames ({v.duration_s:.2f} s), {v.codec}"),
             ("Calibration", str(rec.calibration_path) if rec.calibration_path else "none"),
-            ("Camera", f"{cam.device_id} {cam.name} (f = {cam.focal_length_px:.0f} px; {rec.view.camera_match})" if cam else "none"),
+            ("Camera", f"{cam.device_id} {cam.name} (f = {cam.focal_length_px:.0f} px; {view.camera_match})" if cam else "none"),
             ("Ground truth", str(rec.c3d_path) if rec.c3d_path else "none"),
         ]
         for key in ("athlete_id", "task", "year"):

@@ -38,9 +38,10 @@ def _task(recording):
         return None
 
 
-def analyse_source(recording, pose=None, source: str = "model") -> Analysed | None:
-    """Analyse the estimate (``source="model"``, ``pose`` a PoseSequence) or the ground truth
-    (``"gt"``); None when it cannot be done (no calibration, no ground truth, a failure)."""
+def analyse_source(recording, pose=None, source: str = "model", view_index: int = 0) -> Analysed | None:
+    """Analyse the estimate (``source="model"``, ``pose`` a PoseSequence of the view) or the
+    ground truth (``"gt"``, projected through the view's camera) of one view of a recording;
+    None when it cannot be done (no calibration, no ground truth, a failure)."""
     if recording is None:
         return None
     try:
@@ -50,12 +51,12 @@ def analyse_source(recording, pose=None, source: str = "model") -> Analysed | No
         log.warning("knee metrics unavailable: %s", exc)
         return None
     try:
-        view = recording.view
+        view = recording.views[view_index]
         fps = float(view.video_info.fps)
         if source == "gt":
             if recording.c3d_path is None:
                 return None
-            inputs = from_ground_truth(recording)
+            inputs = from_ground_truth(recording, view_index)
         else:
             if pose is None or view.camera is None:
                 return None

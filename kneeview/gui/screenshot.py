@@ -1,8 +1,9 @@
 """Screenshots of the app on a recording, for the documentation and for looking at changes.
 
-    xvfb-run -a -s "-screen 0 1920x1200x24" python -m kneeview.gui.screenshot RECORDING OUT_DIR [--frame N] [--run-model]
+    xvfb-run -a -s "-screen 0 1920x1200x24" python -m kneeview.gui.screenshot RECORDING OUT_DIR [--frame N] [--view NAME] [--run-model]
 
-Writes ``app.png`` (the window) and ``video.png``, ``3d.png``, ``plots.png`` (each view).
+``--view`` shows one view of a multi-view recording (its video stem, e.g. ``cam02``, or
+its camera's device id); with ``--run-model`` the model runs on that view. Writes ``app.png`` (the window) and ``video.png``, ``3d.png``, ``plots.png`` (each view).
 The settings used are temporary: the user's are not touched.
 """
 from __future__ import annotations
@@ -35,14 +36,17 @@ def main(argv=None) -> int:
     ap.add_argument("recording")
     ap.add_argument("out_dir")
     ap.add_argument("--frame", type=int, default=None, help="frame to show (default: the first event, else 0)")
+    ap.add_argument("--view", help="view of a multi-view recording: its video stem (cam02) or camera device id")
     ap.add_argument("--run-model", action="store_true", help="run (or load the cached) model estimate first")
     ap.add_argument("--size", default="1600x1000")
     args = ap.parse_args(argv)
 
     from PySide6 import QtCore
 
+    from ..errors import KneeViewInputError
     from .app import make_app
     from .main_window import MainWindow
+    from .view_selector import find_view
 
     app = make_app(["kneeview-screenshot"])
     if args.run_model:
@@ -51,24 +55,35 @@ def main(argv=None) -> int:
         preload_model_runtime()  # before any OpenGL context (see there)
     with tempfile.TemporaryDirectory() as tmp:
         settings = QtCore.QSettings(str(Path(tmp) / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-        win = MainWindow(settings=settings, auto_run=args.run_model)
+        # the model runs once the view is chosen, not on the first view
+        win = MainWindow(settings=settings, auto_run=False)
         w, h = (int(v) for v in args.size.split("x"))
         win.resize(w, h)
         win.show()
-        if not win.open_path(args.recording):
-            return 2
-        t0 = time.time()
-        while win.is_running() and time.time() - t0 < 900:
-            app.processEvents()
-            time.sleep(0.02)
-        events = win.state.event_frames()
-        win.state.set_frame(args.frame if args.frame is not None else (events[0] if events else 0))
-        t0 = time.time()
-        while time.time() - t0 < 1.0:
-            app.processEvents()
-            time.sleep(0.02)
-        written = save_screenshots(win, args.out_dir)
-        win.close()
+        try:
+            if not win.open_path(args.recording):
+                return 2
+            if args.view is not None:
+                try:
+                    win.set_view(find_view(win.state.recording, args.view))
+                except KneeViewInputError as exc:
+                    print(f"kneeview screenshot: {exc}", file=sys.stderr)
+                    return 2
+            if args.run_model:
+                win.run_model()
+            t0 = time.time()
+            while win.is_running() and time.time() - t0 < 900:
+                app.processEvents()
+                time.sleep(0.02)
+            events = win.state.event_frames()
+            win.state.set_frame(args.frame if args.frame is not None else (events[0] if events else 0))
+            t0 = time.time()
+            while time.time() - t0 < 1.0:
+                app.processEvents()
+                time.sleep(0.02)
+            written = save_screenshots(win, args.out_dir)
+        finally:
+            win.close()
     for path in written.values():
         print(path)
     return 0

@@ -3,6 +3,11 @@
 Views never talk to each other; they observe this object. Frame requests are coalesced:
 many ``request_frame`` calls before the event loop runs (a fast slider drag) paint only
 the latest frame.
+
+A recording may have several views (synchronised videos, one per camera). One is shown
+at a time (``view_index``); the model's estimates are kept per view (``estimates``, keyed
+by the view's index in the open recording), so switching back to a view shows its own
+estimate at once, and a run that is still filling one view never writes into another.
 """
 from __future__ import annotations
 
@@ -33,8 +38,22 @@ class Metrics:
     source: str = "model"
 
 
+@dataclass
+class ViewEstimate:
+    """The model's estimate of one view, filled batch by batch; ``analysed`` once complete."""
+
+    pose: PoseSequence
+    done: np.ndarray  # (T,) frames whose estimate has arrived
+    analysed: object = None  # metrics.Analysed of the complete estimate (plots, export)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) > 0 and bool(self.done.all())
+
+
 class SessionState(QtCore.QObject):
     recordingChanged = QtCore.Signal()
+    viewChanged = QtCore.Signal()  # another view of the same recording is shown
     frameChanged = QtCore.Signal(int)
     poseChanged = QtCore.Signal()  # the estimate changed (new batch, loaded, cleared)
     metricsChanged = QtCore.Signal()
@@ -44,8 +63,8 @@ class SessionState(QtCore.QObject):
         self.recording = None
         self.reader = None
         self.frames = None  # DisplayFrames: RGB frames for display
-        self.pose: PoseSequence | None = None
-        self.pose_done = np.zeros(0, dtype=bool)  # frames whose estimate has arrived
+        self.view_index = 0
+        self.estimates: dict[int, ViewEstimate] = {}
         self.gt_lab_mm: np.ndarray | None = None  # (T, 6, 3)
         self.gt_px: np.ndarray | None = None  # (T, 6, 2) raw pixels
         self.metrics: Metrics | None = None
@@ -68,74 +87,135 @@ class SessionState(QtCore.QObject):
         return self.reader.fps if self.reader is not None else 25.0
 
     @property
-    def camera(self):
-        return self.recording.view.camera if self.recording is not None else None
+    def view(self):
+        """The view shown (``recording.views[view_index]``), or None."""
+        return self.recording.views[self.view_index] if self.recording is not None else None
 
-    def set_recording(self, recording, reader) -> None:
-        """Show a recording (already opened and validated). Projects the ground truth."""
-        if self.reader is not None:
-            self.reader.close()
-            self.frames.close()
+    @property
+    def camera(self):
+        return self.view.camera if self.recording is not None else None
+
+    def set_recording(self, recording, reader, view_index: int = 0) -> None:
+        """Show a recording (already opened and validated) through one of its views, whose
+        video ``reader`` is. Projects the ground truth."""
+        self.recording = recording
+        self.estimates = {}
+        self.metrics = self.gt_metrics = None
+        self.frame = 0
+        self._show_view(view_index, reader)
+        self.recordingChanged.emit()
+        self.frameChanged.emit(0)
+
+    def set_view(self, view_index: int, reader) -> None:
+        """Show another view of the open recording (``reader``: its video), at the same frame:
+        the views are synchronised. The estimates of every view are kept."""
+        frame = self._pending if self._pending is not None else self.frame
+        self._show_view(view_index, reader)
+        self.frame = self.clamp(frame)
+        self.viewChanged.emit()
+        self.poseChanged.emit()
+        self.frameChanged.emit(self.frame)
+
+    def _show_view(self, view_index: int, reader) -> None:
         from .frames import DisplayFrames
 
-        self.recording, self.reader = recording, reader
+        self._close_video()
+        self.view_index, self.reader = int(view_index), reader
         self.frames = DisplayFrames(reader)
-        self.pose = None
-        self.pose_done = np.zeros(reader.frame_count, dtype=bool)
-        self.metrics = self.gt_metrics = None
+        self._pending = None
         self.gt_lab_mm = self.gt_px = None
-        self.frame = 0
-        gt = recording.ground_truth_frames() if recording.c3d_path is not None else None
-        if gt is not None:
+        rec = self.recording
+        gt = rec.ground_truth_frames(self.view_index) if rec.c3d_path is not None else None
+        if gt is not None:  # the same lab-frame joints for every view, at this view's frames
             gt = gt[: reader.frame_count]
             if len(gt) < reader.frame_count:
                 gt = np.concatenate([gt, np.full((reader.frame_count - len(gt), J.N_JOINTS, 3), np.nan)])
             self.gt_lab_mm = gt
             if self.camera is not None:
                 self.gt_px = self.camera.project(gt)
-        self.recordingChanged.emit()
-        self.frameChanged.emit(0)
 
-    def close_recording(self) -> None:
+    def _close_video(self) -> None:
         if self.reader is not None:
             self.reader.close()
             self.frames.close()
-            self.frames = None
-        self.recording = self.reader = self.pose = self.metrics = self.gt_metrics = None
+        self.reader = self.frames = None
+
+    def close_recording(self) -> None:
+        self._close_video()
+        self.recording = self.metrics = self.gt_metrics = None
+        self.estimates = {}
+        self.view_index = 0
         self.gt_lab_mm = self.gt_px = None
-        self.pose_done = np.zeros(0, dtype=bool)
         self.frame = 0
         self.recordingChanged.emit()
 
     # ---------------------------------------------------------------- estimates
+    @property
+    def estimate(self) -> ViewEstimate | None:
+        """The estimate of the view shown, or None."""
+        return self.estimates.get(self.view_index)
+
+    @property
+    def pose(self) -> PoseSequence | None:
+        est = self.estimate
+        return est.pose if est is not None else None
+
+    @property
+    def pose_done(self) -> np.ndarray:
+        """Frames of the view shown whose estimate has arrived."""
+        est = self.estimate
+        return est.done if est is not None else np.zeros(self.n_frames, dtype=bool)
+
+    def _changed(self, view: int) -> None:
+        if view == self.view_index:
+            self.poseChanged.emit()
+
     def begin_pose(self, model: dict | None = None) -> None:
-        self.pose = PoseSequence.empty(self.n_frames, self.fps, model=model)
-        self.pose_done[:] = False
+        """Start an estimate of the view shown (replacing the one it had)."""
+        self.estimates[self.view_index] = ViewEstimate(PoseSequence.empty(self.n_frames, self.fps, model=model),
+                                                       np.zeros(self.n_frames, dtype=bool))
         self.metrics = None
         self.poseChanged.emit()
         self.metricsChanged.emit()
 
-    def add_pose_batch(self, start: int, cols: dict) -> None:
-        if self.pose is None:
+    def add_pose_batch(self, start: int, cols: dict, view: int | None = None) -> None:
+        """Frames ``start...`` of the estimate of ``view`` (default: the view shown)."""
+        view = self.view_index if view is None else view
+        if view not in self.estimates:
+            if view != self.view_index:
+                return  # that view's estimate was dropped (another model): ignore a late batch
             self.begin_pose()
+        est = self.estimates[view]
         n = len(cols["score"])
-        stop = min(start + n, self.n_frames)
+        stop = min(start + n, len(est.done))
         for k, v in cols.items():
-            getattr(self.pose, k)[start:stop] = v[: stop - start]
-        self.pose_done[start:stop] = True
-        self.poseChanged.emit()
+            getattr(est.pose, k)[start:stop] = v[: stop - start]
+        est.done[start:stop] = True
+        self._changed(view)
 
-    def set_pose(self, seq: PoseSequence) -> None:
-        if len(seq) != self.n_frames:
-            log.warning("the estimate has %d frames, the video %d", len(seq), self.n_frames)
-            full = PoseSequence.empty(self.n_frames, self.fps, source=seq.source, model=seq.model)
-            idx = seq.frame_index[(seq.frame_index >= 0) & (seq.frame_index < self.n_frames)].astype(int)
+    def set_pose(self, seq: PoseSequence, view: int | None = None) -> ViewEstimate:
+        """The complete estimate of ``view`` (default: the view shown)."""
+        view = self.view_index if view is None else view
+        old = self.estimates.get(view)
+        n = len(old.done) if old is not None else (self.n_frames if view == self.view_index else len(seq))
+        if len(seq) != n:
+            log.warning("the estimate has %d frames, the video %d", len(seq), n)
+            fps = self.fps if view == self.view_index else float(self.recording.views[view].video_info.fps)
+            full = PoseSequence.empty(n, fps, source=seq.source, model=seq.model)
+            idx = seq.frame_index[(seq.frame_index >= 0) & (seq.frame_index < n)].astype(int)
             for k in ("score", "keypoints_px", "joints_cam_m", "confidence"):
                 getattr(full, k)[idx] = getattr(seq, k)[: len(idx)]
             seq = full
-        self.pose = seq
-        self.pose_done[:] = True
+        est = self.estimates[view] = ViewEstimate(seq, np.ones(n, dtype=bool))
+        self._changed(view)
+        return est
+
+    def forget_estimates(self) -> None:
+        """Drop every view's estimate (they belong to a model no longer used)."""
+        self.estimates = {}
+        self.metrics = None
         self.poseChanged.emit()
+        self.metricsChanged.emit()
 
     def set_metrics(self, metrics: Metrics | None, gt_metrics: Metrics | None = None) -> None:
         self.metrics, self.gt_metrics = metrics, gt_metrics

@@ -69,13 +69,17 @@ class Timeline(QtWidgets.QWidget):
         self.prev_event.clicked.connect(lambda: self.jump_event(-1))
         self.next_event.clicked.connect(lambda: self.jump_event(+1))
         state.recordingChanged.connect(self._on_recording)
+        state.viewChanged.connect(self._on_view)  # the views are synchronised: playback goes on
         state.frameChanged.connect(self._on_frame)
         self._on_recording()
 
     # ------------------------------------------------------------------ state
     def _on_recording(self):
-        n = self.state.n_frames
         self.set_playing(False)
+        self._on_view()
+
+    def _on_view(self):
+        n = self.state.n_frames
         self.setEnabled(n > 0)
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(n - 1, 0))

@@ -94,6 +94,7 @@ class VideoView(QtWidgets.QWidget):
         lay.addWidget(legend)
         self._size = None
         state.recordingChanged.connect(self._on_recording)
+        state.viewChanged.connect(self._on_view)
         state.frameChanged.connect(self.show_frame)
         state.poseChanged.connect(self.refresh)
 
@@ -106,6 +107,11 @@ class VideoView(QtWidgets.QWidget):
             return
         self._size = self.state.reader.size
         self.show_frame(self.state.frame)
+        self.fit()
+
+    def _on_view(self):
+        """Another camera: fit its frame (``frameChanged`` follows and paints it)."""
+        self._size = self.state.reader.size
         self.fit()
 
     def fit(self):

@@ -113,6 +113,7 @@ class Skeleton3DView(QtWidgets.QWidget):
         self._timer.timeout.connect(self._rotate)
         self.auto_rotate.toggled.connect(self.set_auto_rotate)
         state.recordingChanged.connect(self._on_recording)
+        state.viewChanged.connect(self._on_recording)  # look from the new view's camera
         state.frameChanged.connect(self.show_frame)
         state.poseChanged.connect(lambda: self.show_frame(self.state.frame))
 

@@ -394,10 +394,11 @@ def test_switching_between_the_videos_of_a_trial(make_session, make_window, dial
     assert win.open_path(folder / "DJ01.2107395.avi")
     actions = win.camera_menu.actions()
     assert win.camera_menu.isEnabled() and len(actions) == 2 and actions[0].isChecked()
-    actions[1].trigger()
-    assert win.state.recording.view.device_id == "2107396"
+    assert [a.text() for a in actions] == ["DJ01.2107395 — Vue 2107395", "DJ01.2107396 — Vue 2107396"]
+    actions[1].trigger()  # the same recording, through the other camera
+    assert win.state.view.device_id == "2107396" and win.state.view_index == 1
     assert win.state.camera.device_id == "2107396"
-    assert win.camera_menu.actions()[0].text().startswith("2107396")
+    assert win.camera_menu.actions()[1].isChecked() and win.view_selector.currentIndex() == 1
     assert dialogs == []
 
 def test_a_recent_recording_that_has_gone_is_forgotten(make_session, make_window, dialogs):
