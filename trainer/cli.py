@@ -4,6 +4,7 @@
     torchrun --nproc_per_node 4 -m trainer.cli fit ...          (DistributedDataParallel)
     kneeview-train evaluate [--checkpoint CKPT] --data DIR [--json OUT] [--split test --run RUN]
     kneeview-train export RUN/model.safetensors --out resources/model --fp16 --evaluation eval.json
+    kneeview-train evaluate-real [--checkpoint CKPT] [--run RUN] [--json OUT] [--plot OUT.png]
 """
 from __future__ import annotations
 
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     x.add_argument("--evaluation", metavar="JSON", help="`evaluate --json` output to record in the card")
     x.set_defaults(func=cmd_export)
+
+    from .evaluate_real import add_parser as add_evaluate_real
+
+    add_evaluate_real(sub)
     return parser
 
 
