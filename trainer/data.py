@@ -354,9 +354,12 @@ class PoseDataset:
     def preload_real(self) -> int:
         """Decode the sampled frames of the real recordings once, in order, and keep them resized.
 
-        Call it before the data-loading workers start (they inherit the frames). Returns the count."""
+        Call it before the data-loading workers start (they inherit the frames). Returns the count.
+        OpenCV runs single-threaded from here on in this process: a worker forked while its
+        thread pool is busy inherits a held lock and hangs in ``cv2.setNumThreads``."""
         from kneeview.io.video import VideoReader
 
+        cv2.setNumThreads(1)
         n = 0
         for view in self.views:
             if not view.meta.get("real"):
