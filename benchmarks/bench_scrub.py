@@ -3,11 +3,17 @@
 Writes a 1920x1080 MJPG session (calibration + video) in a temporary folder, opens it in
 the main window with an estimate for every frame (so the skeleton overlay is drawn too),
 then seeks to random frames and measures, per seek, the time from ``request_frame`` (what
-the slider and the keys call) until the video's image item has been painted.
+the slider and the keys call) until the window's repaint that shows the new frame has
+finished: the video, and everything that changed with the frame (the plots' cursor, the
+captions), painted and flushed, as the user sees it. (Stopping the clock when the video's
+image item paints, as this benchmark first did, leaves out the rest of that same repaint;
+that figure is still reported as ``median_ms_uncached_to_video_item_paint``.)
 
     .venv/bin/python benchmarks/bench_scrub.py [--frames 240] [--seeks 150] [--json]
 
-Target: median <= 30 ms for frames not in the reader's cache. Runs on Qt's offscreen
+Target: median <= 30 ms for frames not in the reader's cache. On a loaded machine the wall
+clock mostly measures the scheduler; ``median_cpu_ms_uncached`` (the process's CPU time per
+seek, every thread) measures the work itself. Runs on Qt's offscreen
 platform unless QT_QPA_PLATFORM says otherwise (e.g. under xvfb-run with xcb).
 """
 from __future__ import annotations
@@ -100,36 +106,60 @@ def main(argv=None) -> int:
         for _ in range(10):
             app.processEvents()
 
-        painted = []
-        win.video.image.sigPainted.connect(lambda: painted.append(time.perf_counter()))
+        painted = []  # perf_counter() of the video item's paints that showed the frame asked for
+        wanted = [-1]
 
-        def seek(frame: int) -> float:
+        def on_paint():
+            if getattr(win.video, "shown_frame", wanted[0]) == wanted[0]:
+                painted.append(time.perf_counter())
+
+        win.video.image.sigPainted.connect(on_paint)
+        to_item: list[float] = []  # request -> the video item's paint (the figure before the window is done)
+        cpu: list[float] = []  # CPU time of the process (every thread) per seek: the work, whatever the load
+
+        def seek(frame: int, ask=None) -> float:
+            """Request -> the window's repaint that shows ``frame`` has finished.
+
+            The video item paints in the middle of the window's repaint: the other widgets
+            that changed with the frame (plots' cursor, labels) are painted in the same pass
+            and the backing store is flushed after it, so the user sees the frame only once
+            the ``processEvents`` call that painted it returns. The clock stops there.
+            ``ask`` makes the request (default: ``request_frame(frame)``, the slider's)."""
             painted.clear()
+            wanted[0] = frame
+            c0 = time.process_time()
             t0 = time.perf_counter()
-            st.request_frame(frame)
+            (ask or st.request_frame)(frame)
             deadline = t0 + 2.0
             while not painted and time.perf_counter() < deadline:
                 app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents)
-            return (painted[0] - t0) * 1000.0 if painted else float("nan")
+            t1 = time.perf_counter()
+            cpu.append((time.process_time() - c0) * 1000.0)
+            if not painted:
+                to_item.append(float("nan"))
+                return float("nan")
+            to_item.append((painted[0] - t0) * 1000.0)
+            return (t1 - t0) * 1000.0
 
         # cold: distinct random frames, evicted from the reader's LRU cache first
         frames = rng.permutation(np.arange(1, n))[: args.seeks]
         st.reader._cache.clear()
         st.frames.clear_cache()
         cold = [seek(int(f)) for f in frames]
+        cold_to_item, cold_cpu = list(to_item), list(cpu)
         # warm: the same frames again, within the cache
         recent = [int(f) for f in frames[-20:]]
         warm = [seek(f) for f in recent * 3]
-        # stepping one frame forward (the arrow key) from uncached positions
+        # stepping one frame forward (the arrow key: ``step``) from uncached positions
         st.reader._cache.clear()
         st.frames.clear_cache()
         start = int(rng.integers(0, n - 40))
         st.set_frame(start)
-        step = [seek(start + k) for k in range(1, 31)]
+        step = [seek(start + k, lambda f: st.step(1)) for k in range(1, 31)]
         st.reader._cache.clear()
         st.frames.clear_cache()
         st.set_frame(start + 31)
-        back = [seek(start + 31 - k) for k in range(1, 31)]
+        back = [seek(start + 31 - k, lambda f: st.step(-1)) for k in range(1, 31)]
         fast = bool(st.frames.raw_path)
         inferred = int(st.pose_done.sum()) if run is not None else None
         win.close()
@@ -140,6 +170,9 @@ def main(argv=None) -> int:
         "seeks": len(cold),
         "median_ms_uncached": round(float(np.nanmedian(cold)), 2),
         "p90_ms_uncached": round(float(np.nanpercentile(cold, 90)), 2),
+        "median_ms_uncached_to_video_item_paint": round(float(np.nanmedian(cold_to_item)), 2),
+        "median_cpu_ms_uncached": round(float(np.median(cold_cpu)), 2),
+        "failed_seeks": int(np.sum(~np.isfinite(cold))),
         "median_ms_cached": round(float(np.nanmedian(warm)), 2),
         "median_ms_next_frame": round(float(np.nanmedian(step)), 2),
         "median_ms_previous_frame": round(float(np.nanmedian(back)), 2),
@@ -154,7 +187,9 @@ def main(argv=None) -> int:
     else:
         extra = f", while the model ran ({inferred} frames estimated meanwhile)" if inferred is not None else ""
         print(f"scrub latency ({out['video']}, {out['platform']}{extra}): median {out['median_ms_uncached']} ms "
-              f"(p90 {out['p90_ms_uncached']} ms) from a seek request to the painted frame, uncached; "
+              f"(p90 {out['p90_ms_uncached']} ms) from a seek request to the repainted window, uncached "
+              f"({out['median_ms_uncached_to_video_item_paint']} ms to the video item's paint, "
+              f"{out['median_cpu_ms_uncached']} ms of CPU); "
               f"{out['median_ms_cached']} ms cached; {out['median_ms_next_frame']} ms one frame forward, "
               f"{out['median_ms_previous_frame']} ms one frame back; "
               f"target <= 30 ms: {'met' if out['meets_target'] else 'NOT met'}")

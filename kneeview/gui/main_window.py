@@ -690,7 +690,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return written
 
     def grab_views(self) -> QtGui.QPixmap:
-        """The central view and the visible docks, as one image."""
+        """The central view and the visible docks, as one image (the video at full resolution)."""
+        self.video.show_full_resolution()
         return self.grab(QtCore.QRect(QtCore.QPoint(0, self.menuBar().height()),
                                       QtCore.QSize(self.width(), self.height() - self.menuBar().height() - self.statusBar().height())))
 

@@ -47,6 +47,9 @@ class MetricPlot(pg.PlotWidget):
         self.setLabel("bottom", "time (s)")
         for axis in ("left", "bottom"):
             self.getAxis(axis).enableAutoSIPrefix(False)
+            # the axes draw the grid over the whole plot: without a cache, every move of the
+            # cursor replays their ticks, labels and grid lines (several ms per plot per frame)
+            self.getAxis(axis).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=True, y=False)
         self.addLegend(offset=(-10, 8), labelTextColor=(220, 220, 220))

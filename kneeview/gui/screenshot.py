@@ -21,6 +21,7 @@ def save_screenshots(window, out_dir) -> dict[str, Path]:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    window.video.show_full_resolution()
     shots = {"app": window.grab(), "video": window.video.grab(), "3d": window.view3d.grab(), "plots": window.plots.grab()}
     written = {}
     for name, pixmap in shots.items():

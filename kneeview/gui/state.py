@@ -72,6 +72,8 @@ class SessionState(QtCore.QObject):
         self.model_info = None
         self.frame = 0
         self._pending: int | None = None
+        self._step = 0  # the last key step still being followed (0: the last move was no step)
+        self._display_reduction = 1  # what the video view last asked of the frames
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
@@ -136,8 +138,8 @@ class SessionState(QtCore.QObject):
 
     def _close_video(self) -> None:
         if self.reader is not None:
+            self.frames.close()  # first: its read-ahead thread may be using the reader
             self.reader.close()
-            self.frames.close()
         self.reader = self.frames = None
 
     def close_recording(self) -> None:
@@ -235,6 +237,7 @@ class SessionState(QtCore.QObject):
         """Ask for a frame; the latest request is painted when the event loop runs."""
         if self.reader is None:
             return
+        self._step = 0
         self._pending = self.clamp(frame)
         if not self._timer.isActive():
             self._timer.start()
@@ -244,6 +247,7 @@ class SessionState(QtCore.QObject):
         if self.reader is None:
             return
         self._pending = None
+        self._step = 0
         self._timer.stop()
         self.frame = self.clamp(frame)
         self.frameChanged.emit(self.frame)
@@ -254,10 +258,19 @@ class SessionState(QtCore.QObject):
             if frame != self.frame:
                 self.frame = frame
                 self.frameChanged.emit(frame)
+            if self._step:  # stepping with the keys: the next step's frame, decoded meanwhile
+                self.prefetch(self.frame + self._step)
 
     def step(self, delta: int) -> None:
         base = self._pending if self._pending is not None else self.frame
         self.request_frame(base + delta)
+        self._step = int(delta)
+
+    def prefetch(self, frame: int) -> None:
+        """Decode ``frame`` ahead, off the GUI thread, at the resolution the video view last
+        asked for (playback, stepping)."""
+        if self.frames is not None and 0 <= frame < self.n_frames:
+            self.frames.prefetch(frame, self._display_reduction)
 
     def image(self, frame: int) -> np.ndarray | None:
         """The RGB frame for display (see :mod:`.frames`)."""
@@ -265,6 +278,18 @@ class SessionState(QtCore.QObject):
             return None
         try:
             return self.frames[frame]
+        except (KneeViewInputError, IndexError) as exc:
+            log.warning("cannot show frame %d: %s", frame, exc)
+            return None
+
+    def display_image(self, frame: int, reduction: int = 1) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """``(rgb, (W, H))``: the frame for display, up to ``reduction`` times smaller, and the
+        raw pixels it covers (see :meth:`.frames.DisplayFrames.get`); None if it cannot be read."""
+        if self.frames is None:
+            return None
+        self._display_reduction = int(reduction)
+        try:
+            return self.frames.get(frame, reduction)
         except (KneeViewInputError, IndexError) as exc:
             log.warning("cannot show frame %d: %s", frame, exc)
             return None

@@ -150,6 +150,7 @@ class Timeline(QtWidgets.QWidget):
         elif target != st.frame:
             self._last_tick = target
             st.set_frame(target)
+            st.prefetch(target + 1)  # decoded off the GUI thread while this one is painted
 
     # ----------------------------------------------------------------- events
     def jump_event(self, direction: int) -> bool:

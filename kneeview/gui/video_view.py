@@ -2,14 +2,24 @@
 
 Everything is drawn in raw (distorted) pixel coordinates of the frame, as the lens sees
 it: integer coordinates are pixel centres, so a point at (u, v) is drawn at the centre
-of pixel (u, v) (the image item covers [-0.5, W-0.5] x [-0.5, H-0.5]). Zoom with the
+of pixel (u, v) (the frame covers [-0.5, W-0.5] x [-0.5, H-0.5]). Zoom with the
 wheel, pan by dragging, double-click or "Fit" to see the whole frame.
+
+Scrubbing shows each frame at the resolution of the screen: when the view shows the
+frame at half its size or less, the frame is decoded 2, 4 or 8 times smaller (see
+:mod:`.frames`), still drawn over the same raw-pixel rectangle, so the overlay is where
+it always is. :data:`SETTLE_MS` after the last frame change (scrubbing stopped), and
+before an image of the window is exported, the full-resolution frame replaces it; zooming
+in asks for a finer frame at once.
 """
 from __future__ import annotations
 
+import sys
+
+import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import joints as J
 from . import style
@@ -21,14 +31,82 @@ _SIDE_EDGES = {
     "pelvis": [(a, b) for a, b in J.EDGES if (a % 2) != (b % 2)],
 }
 
+#: ms without a frame change after which a reduced frame is replaced by the full one
+SETTLE_MS = 150
+#: while scrubbing, a reduced frame may be magnified up to this much on screen (the full
+#: frame follows when scrubbing stops)
+SCRUB_MAGNIFICATION = 1.25
 
-class PaintedImageItem(pg.ImageItem):
-    """An ImageItem that tells when it has been painted (for the scrub benchmark)."""
+# Qt's native raster format: 0xffRRGGBB words, i.e. B, G, R, 255 bytes on little-endian machines
+if sys.byteorder == "little":
+    _QFORMAT, _TO_NATIVE = QtGui.QImage.Format.Format_RGB32, cv2.COLOR_RGB2BGRA
+else:  # pragma: no cover
+    _QFORMAT, _TO_NATIVE = QtGui.QImage.Format.Format_RGBX8888, cv2.COLOR_RGB2RGBA
+
+
+class FrameItem(pg.GraphicsObject):
+    """The video frame, drawn over the raw-pixel rectangle it covers.
+
+    ``set_frame(rgb, (W, H))`` draws an RGB image over [-0.5, W-0.5] x [-0.5, H-0.5] in
+    raw pixel coordinates, whatever its own size (a frame reduced for scrubbing covers the
+    same rectangle as the full one). The image is handed to Qt in its native format once,
+    so a paint is one ``drawImage`` (no level scaling, no per-paint conversion); it is
+    smoothed when shown at less than 2/3 of its size, drawn pixel by pixel otherwise (so
+    zooming in shows the frame's pixels). ``sigPainted`` follows every paint (the scrub
+    benchmark waits on it).
+    """
 
     sigPainted = QtCore.Signal()
 
+    def __init__(self):
+        super().__init__()
+        self.image: np.ndarray | None = None  # the RGB array shown
+        self.extent: tuple[int, int] | None = None  # raw (W, H) it covers
+        self._native = None
+        self._qimage = None
+        self._rect = QtCore.QRectF()
+
+    def set_frame(self, rgb: np.ndarray, extent) -> None:
+        h, w = rgb.shape[:2]
+        native = self._native
+        if native is None or native.shape[:2] != (h, w):
+            native = np.empty((h, w, 4), np.uint8)
+        # into the same buffer frame after frame (a fresh 2-8 MB array costs page faults):
+        # the image item is painted on this thread only, after this
+        cv2.cvtColor(np.ascontiguousarray(rgb), _TO_NATIVE, dst=native)
+        qimage = QtGui.QImage(native, w, h, native.strides[0], _QFORMAT)
+        rect = QtCore.QRectF(-0.5, -0.5, float(extent[0]), float(extent[1]))
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+            self.informViewBoundsChanged()
+        self.image, self.extent, self._native, self._qimage = rgb, (int(extent[0]), int(extent[1])), native, qimage
+        self.update()
+
+    def clear(self) -> None:
+        self.prepareGeometryChange()
+        self.image = self.extent = self._native = self._qimage = None
+        self._rect = QtCore.QRectF()
+        self.update()
+
+    @property
+    def reduction(self) -> float:
+        """Raw pixels per pixel of the image shown (1: the full frame)."""
+        if self.image is None:
+            return 1.0
+        return self.extent[0] / self.image.shape[1]
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(self._rect)
+
     def paint(self, p, *args):
-        super().paint(p, *args)
+        if self._qimage is not None:
+            # device pixels per pixel of the image
+            scale = abs(p.worldTransform().m11()) * p.device().devicePixelRatioF() * self.reduction
+            p.save()
+            p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, scale < 2 / 3)
+            p.drawImage(self._rect, self._qimage)
+            p.restore()
         self.sigPainted.emit()
 
 
@@ -58,16 +136,20 @@ class VideoView(QtWidgets.QWidget):
         self.vb = _ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.vb.setDefaultPadding(0.0)
         self.glw.addItem(self.vb)
-        self.image = PaintedImageItem(axisOrder="row-major")
+        self.image = FrameItem()
         self.vb.addItem(self.image)
-        self.gt_lines = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(style.GT, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
+        self.shown_frame: int | None = None  # the frame whose image is shown
+        # plain curves (not PlotDataItems): the overlay is redrawn every frame, cheaply
+        self.gt_lines = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(style.GT, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
         self.gt_points = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen(style.GT, width=2.5), brush=None, pxMode=True)
         self.lines = {
-            side: pg.PlotDataItem(connect="pairs", pen=pg.mkPen(colour, width=3))
+            side: pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(colour, width=3))
             for side, colour in (("right", style.RIGHT), ("left", style.LEFT), ("pelvis", style.PELVIS))
         }
         self.points = pg.ScatterPlotItem(size=11, pxMode=True)
-        self.low_conf_labels: list[pg.TextItem] = []
+        self.low_conf_labels: list[pg.TextItem] = []  # those shown at the current frame
+        self._label_pool: list[pg.TextItem] = []
+        self._spot_styles: dict = {}
         for item in (self.gt_lines, self.gt_points, *self.lines.values(), self.points):
             item.setZValue(10)
             self.vb.addItem(item)
@@ -93,6 +175,15 @@ class VideoView(QtWidgets.QWidget):
         lay.addWidget(self.glw, 1)
         lay.addWidget(legend)
         self._size = None
+        self._settle = QtCore.QTimer(self)  # scrubbing stopped: the full frame
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self.show_full_resolution)
+        self._rezoom = QtCore.QTimer(self)  # zoomed in past a reduced frame: a finer one
+        self._rezoom.setSingleShot(True)
+        self._rezoom.setInterval(0)
+        self._rezoom.timeout.connect(self._sharpen)
+        self.vb.sigTransformChanged.connect(self._on_transform)
         state.recordingChanged.connect(self._on_recording)
         state.viewChanged.connect(self._on_view)
         state.frameChanged.connect(self.show_frame)
@@ -100,17 +191,20 @@ class VideoView(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ updates
     def _on_recording(self):
+        self.shown_frame = None
         if self.state.reader is None:
+            self._settle.stop()
             self.image.clear()
             self._size = None
             self.caption.setText("")
             return
         self._size = self.state.reader.size
-        self.show_frame(self.state.frame)
         self.fit()
+        self.show_frame(self.state.frame)
 
     def _on_view(self):
         """Another camera: fit its frame (``frameChanged`` follows and paints it)."""
+        self.shown_frame = None
         self._size = self.state.reader.size
         self.fit()
 
@@ -122,22 +216,90 @@ class VideoView(QtWidgets.QWidget):
     def refresh(self):
         self.show_frame(self.state.frame)
 
+    def display_reduction(self) -> int:
+        """How many times smaller than the video a frame can be decoded for the view as it
+        is now (1, 2, 4 or 8): the most that still gives about one image pixel per device
+        pixel on screen (a magnification up to :data:`SCRUB_MAGNIFICATION` is allowed)."""
+        if not self._size:
+            return 1
+        rect = self.vb.viewRect()
+        w, h = self.vb.width(), self.vb.height()
+        if w < 1 or h < 1 or rect.width() <= 0 or rect.height() <= 0:
+            return 1
+        raw_per_device = min(rect.width() / w, rect.height() / h) / max(self.glw.devicePixelRatioF(), 1e-6)
+        r = 1
+        while r < 8 and 2 * r <= raw_per_device * SCRUB_MAGNIFICATION:
+            r *= 2
+        return r
+
+    @property
+    def shown_reduction(self) -> float:
+        """Raw pixels per pixel of the frame's image on screen (1: full resolution)."""
+        return self.image.reduction
+
     def show_frame(self, frame: int):
-        img = self.state.image(frame)
-        if img is None:
-            return
-        rgb = img
-        H, W = rgb.shape[:2]
-        self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
-        self.image.setRect(QtCore.QRectF(-0.5, -0.5, W, H))
+        reduction = self.display_reduction()
+        if frame != self.shown_frame or self.shown_reduction > reduction:
+            if not self._show_image(frame, reduction):
+                return
         self._draw_overlay(frame)
+
+    def _show_image(self, frame: int, reduction: int) -> bool:
+        got = self.state.display_image(frame, reduction)
+        if got is None:
+            return False
+        rgb, extent = got
+        self.image.set_frame(rgb, extent)
+        self.shown_frame = frame
+        if self.shown_reduction > 1:
+            self._settle.start()  # restarted by every frame change while scrubbing
+        else:
+            self._settle.stop()
+        return True
+
+    def show_full_resolution(self) -> None:
+        """Show the frame on screen at full resolution (scrubbing stopped; before an export)."""
+        self._settle.stop()
+        if self.shown_frame is not None and self.shown_reduction > 1 and self.state.frames is not None:
+            self._show_image(self.shown_frame, 1)
+
+    def _on_transform(self, *_):
+        if self.shown_frame is not None and self.shown_reduction > self.display_reduction():
+            self._rezoom.start()
+
+    def _sharpen(self):
+        reduction = self.display_reduction()
+        if self.shown_frame is not None and self.shown_reduction > reduction and self.state.frames is not None:
+            self._show_image(self.shown_frame, reduction)
+
+    def _spot_style(self, joint: int, low: bool):
+        """(pen, brush, size) of a joint's point, made once: the scatter item caches the
+        rendered symbol per pen/brush object, so fresh pens every frame would render (and
+        keep) new symbols every frame."""
+        key = (joint, low)
+        style_ = self._spot_styles.get(key)
+        if style_ is None:
+            colour = style.side_colour(joint)
+            style_ = self._spot_styles[key] = (
+                pg.mkPen(style.LOW_CONF if low else (0, 0, 0), width=2.5 if low else 1.2),
+                pg.mkBrush(None) if low else pg.mkBrush(colour),
+                15 if low else 11,
+            )
+        return style_
+
+    def _low_conf_label(self, k: int) -> pg.TextItem:
+        while len(self._label_pool) <= k:
+            lab = pg.TextItem("", color=style.LOW_CONF, anchor=(0, 1))
+            lab.setZValue(11)
+            lab.setVisible(False)
+            self.vb.addItem(lab)
+            self._label_pool.append(lab)
+        return self._label_pool[k]
 
     def _draw_overlay(self, frame: int):
         st = self.state
         pose = st.pose_at(frame) if self.show_estimate else None
-        for lab in self.low_conf_labels:
-            self.vb.removeItem(lab)
-        self.low_conf_labels = []
+        labels = []
         if pose is None:
             for item in self.lines.values():
                 item.setData([], [])
@@ -146,27 +308,26 @@ class VideoView(QtWidgets.QWidget):
             kp, conf, _ = pose
             for side, edges in _SIDE_EDGES.items():
                 self.lines[side].setData(*_segments(kp, edges))
-            spots = []
+            joints, pens, brushes, sizes = [], [], [], []
             for j in range(J.N_JOINTS):
                 if not np.all(np.isfinite(kp[j])):
                     continue
-                colour = style.side_colour(j)
                 low = not (conf[j] >= LOW_CONFIDENCE)
-                spots.append({
-                    "pos": (float(kp[j, 0]), float(kp[j, 1])),
-                    "brush": None if low else pg.mkBrush(colour),
-                    "pen": pg.mkPen(style.LOW_CONF if low else (0, 0, 0), width=2.5 if low else 1.2),
-                    "size": 15 if low else 11,
-                    "symbol": "o",
-                    "data": j,
-                })
+                pen, brush, size = self._spot_style(j, low)
+                joints.append(j)
+                pens.append(pen)
+                brushes.append(brush)
+                sizes.append(size)
                 if low:
-                    lab = pg.TextItem(f"{J.JOINT_NAMES[J.JOINTS[j]]}? ({conf[j]:.2f})", color=style.LOW_CONF, anchor=(0, 1))
+                    lab = self._low_conf_label(len(labels))
+                    lab.setText(f"{J.JOINT_NAMES[J.JOINTS[j]]}? ({conf[j]:.2f})")
                     lab.setPos(float(kp[j, 0]) + 6, float(kp[j, 1]) - 4)
-                    lab.setZValue(11)
-                    self.vb.addItem(lab)
-                    self.low_conf_labels.append(lab)
-            self.points.setData(spots)
+                    labels.append(lab)
+            self.points.setData(pos=np.asarray(kp, float)[joints].reshape(-1, 2), pen=pens, brush=brushes, size=sizes,
+                                symbol="o", data=joints)
+        for lab in self._label_pool:
+            lab.setVisible(any(lab is shown for shown in labels))
+        self.low_conf_labels = labels
         gt = st.gt_px[frame] if (st.gt_px is not None and self.show_gt and frame < len(st.gt_px)) else None
         if gt is None:
             self.gt_lines.setData([], [])
