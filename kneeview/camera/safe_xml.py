@@ -27,5 +27,7 @@ def parse_calibration_xml(path: Path, max_bytes: int):
         raise CalibrationError(path, f"refused unsafe XML ({type(exc).__name__}: DTDs and entities are not allowed)") from None
     except DET.ParseError as exc:
         raise CalibrationError(path, f"malformed XML: {exc}") from None
+    except LookupError as exc:  # an XML declaration naming an encoding Python does not know
+        raise CalibrationError(path, f"malformed XML: {exc}") from None
     except (OSError, UnicodeError, ValueError) as exc:
         raise CalibrationError(path, f"cannot read calibration: {exc}") from None

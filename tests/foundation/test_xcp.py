@@ -255,3 +255,14 @@ def test_mutated_files_load_or_raise_calibration_error(tmp_path, mutations):
     for cam in cal.cameras:  # whatever loads is a usable camera
         assert cam.focal_length_px > 0 and np.all(np.isfinite(cam.K)) and np.isfinite(cam.R).all()
         assert math.isclose(np.linalg.det(cam.R), 1.0, abs_tol=1e-9)
+
+
+def test_unknown_xml_encoding_is_a_calibration_error(tmp_path):
+    # found by the mutation test: '<?xml ... encoding="U0TF-8"?>' raised LookupError
+    from kneeview.camera import read_calibration
+    from kneeview.errors import CalibrationError
+
+    bad = tmp_path / "bad.xcp"
+    bad.write_bytes(b'<?xml version="1.0" encoding="U0TF-8"?>\n<Cameras VERSION="1.0"/>\n')
+    with pytest.raises(CalibrationError, match="bad.xcp|malformed"):
+        read_calibration(bad)
