@@ -1,28 +1,15 @@
 """Body points beyond the six joints (head, shoulders, hands, feet): detections file -> triangulation -> C3D extras."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sessions import make_qualisys_session, standing_joints
+from test_blazepose_tool import tool  # noqa: F401  (the tool module, loaded from tools/)
 
 from kneeview.analysis.multiview import load_detections, triangulate_recording, write_pseudo_labels
 from kneeview.errors import KneeViewInputError
 from kneeview.io.c3d import read_points
 from kneeview.io.recording import open_recording
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "blazepose_detect.py"
-
-
-@pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("blazepose_detect_body", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_body_points_from_landmarks(tool):
     lm = np.arange(33 * 2, dtype=float).reshape(33, 2)
