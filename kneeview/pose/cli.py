@@ -64,19 +64,21 @@ def _frames(n: int, size: tuple[int, int]) -> list[np.ndarray]:
 
 
 def _time(fn, frames, batch: int, sync=None, warmup: int = 2) -> float:
+    """Frames per second from the median batch time (a shared or virtual CPU stalls now
+    and then; the median is what a steady run sees, the mean would count the stalls)."""
     batches = [frames[i:i + batch] for i in range(0, len(frames), batch)]
     for b in batches[:warmup]:
         fn(b)
     if sync:
         sync()
-    t0 = time.perf_counter()
-    n = 0
+    per_frame = []
     for b in batches:
+        t0 = time.perf_counter()
         fn(b)
-        n += len(b)
-    if sync:
-        sync()
-    return n / (time.perf_counter() - t0)
+        if sync:
+            sync()
+        per_frame.append((time.perf_counter() - t0) / len(b))
+    return 1.0 / float(np.median(per_frame))
 
 
 def bench_inference(checkpoint=None, random_init: bool = False, frames: int = 20, baseline_frames: int = 3,

@@ -96,3 +96,21 @@ def test_pick_device():
         assert pick_device("auto").type == "cuda"
     else:
         assert pick_device("auto").type in ("cpu", "mps")
+
+
+def test_inference_network_matches_the_training_network(tiny_model):
+    """The estimator runs a BatchNorm-fused, channels-last copy: same detections, joints, 3D."""
+    import copy
+
+    model = tiny_model("A", pretrained_backbone=True).eval()
+    reference = copy.deepcopy(model)
+    est = Estimator(model, {"weights": {}}, torch.device("cpu"))
+    assert next(p for p in est.model.backbone.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(1)
+    images = [torch.rand(3, 128, 192), torch.rand(3, 150, 120)]
+    with torch.inference_mode():
+        want, got = reference(images), est.model(images)
+    for w, g in zip(want, got):
+        assert len(w["scores"]) == len(g["scores"]) > 0
+        for key in ("boxes", "scores", "keypoints", "joints3d"):
+            assert torch.allclose(w[key], g[key], atol=1e-3, rtol=1e-3), key
