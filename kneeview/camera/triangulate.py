@@ -2,9 +2,12 @@
 
 Raw (distorted) pixel observations are first corrected through each camera's distortion
 model, then a weighted linear triangulation (DLT, homogeneous least squares by SVD) is
-solved for every point at once. Each view's reprojection error is measured in raw pixels;
-while the worst view of a point is above ``outlier_px`` and more than ``min_views`` views
-remain, that view is dropped and the point solved again.
+solved for every point at once. Each view's reprojection error is measured in raw pixels.
+While a point's worst view is above ``outlier_px`` and more than ``min_views`` views remain,
+one view is dropped and the point solved again: the view whose removal leaves the others
+most consistent (leave-one-out: the smallest worst reprojection error of the remaining
+views). Dropping the view with the largest error of the joint fit instead fails when a
+wrong detection drags the fit towards itself, so that a correct view ends up worst.
 """
 from __future__ import annotations
 
@@ -68,6 +71,15 @@ def triangulate(cameras: list[Camera], raw_px, confidence=None, min_views: int =
     normalised = np.stack([(corrected[v] - cam.K[:2, 2]) @ np.linalg.inv(cam.K[:2, :2]).T for v, cam in enumerate(cameras)])
     P = np.stack([np.hstack([cam.R, (cam.R @ (centre - cam.position_mm) / scale)[:, None]]) for cam in cameras])
 
+    def solve(mask, idx):
+        """Points ``idx`` from the views in ``mask`` (V, n) -> X (n, 3), raw-pixel errors (V, n)."""
+        X = _solve_dlt(P, normalised[:, idx], np.where(mask, conf[:, idx], 0.0)) * scale + centre
+        reproj = np.stack([cam.project(X) for cam in cameras])  # (V, n, 2)
+        return X, np.linalg.norm(reproj - flat[:, idx], axis=-1)
+
+    def worst_of(err, mask):
+        return np.max(np.where(mask, np.nan_to_num(err, nan=np.inf), -1.0), axis=0)
+
     used = observed.copy()
     points = np.full((N, 3), np.nan)
     errors = np.full((V, N), np.nan)
@@ -75,19 +87,23 @@ def triangulate(cameras: list[Camera], raw_px, confidence=None, min_views: int =
     for _ in range(V):
         if active.size == 0:
             break
-        w = np.where(used[:, active], conf[:, active], 0.0)
-        X = _solve_dlt(P, normalised[:, active], w) * scale + centre
-        reproj = np.stack([cam.project(X) for cam in cameras])  # (V, n, 2)
-        err = np.linalg.norm(reproj - flat[:, active], axis=-1)
+        X, err = solve(used[:, active], active)
         points[active] = X
         errors[:, active] = np.where(observed[:, active], err, np.nan)
-        worst_err = np.where(used[:, active], np.nan_to_num(err, nan=np.inf), -1.0)
-        worst = np.argmax(worst_err, axis=0)
-        bad = (worst_err[worst, np.arange(active.size)] > outlier_px) & (used[:, active].sum(0) > min_views)
+        bad = (worst_of(err, used[:, active]) > outlier_px) & (used[:, active].sum(0) > min_views)
         if not bad.any():
             break
-        used[worst[bad], active[bad]] = False
         active = active[bad]
+        # leave each view out in turn; drop the one that leaves the most consistent rest
+        score = np.full((V, active.size), np.inf)
+        for v in range(V):
+            mask = used[:, active].copy()
+            mask[v] = False
+            ok = used[v, active]
+            if ok.any():
+                _, e = solve(mask[:, ok], active[ok])
+                score[v, ok] = worst_of(e, mask[:, ok])
+        used[np.argmin(score, axis=0), active] = False
     points[used.sum(0) < min_views] = np.nan
     return Triangulation(
         points_mm=points.reshape(batch + (3,)),
