@@ -17,6 +17,18 @@ def resource_path(*parts: str) -> Path:
     return base.joinpath(*parts)
 
 
+def model_path(required: bool = False) -> Path:
+    """The bundled pose model's folder (``resources/model/``: safetensors + JSON card).
+
+    With ``required``, a CheckpointError says so when the installation lacks it."""
+    path = resource_path("model")
+    if required and not (path.is_dir() and any(path.glob("*.safetensors"))):
+        from .errors import CheckpointError
+
+        raise CheckpointError(path, "the bundled model is missing from this installation (resources/model/)")
+    return path
+
+
 def demo_path() -> Path:
     """The bundled demo recording (a session folder)."""
     return resource_path("demo")

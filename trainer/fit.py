@@ -123,10 +123,10 @@ def initial_model(cfg: TrainConfig):
     """A fresh network, or the one of ``cfg.init_from`` (float32, its own normalisation)."""
     if not cfg.init_from:
         return build_model(framework=cfg.framework, **cfg.model), None
-    from kneeview.bundled import resource_path
+    from kneeview.bundled import model_path
     from kneeview.pose.checkpoint import load_checkpoint
 
-    source = resource_path("model") if cfg.init_from == "bundled" else Path(cfg.init_from)
+    source = model_path(required=True) if cfg.init_from == "bundled" else Path(cfg.init_from)
     model, card = load_checkpoint(source, device="cpu")
     if card["framework"] != cfg.framework:
         raise KneeViewInputError(source, f"--init-from is a framework {card['framework']} network, not {cfg.framework}",

@@ -78,9 +78,9 @@ def model_info(estimator) -> ModelInfo:
 def card_model_info(checkpoint=None) -> ModelInfo | None:
     """Model info from a checkpoint's JSON card alone (no torch, no weights loaded), so a
     cached estimate can be found before the model is loaded; None if there is no card."""
-    from ..bundled import resource_path
+    from ..bundled import model_path
 
-    path = Path(checkpoint) if checkpoint is not None else resource_path("model")
+    path = Path(checkpoint) if checkpoint is not None else model_path()
     try:
         if path.is_dir():
             cards = sorted(path.glob("*.json"))

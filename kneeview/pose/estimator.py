@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from .. import joints as J
-from ..errors import CheckpointError
 from ..sequence import PoseSequence
 
 
@@ -187,13 +186,11 @@ class Estimator:
 
 def load_estimator(path=None, device: str = "auto") -> Estimator:
     """The bundled model (``resources/model/``) or the checkpoint at ``path``, on ``device``."""
-    from ..bundled import resource_path
+    from ..bundled import model_path
     from .checkpoint import load_checkpoint
 
     if path is None:
-        path = resource_path("model")
-        if not path.is_dir() or not any(path.glob("*.safetensors")):
-            raise CheckpointError(path, "the bundled model is missing from this installation (resources/model/)")
+        path = model_path(required=True)
     dev = pick_device(device)
     model, card = load_checkpoint(path, device="cpu")
     return Estimator(model, card, dev)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kneeview import joints as J
-from kneeview.bundled import demo_path, resource_path
+from kneeview.bundled import demo_path, model_path
 from kneeview.io.recording import open_recording
 
 torch = pytest.importorskip("torch")
@@ -37,7 +37,7 @@ def demo():
 
 
 def test_bundled_model_card_matches_what_ships():
-    folder = resource_path("model")
+    folder = model_path()
     cards = list(folder.glob("*.json"))
     weights = list(folder.glob("*.safetensors"))
     assert len(cards) == 1 and len(weights) == 1

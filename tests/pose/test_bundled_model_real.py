@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from kneeview.analysis.multiview import load_detections
-from kneeview.bundled import resource_path
+from kneeview.bundled import model_path
 from kneeview.io.recording import open_recording
 
 torch = pytest.importorskip("torch")
@@ -32,7 +32,7 @@ BLAZEPOSE = DATA / "Demo_SinglePerson.blazepose.npz"
 
 @pytest.fixture(scope="module")
 def card():
-    return json.loads(next(resource_path("model").glob("*.json")).read_text())
+    return json.loads(next(model_path().glob("*.json")).read_text())
 
 
 @pytest.fixture(scope="module")

@@ -132,3 +132,19 @@ def test_missing_files(tmp_path, saved):
     empty.mkdir()
     with pytest.raises(CheckpointError, match="one .safetensors"):
         load_checkpoint(empty)
+
+
+def test_a_missing_bundled_model_is_named(tmp_path, monkeypatch):
+    """Both users of the bundled model (the app's estimator, the trainer's --init-from) say
+    which folder lacks it."""
+    import kneeview.bundled as bundled
+    from kneeview.pose import load_estimator
+    from trainer.config import TrainConfig
+    from trainer.fit import initial_model
+
+    monkeypatch.setattr(bundled, "resource_path", lambda *parts: tmp_path.joinpath(*parts))
+    (tmp_path / "model").mkdir()
+    for attempt in (lambda: load_estimator(), lambda: initial_model(TrainConfig(init_from="bundled"))):
+        with pytest.raises(CheckpointError, match="bundled model is missing") as err:
+            attempt()
+        assert str(tmp_path / "model") in str(err.value)
