@@ -31,14 +31,20 @@ def vicon_radial(rng: np.random.Generator, size: tuple[int, int], principal_poin
     return dist
 
 
+#: where ``video_camera`` can stand; the first two are what a clinic films valgus from
+PLACEMENTS = ("frontal", "oblique", "rear", "high")
+
+
 def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm: np.ndarray,
                  placement: str = "frontal", strength: float | None = None, device_id: str | None = None,
                  fill: float | None = None, name: str = "", distance_mm: float | None = None,
                  height_mm: float | None = None, facing=FORWARD, right=RIGHT) -> Camera:
     """A video camera that sees every point in ``points_lab_mm`` (N, 3).
 
-    ``placement``: "frontal" (in front of the athlete, within 10 degrees) or "oblique"
-    (20 to 55 degrees to either side). ``fill``: fraction of the frame the movement spans.
+    ``placement``: "frontal" (in front of the athlete, within 10 degrees), "oblique"
+    (20 to 55 degrees to either side), "rear" (behind, 125 to 180 degrees from the front) or
+    "high" (any direction, 2.2 to 3.2 m up, looking down: a camera on a wall or the
+    ceiling rig, as in motion-capture labs). ``fill``: fraction of the frame the movement spans.
     """
     w, h = size
     pts = np.asarray(points_lab_mm, float).reshape(-1, 3)
@@ -48,8 +54,14 @@ def video_camera(rng: np.random.Generator, size: tuple[int, int], points_lab_mm:
         az = np.radians(rng.uniform(-10, 10))
     elif placement == "oblique":
         az = np.radians(rng.uniform(20, 55)) * (1 if rng.random() < 0.5 else -1)
+    elif placement == "rear":
+        az = np.radians(rng.uniform(125, 180)) * (1 if rng.random() < 0.5 else -1)
+    elif placement == "high":
+        az = np.radians(rng.uniform(-180, 180))
+        if height_mm is None:
+            height_mm = rng.uniform(2200, 3200)
     else:
-        raise ValueError(f"unknown camera placement {placement!r}")
+        raise ValueError(f"unknown camera placement {placement!r} (known: {', '.join(PLACEMENTS)})")
     dist_mm = distance_mm if distance_mm is not None else rng.uniform(3500, 6500)
     height = height_mm if height_mm is not None else rng.uniform(700, 1700)
     facing = np.asarray(facing, float)

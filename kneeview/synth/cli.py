@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
     p.add_argument("--task", default="mix", help="dj, sls or mix (default mix)")
     p.add_argument("--size", default="640x480", help="video size WxH (default 640x480)")
+    p.add_argument("--placements", default="frontal,oblique",
+                   help="where the video camera may stand, drawn per trial: frontal, oblique, rear (behind the "
+                        "athlete), high (2.2-3.2 m up, any direction); default frontal,oblique")
     p.add_argument("--from-c3d", dest="from_c3d", metavar="FILE",
                    help="animate the joint centres of this .c3d instead of the parametric motion")
     p.add_argument("--workers", type=int, default=1, help="processes; 0 = all cores (default 1)")
@@ -30,7 +33,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .dataset import TASKS, check_output_dir, parse_size, write_dataset
+    from .dataset import TASKS, check_output_dir, parse_placements, parse_size, write_dataset
 
     if args.demo:
         from .demo import write_demo
@@ -50,13 +53,14 @@ def run(args: argparse.Namespace) -> int:
         raise KneeViewInputError(None, f"--workers must not be negative, got {args.workers}", "--workers")
     workers = args.workers or (os.cpu_count() or 1)
     size = parse_size(args.size)
+    placements = parse_placements(args.placements)
     from_c3d = None
     if args.from_c3d:
         from_c3d = Path(args.from_c3d)
         if not from_c3d.is_file():
             raise KneeViewInputError(from_c3d, "C3D file not found", "--from-c3d")
     entries = write_dataset(args.outdir, args.trials, seed=args.seed, task=task, size=size, from_c3d=from_c3d,
-                            workers=workers, progress=not args.no_progress)
+                            workers=workers, progress=not args.no_progress, placements=placements)
     frames = sum(e["n_frames"] for e in entries)
     print(f"wrote {len(entries)} trials ({frames} frames) into {args.outdir}")
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..errors import KneeViewInputError
 from .anthropometrics import Athlete, next_year, sample_athlete
-from .cameras import optical_cameras, video_camera
+from .cameras import PLACEMENTS, optical_cameras, video_camera
 from .motion import Motion, drop_jump, single_leg_squat
 from .render import TrialRenderer
 from .scene import sample_scene
@@ -27,6 +27,7 @@ TASKS = ("dj", "sls", "mix")
 ATHLETE_STREAM = 7_000_001
 TRIALS_PER_ATHLETE = 4
 MAX_SIZE = 4096
+DEFAULT_PLACEMENTS = ("frontal", "oblique")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class TrialSpec:
     task: str  # "DJ" or "SLS"
     size: tuple[int, int]
     from_c3d: str | None = None
+    placements: tuple[str, ...] = DEFAULT_PLACEMENTS  # the video camera stands at one of these
 
     @property
     def athlete_id(self) -> str:
@@ -66,7 +68,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None) -> list[TrialSpec]:
+def parse_placements(text) -> tuple[str, ...]:
+    """"frontal,oblique,rear" -> a tuple of camera placements (kneeview.synth.cameras)."""
+    names = tuple(dict.fromkeys(p.strip().lower() for p in str(text).split(",") if p.strip()))
+    unknown = [p for p in names if p not in PLACEMENTS]
+    if not names or unknown:
+        raise KneeViewInputError(None, f"--placements {text!r}: choose from {', '.join(PLACEMENTS)}", "--placements")
+    return names
+
+
+def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None,
+                 placements=DEFAULT_PLACEMENTS) -> list[TrialSpec]:
     """The trials of a dataset: about four per athlete, half the athletes in two years."""
     if not isinstance(n_trials, int) or n_trials < 0:
         raise KneeViewInputError(None, f"--trials must be a non-negative whole number, got {n_trials!r}", "--trials")
@@ -82,7 +94,8 @@ def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), f
         year = 1 + (i // n_athletes) % 2 if two_years[a] else 1
         rng = np.random.default_rng([seed, i])
         t = task.upper() if task != "mix" else ("DJ" if rng.random() < 0.6 else "SLS")
-        specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d)))
+        specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d),
+                               tuple(placements)))
     return specs
 
 
@@ -161,7 +174,11 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
     if motion.box is not None:
         c = np.asarray(motion.box["top_centre_lab_mm"])
         pts = np.concatenate([pts, [c, c * [1, 1, 0]]])
-    placement = placement or ("frontal" if rng.random() < 0.5 else "oblique")
+    if placement is None:
+        if tuple(spec.placements) == DEFAULT_PLACEMENTS:  # the draw every existing dataset was made with
+            placement = "frontal" if rng.random() < 0.5 else "oblique"
+        else:
+            placement = str(rng.choice(list(spec.placements)))
     cam = video_camera(rng, spec.size, pts, placement, strength=strength, fill=fill,
                        distance_mm=camera_distance_mm, height_mm=camera_height_mm,
                        facing=motion.facing, right=motion.lateral_axis)
@@ -233,11 +250,11 @@ def check_output_dir(out_dir) -> Path:
 
 
 def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size=(640, 480), from_c3d=None,
-                  workers: int = 1, progress: bool = True) -> list[dict]:
+                  workers: int = 1, progress: bool = True, placements=DEFAULT_PLACEMENTS) -> list[dict]:
     """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them."""
     if not isinstance(workers, int) or workers < 1:
         raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
-    specs = plan_dataset(n_trials, seed, task, size, from_c3d)
+    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements)
     if from_c3d is not None:
         from .from_c3d import load_capture
 
@@ -262,7 +279,7 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
     finally:
         bar.close()
     index = {"generator": "kneeview.synth", "seed": seed, "task": task, "size": list(size),
-             "from_c3d": None if from_c3d is None else str(from_c3d), "trials": entries,
+             "from_c3d": None if from_c3d is None else str(from_c3d), "placements": list(placements), "trials": entries,
              "specs": [asdict(s) for s in specs]}
     atomic_write_text(out / "synth_index.json", json.dumps(index, indent=1) + "\n")
     return entries

@@ -95,6 +95,54 @@ def test_cameras_keep_the_movement_in_frame():
         assert np.all((uv >= 0) & (uv <= [319, 239]))
 
 
+@pytest.mark.parametrize("placement", ["rear", "high"])
+def test_rear_and_high_cameras(placement):
+    """Viewpoints a clinic rarely films from but a lab's other cameras do: behind the athlete
+    (125-180 degrees from the direction they face) and high up looking down."""
+    from kneeview.synth.dataset import TrialSpec, build_trial
+
+    for i in range(4):
+        spec = TrialSpec(seed=22, index=i, athlete_index=i, year=1, task=("DJ", "SLS")[i % 2], size=(320, 240),
+                         placements=(placement,))
+        built = build_trial(spec)
+        cam, motion = built.cameras[0], built.motion
+        assert built.metadata["camera"]["placement"] == placement
+        uv = cam.project(motion.joints_lab_mm.reshape(-1, 3))
+        assert np.all((uv >= 0) & (uv <= [319, 239]))
+        centre = motion.joints_lab_mm.reshape(-1, 3).mean(axis=0)
+        to_cam = (cam.position_mm - centre)[:2]
+        facing = np.asarray(motion.facing, float)[:2]
+        angle = np.degrees(np.arccos(to_cam @ facing / np.linalg.norm(to_cam) / np.linalg.norm(facing)))
+        optical_axis = cam.R[2]  # camera z in the lab frame
+        if placement == "rear":
+            assert angle > 110  # behind (the aim point's small offsets move the angle a little)
+            assert 700 <= cam.position_mm[2] <= 1700
+        else:
+            assert 2200 <= cam.position_mm[2] <= 3200 and optical_axis[2] < -0.2  # looking down
+
+
+def test_default_placements_keep_existing_datasets():
+    """The default draw is the one every dataset so far was rendered with (same seed, same files)."""
+    from kneeview.synth.dataset import TrialSpec, build_trial
+
+    spec = TrialSpec(seed=21, index=3, athlete_index=3, year=1, task="DJ", size=(320, 240))
+    explicit = TrialSpec(seed=21, index=3, athlete_index=3, year=1, task="DJ", size=(320, 240),
+                         placements=("frontal", "oblique"))
+    a, b = build_trial(spec).cameras[0], build_trial(explicit).cameras[0]
+    np.testing.assert_array_equal(a.position_mm, b.position_mm)
+    assert build_trial(spec).metadata["camera"]["placement"] in ("frontal", "oblique")
+
+
+def test_cli_placements(tmp_path):
+    assert _run_cli([str(tmp_path / "out"), "--trials", "2", "--seed", "4", "--size", "96x72", "--placements", "rear,HIGH",
+                     "--no-progress"]) == 0
+    index = json.loads((tmp_path / "out" / "synth_index.json").read_text())
+    assert index["placements"] == ["rear", "high"]
+    for trial in index["trials"]:
+        meta = json.loads(next((tmp_path / "out").rglob(f"{trial['trial']}.json")).read_text())
+        assert meta["camera"]["placement"] in ("rear", "high")
+
+
 def test_cli_writes_a_dataset(tmp_path, capsys):
     assert _run_cli([str(tmp_path / "out"), "--trials", "1", "--seed", "2", "--task", "sls", "--size", "96x72", "--no-progress"]) == 0
     assert "wrote 1 trials" in capsys.readouterr().out
@@ -111,6 +159,8 @@ def test_cli_writes_a_dataset(tmp_path, capsys):
     (["--workers", "-2"], "--workers"),
     (["--seed", "-5"], "--seed"),
     (["--from-c3d", "/nonexistent/trial.c3d"], "--from-c3d"),
+    (["--placements", "ceiling"], "--placements"),
+    (["--placements", ","], "--placements"),
 ])
 def test_cli_bad_options(tmp_path, argv, field):
     with pytest.raises(KneeViewInputError) as err:
