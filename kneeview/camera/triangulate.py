@@ -84,7 +84,7 @@ def triangulate(cameras: list[Camera], raw_px, confidence=None, min_views: int =
     points = np.full((N, 3), np.nan)
     errors = np.full((V, N), np.nan)
     active = np.flatnonzero(used.sum(0) >= min_views)
-    for _ in range(V):
+    for _ in range(V + 1):  # at most V - 1 drops, each followed by a solve
         if active.size == 0:
             break
         X, err = solve(used[:, active], active)
