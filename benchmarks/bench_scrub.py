@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         wanted = [-1]
 
         def on_paint():
-            if getattr(win.video, "shown_frame", wanted[0]) == wanted[0]:
+            if win.video.shown_frame == wanted[0]:
                 painted.append(time.perf_counter())
 
         win.video.image.sigPainted.connect(on_paint)

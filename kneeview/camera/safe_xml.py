@@ -25,9 +25,7 @@ def parse_calibration_xml(path: Path, max_bytes: int):
         return DET.parse(str(path), forbid_dtd=True).getroot()
     except DefusedXmlException as exc:
         raise CalibrationError(path, f"refused unsafe XML ({type(exc).__name__}: DTDs and entities are not allowed)") from None
-    except DET.ParseError as exc:
-        raise CalibrationError(path, f"malformed XML: {exc}") from None
-    except LookupError as exc:  # an XML declaration naming an encoding Python does not know
+    except (DET.ParseError, LookupError) as exc:  # LookupError: the declaration names an unknown encoding
         raise CalibrationError(path, f"malformed XML: {exc}") from None
     except (OSError, UnicodeError, ValueError) as exc:
         raise CalibrationError(path, f"cannot read calibration: {exc}") from None

@@ -118,9 +118,9 @@ class DisplayFrames:
             return None
         return img
 
-    def _decode_raw(self, index: int, reduction: int = 1) -> np.ndarray | None:
+    def _decode_raw(self, index: int) -> np.ndarray | None:
         packet = self._read_packet(index)
-        return None if packet is None else self._decode_packet(packet, reduction)
+        return None if packet is None else self._decode_packet(packet)
 
     def _agrees(self, index: int) -> bool:
         fast = self._decode_raw(index)

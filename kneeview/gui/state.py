@@ -272,16 +272,6 @@ class SessionState(QtCore.QObject):
         if self.frames is not None and 0 <= frame < self.n_frames:
             self.frames.prefetch(frame, self._display_reduction)
 
-    def image(self, frame: int) -> np.ndarray | None:
-        """The RGB frame for display (see :mod:`.frames`)."""
-        if self.frames is None:
-            return None
-        try:
-            return self.frames[frame]
-        except (KneeViewInputError, IndexError) as exc:
-            log.warning("cannot show frame %d: %s", frame, exc)
-            return None
-
     def display_image(self, frame: int, reduction: int = 1) -> tuple[np.ndarray, tuple[int, int]] | None:
         """``(rgb, (W, H))``: the frame for display, up to ``reduction`` times smaller, and the
         raw pixels it covers (see :meth:`.frames.DisplayFrames.get`); None if it cannot be read."""

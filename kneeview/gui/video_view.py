@@ -325,8 +325,8 @@ class VideoView(QtWidgets.QWidget):
                     labels.append(lab)
             self.points.setData(pos=np.asarray(kp, float)[joints].reshape(-1, 2), pen=pens, brush=brushes, size=sizes,
                                 symbol="o", data=joints)
-        for lab in self._label_pool:
-            lab.setVisible(any(lab is shown for shown in labels))
+        for k, lab in enumerate(self._label_pool):  # labels are the pool's first len(labels)
+            lab.setVisible(k < len(labels))
         self.low_conf_labels = labels
         gt = st.gt_px[frame] if (st.gt_px is not None and self.show_gt and frame < len(st.gt_px)) else None
         if gt is None:
