@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--split-seed", type=int)
     f.add_argument("--split-file", help="reuse another run's split.json")
     f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    f.add_argument("--rotate-deg", type=float, help="in-plane rotation augmentation, +- degrees (default 45; 0: none)")
     f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's network ('bundled': the shipped model)")
     f.add_argument("--real", dest="real_data", action="append", metavar="SESSION",
                    help="mix in a real multi-view recording with pseudo-label C3D (repeatable)")
@@ -112,7 +113,7 @@ def cmd_fit(args) -> int:
 
     overrides = {k: getattr(args, k) for k in (
         "framework", "data", "run_dir", "iterations", "lift_iterations", "batch_size", "lr", "optimizer",
-        "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "augment",
+        "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "augment", "rotate_deg",
         "workers", "checkpoint_every", "device", "amp", "eval_at_end", "seed", "init_from", "real_data", "real_fraction",
         "real_segments", "real_test_segments", "real_guard_frames", "real_holdout_views")}
     overrides["model"] = _parse_model_overrides(args.model) or None

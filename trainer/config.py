@@ -42,6 +42,7 @@ class TrainConfig:
     split_seed: int = 0
     split_file: str = ""  # reuse another run's split.json
     augment: bool = True
+    rotate_deg: float = 45.0  # in-plane rotation augmentation, +- degrees (0: none)
     workers: int = 2
     # fine-tuning: start from a checkpoint's weights and normalisation (e.g. the bundled model)
     init_from: str = ""
@@ -113,6 +114,8 @@ def build_config(file_path=None, overrides: dict | None = None) -> TrainConfig:
             raise KneeViewInputError(None, f"{name} must be at least 1", name)
     if not cfg.lr > 0:
         raise KneeViewInputError(None, "lr must be positive", "lr")
+    if not 0.0 <= cfg.rotate_deg <= 180.0:
+        raise KneeViewInputError(None, "rotate_deg must be in [0, 180]", "rotate_deg")
     if not 0.0 <= cfg.real_fraction < 1.0:
         raise KneeViewInputError(None, "real_fraction must be in [0, 1)", "real_fraction")
     if cfg.init_from and cfg.model:

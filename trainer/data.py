@@ -289,6 +289,10 @@ def normalisation_stats(samples: list[ViewSamples]) -> tuple[np.ndarray, np.ndar
 @dataclass
 class Augment:
     scale: tuple[float, float] = (0.75, 1.3)
+    #: in-plane rotation: with probability ``rotate``, an angle uniform in +-``rotate_deg`` (a camera with roll,
+    #: e.g. mounted high and tilted: cam04 of the Pose2Sim recording sees the body axis 22-51 degrees off vertical)
+    rotate: float = 0.6
+    rotate_deg: float = 45.0
     flip: float = 0.5
     colour: float = 0.8
     blur: float = 0.3
@@ -300,8 +304,8 @@ class PoseDataset:
 
     Frames are first resized exactly as at inference (short side to ``min_size``, area
     interpolation; the resized frames of real recordings, few and slow to seek in their
-    long-GOP videos, are kept in memory), then augmented (scale and crop, horizontal flip with left/right swap
-    and mirrored 3D, colour jitter, blur). Targets are in the network's continuous pixel
+    long-GOP videos, are kept in memory), then augmented (scale, in-plane rotation with the 3D turned about the
+    optical axis alike, crop, horizontal flip with left/right swap and mirrored 3D, colour jitter, blur). Targets are in the network's continuous pixel
     coordinates (``raw_px + 0.5``, see :mod:`kneeview.pose.estimator`).
     """
 
@@ -422,17 +426,30 @@ class PoseDataset:
         a = self.augment
         h, w = img.shape[:2]
         s = float(rng.uniform(*a.scale))
-        # place the scaled person box inside the canvas when it fits, anywhere otherwise
-        bx0, by0 = box[0] * s
-        bx1, by1 = box[1] * s
-        tx = _random_offset(rng, bx0, bx1, w)
-        ty = _random_offset(rng, by0, by1, h)
-        # continuous coordinates: x' = s x + t; OpenCV's matrix works on pixel centres
-        M = np.array([[s, 0, tx + 0.5 * s - 0.5], [0, s, ty + 0.5 * s - 0.5]], dtype=np.float64)
+        theta = float(np.radians(rng.uniform(-a.rotate_deg, a.rotate_deg))) if rng.random() < a.rotate else 0.0
+        c, sn = np.cos(theta), np.sin(theta)
+        rot = np.array([[c, -sn], [sn, c]])  # image x right, y down: positive theta turns clockwise on screen
+        A = s * rot
+        # p' = A (p - centre) + t in continuous coordinates; the person box turned with it is the
+        # bounding box of the box's inscribed ellipse (a body is no rectangle), widened to hold the joints
+        centre = box.mean(axis=0)
+        ra, rb = (box[1] - box[0]) / 2.0
+        half = s * np.array([np.hypot(ra * c, rb * sn), np.hypot(ra * sn, rb * c)])
+        kp = (kp - centre) @ A.T
+        lo = np.minimum(-half, kp.min(axis=0) - 2.0)
+        hi = np.maximum(half, kp.max(axis=0) + 2.0)
+        t = np.array([_random_offset(rng, lo[0], hi[0], w), _random_offset(rng, lo[1], hi[1], h)])
+        kp = kp + t
+        box = np.stack([lo + t, hi + t])
+        # OpenCV's matrix works on pixel centres: x_pix' = A x_pix + (t - A centre) + A 0.5 - 0.5
+        b = t - A @ centre + A @ [0.5, 0.5] - 0.5
+        M = np.concatenate([A, b[:, None]], axis=1)
         fill = tuple(int(v) for v in rng.integers(0, 256, 3))
         img = cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
-        kp = kp * s + [tx, ty]
-        box = box * s + [tx, ty]
+        # turning the image about a point is (to the weak-perspective order of the crop) turning the camera
+        # about its optical axis: the camera-frame x, y (right, down) turn with the pixels, z stays
+        j3 = j3.copy()
+        j3[:, :2] = j3[:, :2] @ rot.T.astype(np.float32)
         if rng.random() < a.flip:
             img = np.ascontiguousarray(img[:, ::-1])
             kp = kp[list(J.FLIP_INDEX)].copy()

@@ -197,7 +197,7 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
     model.to(dist.device)
     mcfg = model.config
     dataset = PoseDataset(train_samples + real, mean3d, std3d, mcfg.min_size, mcfg.max_size,
-                          augment=Augment(enabled=cfg.augment), seed=cfg.seed + 1000 * dist.rank)
+                          augment=Augment(enabled=cfg.augment, rotate_deg=cfg.rotate_deg), seed=cfg.seed + 1000 * dist.rank)
     if n_real:
         dataset.preload_real()
         # each rank draws its own stream, real frames making up ``real_fraction`` of it
@@ -356,6 +356,7 @@ def _export(model, run_dir: Path, cfg: TrainConfig, split: dict, n_frames: int, 
         "schedule": f"{cfg.schedule}, warm-up {cfg.warmup_iterations}",
         "lift_iterations": cfg.lift_iterations if cfg.framework == "B" else None,
         "augment": cfg.augment,
+        "rotate_deg": cfg.rotate_deg if cfg.augment else None,
         "hardware": hardware(),
         "time_s": round(elapsed, 1),
     }

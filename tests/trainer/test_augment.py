@@ -1,0 +1,89 @@
+"""The training augmentation moves pixels, 2D targets and 3D targets alike.
+
+Independent expectations: coloured dots drawn at the joints must be found at the augmented
+keypoints, and the augmented 3D, projected through a pinhole camera, must give the augmented
+2D (the principal point cancels in differences between joints, the scale is read off the 2D).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from kneeview import joints as J
+from trainer.data import Augment, PoseDataset
+
+W, H = 320, 256
+F = 400.0
+COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 0, 255), (255, 255, 0)]
+
+
+def scene():
+    """Camera-frame joints (m, x right, y down, z forward) of a person leaning a little, their
+    continuous-pixel projection (principal point at the person), the box and a drawn image."""
+    j3 = np.array([[-0.10, -0.05, 3.0], [0.10, -0.05, 3.05], [-0.13, 0.35, 2.95], [0.11, 0.37, 3.0],
+                   [-0.08, 0.75, 3.0], [0.14, 0.76, 3.02]], dtype=np.float32)
+    centre = np.array([W / 2, 60.0])
+    kp = F * j3[:, :2] / j3[:, 2:] + centre
+    box = np.array([kp.min(axis=0) - [25, 40], kp.max(axis=0) + [25, 10]])
+    img = np.full((H, W, 3), 90, np.uint8)
+    for (x, y), c in zip(kp - 0.5, COLOURS):  # continuous -> pixel-centre coordinates
+        cv2.circle(img, (int(round(x * 16)), int(round(y * 16))), 3 * 16, c, -1, lineType=cv2.LINE_AA, shift=4)
+    return img, kp, box, j3
+
+
+def augment(seed, **kw):
+    kw = {"colour": 0.0, "blur": 0.0, **kw}
+    ds = PoseDataset([], np.zeros((6, 3)), np.ones(3), augment=Augment(**kw), seed=seed)
+    img, kp, box, j3 = scene()
+    return ds._augment(img, kp, box, j3)
+
+
+def dot_centre(img, colour):
+    """Continuous-pixel centroid of the pixels close to ``colour``."""
+    d = np.abs(img.astype(int) - np.array(colour)).sum(axis=2)
+    ys, xs = np.nonzero(d < 120)
+    assert len(xs) > 5, f"dot {colour} not found"
+    return np.array([xs.mean(), ys.mean()]) + 0.5
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_dots_land_on_the_augmented_keypoints(seed, flip):
+    img, kp, box, _ = augment(seed, rotate=1.0, rotate_deg=45.0, flip=flip, scale=(0.8, 1.2))
+    src = list(J.FLIP_INDEX) if flip else list(range(6))
+    for i in range(6):
+        assert np.linalg.norm(dot_centre(img, COLOURS[src[i]]) - kp[i]) < 0.6
+    # the person box holds every joint
+    assert (box[0] <= kp.min(axis=0)).all() and (kp.max(axis=0) <= box[1]).all()
+
+
+def _turn_deg(a, b):
+    return np.degrees(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b))
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_augmented_3d_projects_onto_the_augmented_2d(seed, flip):
+    _, kp0, _, j0 = scene()
+    img, kp, box, j3 = augment(seed, rotate=1.0, rotate_deg=45.0, flip=flip)
+    src = list(J.FLIP_INDEX) if flip else list(range(6))
+    s = np.linalg.norm(kp[4] - kp[0]) / np.linalg.norm(kp0[src[4]] - kp0[src[0]])
+    proj = s * F * j3[:, :2] / j3[:, 2:]
+    np.testing.assert_allclose(proj - proj[0], kp - kp[0], atol=1e-3)
+    np.testing.assert_allclose(np.sort(j3[:, 2]), np.sort(j0[:, 2]), atol=1e-6)  # depth untouched
+
+
+def test_rotation_is_drawn_and_spans_the_range():
+    _, kp0, _, _ = scene()
+    turns = []
+    for seed in range(60):
+        _, kp, _, _ = augment(seed, rotate=1.0, rotate_deg=45.0, flip=0.0)
+        turns.append(_turn_deg(kp0[4] - kp0[0], kp[4] - kp[0]))
+    turns = np.array(turns)
+    assert np.abs(turns).max() <= 45.0 + 1e-6
+    assert turns.min() < -30 and turns.max() > 30
+    # off: the leg keeps its direction
+    for seed in range(5):
+        _, kp, _, _ = augment(seed, rotate=0.0, flip=0.0)
+        assert abs(_turn_deg(kp0[4] - kp0[0], kp[4] - kp[0])) < 1e-6
