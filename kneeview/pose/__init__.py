@@ -10,11 +10,12 @@ Importing ``kneeview.pose`` is cheap: torch is loaded when a function below is f
 from __future__ import annotations
 
 
-def load_estimator(path=None, device: str = "auto"):
-    """The bundled model (``path=None``) or a checkpoint, on CUDA, MPS or CPU ("auto")."""
+def load_estimator(path=None, device: str = "auto", runtime: str = "auto"):
+    """The bundled model (``path=None``) or a checkpoint, on CUDA, MPS or CPU ("auto");
+    on a CPU the backbone runs in ONNX Runtime when it is installed (``runtime="torch"``: never)."""
     from .estimator import load_estimator as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, runtime=runtime)
 
 
 def __getattr__(name):

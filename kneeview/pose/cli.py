@@ -107,8 +107,13 @@ def bench_inference(checkpoint=None, random_init: bool = False, frames: int = 20
         "frame_size": [W, H],
         "cpu": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_runtime": est.runtime,
     }
     result["cpu_batch1_fps"] = _time(lambda b: est.predict(b[0]), imgs[:frames], 1)
+    if est.runtime != "torch":  # the same network with its backbone in torch, in the same run
+        plain = Estimator(est.model, est.card, torch.device("cpu"), runtime="torch")
+        result["cpu_batch1_fps_torch"] = _time(lambda b: plain.predict(b[0]), imgs[:frames], 1)
+        result["runtime_speedup"] = result["cpu_batch1_fps"] / result["cpu_batch1_fps_torch"]
     cuda = torch.cuda.is_available()
     if cuda:
         gpu = Estimator(est.model, est.card, torch.device("cuda"))
@@ -154,7 +159,10 @@ def _cmd_bench_inference(args) -> int:
         return 0
     print(f"model:     {res['model']} (framework {res['framework']}, {res['backbone']}, short side {res['input_min_size']} px)")
     print(f"frames:    {res['frame_size'][0]}x{res['frame_size'][1]}, CPU {res['cpu']}, {res['torch_threads']} torch threads")
-    print(f"CPU, batch 1:            {res['cpu_batch1_fps']:8.2f} frames/s")
+    print(f"CPU, batch 1:            {res['cpu_batch1_fps']:8.2f} frames/s   (backbone in {res['cpu_runtime']})")
+    if "cpu_batch1_fps_torch" in res:
+        print(f"CPU, batch 1, all torch: {res['cpu_batch1_fps_torch']:8.2f} frames/s   -> {res['cpu_runtime']}"
+              f" is {res['runtime_speedup']:.2f}x faster")
     if "gpu_batched_fps" in res:
         print(f"GPU {res['gpu']}, batch {res['gpu_batch']}: {res['gpu_batched_fps']:8.2f} frames/s")
     if "baseline_cpu_batch1_fps" in res:

@@ -81,8 +81,16 @@ class FramePose:
 class Estimator:
     """A loaded network on a device. Use :func:`kneeview.pose.load_estimator`."""
 
-    def __init__(self, model, card: dict, device: torch.device, fuse: bool = True):
+    def __init__(self, model, card: dict, device: torch.device, fuse: bool = True, runtime: str = "auto"):
+        """``runtime``: "auto" runs the backbone in ONNX Runtime on a CPU when it is installed
+        (:mod:`kneeview.pose.onnx_backbone`), "torch" never, "onnxruntime" insists (error if it cannot)."""
+        if runtime not in ("auto", "torch", "onnxruntime"):
+            raise ValueError(f"runtime must be auto, torch or onnxruntime, not {runtime!r}")
+        from .onnx_backbone import OnnxBackbone, onnx_backbone
+
         model = model.eval()
+        if isinstance(getattr(model, "backbone", None), OnnxBackbone):  # another estimator's: start from torch
+            model.backbone = model.backbone.source
         if fuse and hasattr(model, "backbone"):
             from .backbone import fuse_batchnorm_
 
@@ -90,6 +98,14 @@ class Estimator:
         # NHWC convolutions: oneDNN's depthwise kernels run the backbone ~1.7x faster on a
         # CPU (measured 72 -> 43 ms at 320x448 on 2 cores), cuDNN's fp16 ones on a GPU.
         self.model = model.to(device, memory_format=torch.channels_last)
+        self.runtime = "torch"
+        if runtime != "torch" and device.type == "cpu" and hasattr(model, "backbone"):
+            fast = onnx_backbone(model.backbone)
+            if fast is not None:
+                model.backbone = fast
+                self.runtime = "onnxruntime"
+        if runtime == "onnxruntime" and self.runtime != "onnxruntime":
+            raise RuntimeError("the backbone cannot run in ONNX Runtime here (a CPU and the onnxruntime package are needed)")
         self.card = card
         self.device = device
         self.config = model.config
@@ -105,6 +121,7 @@ class Estimator:
             "kneeview_version": self.card.get("kneeview_version"),
             "checkpoint_sha256": self.card.get("weights", {}).get("sha256"),
             "device": str(self.device),
+            "runtime": self.runtime,
         }
 
     @torch.inference_mode()
@@ -184,8 +201,9 @@ class Estimator:
         return seq
 
 
-def load_estimator(path=None, device: str = "auto") -> Estimator:
-    """The bundled model (``resources/model/``) or the checkpoint at ``path``, on ``device``."""
+def load_estimator(path=None, device: str = "auto", runtime: str = "auto") -> Estimator:
+    """The bundled model (``resources/model/``) or the checkpoint at ``path``, on ``device``
+    (``runtime``: see :class:`Estimator`)."""
     from ..bundled import model_path
     from .checkpoint import load_checkpoint
 
@@ -193,4 +211,4 @@ def load_estimator(path=None, device: str = "auto") -> Estimator:
         path = model_path(required=True)
     dev = pick_device(device)
     model, card = load_checkpoint(path, device="cpu")
-    return Estimator(model, card, dev)
+    return Estimator(model, card, dev, runtime=runtime)

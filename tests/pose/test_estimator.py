@@ -98,13 +98,16 @@ def test_pick_device():
         assert pick_device("auto").type in ("cpu", "mps")
 
 
-def test_inference_network_matches_the_training_network(tiny_model):
-    """The estimator runs a BatchNorm-fused, channels-last copy: same detections, joints, 3D."""
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_inference_network_matches_the_training_network(tiny_model, runtime):
+    """The estimator runs a BatchNorm-fused, channels-last copy, its backbone in torch or in ONNX
+    Runtime (exported at one size, run at others): same detections, joints, 3D."""
     import copy
 
     model = tiny_model("A", pretrained_backbone=True).eval()
     reference = copy.deepcopy(model)
-    est = Estimator(model, {"weights": {}}, torch.device("cpu"))
+    est = Estimator(model, {"weights": {}}, torch.device("cpu"), runtime=runtime)
+    assert est.runtime == runtime and est.info["runtime"] == runtime
     assert next(p for p in est.model.backbone.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
     torch.manual_seed(1)
     images = [torch.rand(3, 128, 192), torch.rand(3, 150, 120)]
@@ -114,3 +117,29 @@ def test_inference_network_matches_the_training_network(tiny_model):
         assert len(w["scores"]) == len(g["scores"]) > 0
         for key in ("boxes", "scores", "keypoints", "joints3d"):
             assert torch.allclose(w[key], g[key], atol=1e-3, rtol=1e-3), key
+
+
+def test_without_onnxruntime_the_backbone_stays_in_torch(tiny_model, monkeypatch):
+    import sys
+
+    from kneeview.pose.onnx_backbone import OnnxBackbone
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "import onnxruntime" raises ImportError
+    est = Estimator(tiny_model("A"), {"weights": {}}, torch.device("cpu"))
+    assert est.runtime == "torch" and not isinstance(est.model.backbone, OnnxBackbone)
+    assert est.predict(np.zeros((96, 128, 3), np.uint8)) is not None
+    with pytest.raises(RuntimeError, match="ONNX Runtime"):
+        Estimator(tiny_model("A"), {"weights": {}}, torch.device("cpu"), runtime="onnxruntime")
+    with pytest.raises(ValueError, match="runtime"):
+        Estimator(tiny_model("A"), {"weights": {}}, torch.device("cpu"), runtime="tensorrt")
+
+
+def test_a_second_estimator_on_the_same_network_gets_the_torch_backbone_back(tiny_model):
+    from kneeview.pose.onnx_backbone import OnnxBackbone
+
+    model = tiny_model("A")
+    fast = Estimator(model, {"weights": {}}, torch.device("cpu"))
+    assert isinstance(model.backbone, OnnxBackbone)
+    torch_only = Estimator(model, {"weights": {}}, torch.device("cpu"), runtime="torch")
+    assert torch_only.runtime == "torch" and not isinstance(model.backbone, OnnxBackbone)
+    assert fast.model is torch_only.model
