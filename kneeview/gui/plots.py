@@ -190,13 +190,27 @@ class PlotPanel(QtWidgets.QWidget):
         return lo - 0.3 * span
 
     def _draw_events(self, p: MetricPlot, m: Metrics, bottom: float):
+        """A dashed line per event; its label under the curves, moved up a row when it would
+        overlap an earlier label (events a few frames apart: IC, deepest, take-off)."""
+        vb = p.getViewBox()
+        duration = max(self.state.n_frames / self.state.fps, 1e-6) if self.state.fps else 1.0
+        px_per_s = max(vb.width(), 200.0) / duration  # before the first layout: a narrow guess
+        y0, y1 = vb.viewRange()[1]
+        units_per_px = (y1 - y0) / max(vb.height(), 60.0)
+        row_ends: list[float] = []  # right edge (px) of the last label in each row
         for key, frame in sorted(m.events.items(), key=lambda kv: kv[1] if kv[1] is not None else -1):
             if frame is None or frame < 0:
                 continue
             t = frame / self.state.fps
             line = pg.InfiniteLine(pos=t, angle=90, pen=pg.mkPen(style.EVENT, width=1, style=QtCore.Qt.PenStyle.DashLine))
             text = pg.TextItem(EVENT_LABELS.get(key, key.replace("_", " ")), color=style.EVENT, anchor=(0.5, 1.0))
-            text.setPos(t, bottom)
+            rect = text.textItem.boundingRect()
+            x_px = t * px_per_s
+            row = next((r for r, end in enumerate(row_ends) if x_px - rect.width() / 2 > end + 4), len(row_ends))
+            if row == len(row_ends):
+                row_ends.append(0.0)
+            row_ends[row] = x_px + rect.width() / 2
+            text.setPos(t, bottom + row * rect.height() * units_per_px)
             for item in (line, text):
                 p.addItem(item)
                 p.decorations.append(item)

@@ -226,6 +226,39 @@ def test_open_demo_button(make_window, dialogs, monkeypatch, make_session, qtbot
     assert dialogs == []
 
 
+def test_event_labels_a_few_frames_apart_do_not_overlap(make_session, make_window, qtbot):
+    """IC, deepest and take-off two frames apart (as on the Pose2Sim recording) stack into rows."""
+    from kneeview.gui.state import Metrics
+
+    folder = make_session(n_frames=100)
+    win = make_window(auto_run=False)
+    win.resize(1200, 900)
+    win.open_path(folder)
+    st = win.state
+    t = np.arange(100) / st.fps
+    events = {"initial_contact": 20, "deepest": 22, "take_off": 24, "second_landing": 90}
+    st.set_metrics(Metrics(time_s=t, series={"MKD (mm)": {"left": np.sin(t), "right": np.cos(t)},
+                                             "FPPA (deg)": {"left": 2 * t, "right": -t}}, events=events, peaks={}))
+    qtbot.wait(50)
+    plot = win.plots.plots["MKD (mm)"]
+    labels = {d.toPlainText(): d for d in plot.decorations if hasattr(d, "toPlainText")}
+    assert set(labels) == {"IC", "deepest", "take-off", "2nd landing"}
+    rects = {k: v.sceneBoundingRect() for k, v in labels.items()}
+    for a in rects:
+        for b in rects:
+            if a < b:
+                assert not rects[a].intersects(rects[b]), (a, b, rects[a], rects[b])
+    # each label still sits on its event's line (centred on it) and inside the plot
+    view = plot.getViewBox().sceneBoundingRect()
+    for key, frame in events.items():
+        label = labels[{"initial_contact": "IC", "deepest": "deepest", "take_off": "take-off",
+                        "second_landing": "2nd landing"}[key]]
+        assert label.pos().x() == pytest.approx(frame / st.fps)
+        assert view.contains(label.sceneBoundingRect().center())
+    # the lone late event stays in the bottom row
+    assert labels["2nd landing"].pos().y() == pytest.approx(labels["IC"].pos().y())
+
+
 def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
     import pyqtgraph as pg
 
