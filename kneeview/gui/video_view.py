@@ -37,6 +37,9 @@ SETTLE_MS = 150
 #: frame follows when scrubbing stops)
 SCRUB_MAGNIFICATION = 1.25
 
+#: screen size (px) a low-confidence label needs; joints closer than that share one label
+LABEL_PX = (130, 18)
+
 # Qt's native raster format: 0xffRRGGBB words, i.e. B, G, R, 255 bytes on little-endian machines
 if sys.byteorder == "little":
     _QFORMAT, _TO_NATIVE = QtGui.QImage.Format.Format_RGB32, cv2.COLOR_RGB2BGRA
@@ -296,6 +299,23 @@ class VideoView(QtWidgets.QWidget):
             self._label_pool.append(lab)
         return self._label_pool[k]
 
+    def _low_conf_groups(self, kp, low: list[int]) -> list[list[int]]:
+        """Low-confidence joints whose labels would overlap on screen (a label is about
+        :data:`LABEL_PX` wide and tall), grouped top to bottom: each group gets one label."""
+        try:
+            px_w, px_h = self.vb.viewPixelSize()
+        except Exception:  # no view geometry yet
+            px_w = px_h = 1.0
+        groups: list[list[int]] = []
+        for j in sorted(low, key=lambda j: kp[j, 1]):
+            last = groups[-1][-1] if groups else None
+            if last is not None and abs(kp[j, 0] - kp[last, 0]) < LABEL_PX[0] * px_w \
+                    and abs(kp[j, 1] - kp[last, 1]) < LABEL_PX[1] * px_h:
+                groups[-1].append(j)
+            else:
+                groups.append([j])
+        return groups
+
     def _draw_overlay(self, frame: int):
         st = self.state
         pose = st.pose_at(frame) if self.show_estimate else None
@@ -318,11 +338,11 @@ class VideoView(QtWidgets.QWidget):
                 pens.append(pen)
                 brushes.append(brush)
                 sizes.append(size)
-                if low:
-                    lab = self._low_conf_label(len(labels))
-                    lab.setText(f"{J.JOINT_NAMES[J.JOINTS[j]]}? ({conf[j]:.2f})")
-                    lab.setPos(float(kp[j, 0]) + 6, float(kp[j, 1]) - 4)
-                    labels.append(lab)
+            for k, group in enumerate(self._low_conf_groups(kp, [j for j in joints if not conf[j] >= LOW_CONFIDENCE])):
+                lab = self._low_conf_label(k)
+                lab.setText("\n".join(f"{J.JOINT_NAMES[J.JOINTS[j]]}? ({conf[j]:.2f})" for j in group))
+                lab.setPos(float(kp[group[-1], 0]) + 6, float(kp[group[-1], 1]) - 4)
+                labels.append(lab)
             self.points.setData(pos=np.asarray(kp, float)[joints].reshape(-1, 2), pen=pens, brush=brushes, size=sizes,
                                 symbol="o", data=joints)
         for k, lab in enumerate(self._label_pool):  # labels are the pool's first len(labels)

@@ -63,6 +63,25 @@ def test_open_run_and_scrub(make_session, make_window, fake_for, wait_done, qtbo
     assert win.video.lines["left"].opts["pen"].color() != win.video.lines["right"].opts["pen"].color()
 
 
+def test_low_confidence_joints_at_one_spot_share_a_label(make_session, make_window, fake_for, wait_done, qtbot):
+    """Knee and ankle estimated at the same spot (the real never-seen view, frame 30): one label,
+    a line each, instead of two labels printed over each other; a joint far away keeps its own."""
+    folder = make_session(n_frames=6)
+    fake = fake_for(folder, batch_size=6)
+    fake.keypoints_px[:, 4] = fake.keypoints_px[:, 2] + 3.0  # right ankle on the right knee
+    fake.confidence = lambda i: np.array([0.2, 0.9, 0.1, 0.9, 0.3, 0.9])  # right hip, knee, ankle low
+    win = make_window(fake)
+    win.resize(1200, 900)
+    assert win.open_path(folder)
+    wait_done(win)
+    win.state.set_frame(2)
+    qtbot.waitUntil(lambda: len(win.video.low_conf_labels) > 0, timeout=3000)
+    texts = sorted(lab.toPlainText() for lab in win.video.low_conf_labels)
+    assert texts == ["right hip? (0.20)", "right knee? (0.10)\nright ankle? (0.30)"]
+    shown = [lab for lab in win.video._label_pool if lab.isVisible()]
+    assert len(shown) == 2
+
+
 def test_ground_truth_projected_and_error_shown(make_session, make_window, fake_for, wait_done, qtbot):
     from kneeview.io.recording import open_recording
 
