@@ -122,12 +122,16 @@ class DisplayFrames:
         packet = self._read_packet(index)
         return None if packet is None else self._decode_packet(packet)
 
-    def _agrees(self, index: int) -> bool:
+    def _checked(self, index: int) -> np.ndarray | None:
+        """The raw path's decoding of frame ``index`` (BGR) when it agrees with FFmpeg's, else None."""
         fast = self._decode_raw(index)
         if fast is None:
-            return False
+            return None
         exact = self.reader[index]
-        return float(np.mean(np.abs(fast.astype(np.int16) - exact.astype(np.int16)))) <= MAX_MEAN_DIFF
+        return fast if float(np.mean(np.abs(fast.astype(np.int16) - exact.astype(np.int16)))) <= MAX_MEAN_DIFF else None
+
+    def _agrees(self, index: int) -> bool:
+        return self._checked(index) is not None
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, index: int) -> np.ndarray:
@@ -171,17 +175,20 @@ class DisplayFrames:
 
     def _load(self, index: int, reduction: int) -> tuple[tuple[np.ndarray, tuple[int, int]], int]:
         """((rgb, extent), the reduction it has). Decodes outside the lock."""
-        packet = None
+        packet = bgr = None
         with self._cond:
             if self.raw_path and reduction == 1:
                 self._requests += 1
-                if self._requests % CHECK_EVERY == 0 and not self._agrees(index):
-                    self._disable(f"frame {index} differs from FFmpeg's decoding")
-            if self.raw_path:
+                if self._requests % CHECK_EVERY == 0:
+                    bgr = self._checked(index)  # a frame that passed the check is shown as decoded
+                    if bgr is None:
+                        self._disable(f"frame {index} differs from FFmpeg's decoding")
+            if self.raw_path and bgr is None:
                 packet = self._read_packet(index)
                 if packet is None:
                     self._disable(f"frame {index} could not be read as a packet")
-        bgr = self._decode_packet(packet, reduction) if packet is not None else None
+        if bgr is None and packet is not None:
+            bgr = self._decode_packet(packet, reduction)
         if bgr is not None:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: the decoder's own array
         else:

@@ -80,6 +80,22 @@ def test_disagreement_switches_to_the_exact_reader(mjpg_video, monkeypatch):
     np.testing.assert_array_equal(img, cv2.cvtColor(VideoReader(mjpg_video)[3], cv2.COLOR_BGR2RGB))
 
 
+def test_a_checked_frame_is_decoded_once(mjpg_video, monkeypatch):
+    """The periodic check's decoding is the frame shown: one JPEG decode per frame, checked or not."""
+    from kneeview.gui import frames as F
+
+    reader = VideoReader(mjpg_video)
+    exact = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in VideoReader(mjpg_video)]
+    frames = F.DisplayFrames(reader)
+    monkeypatch.setattr(F, "CHECK_EVERY", 2)
+    decoded = []
+    real = frames._decode_packet
+    monkeypatch.setattr(frames, "_decode_packet", lambda packet, *a: decoded.append(1) or real(packet, *a))
+    for i in (5, 6, 7, 8):
+        assert _mean_diff(frames[i], exact[i]) <= F.MAX_MEAN_DIFF
+    assert frames.raw_path and len(decoded) == 4
+
+
 @pytest.mark.parametrize("r", [2, 4, 8])
 def test_reduced_frames_cover_the_raw_frame(make_session, r):
     """libjpeg's scaled decode: ceil(W/r) x ceil(H/r) pixels, pixel k averaging raw pixels
