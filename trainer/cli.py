@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--split-seed", type=int)
     f.add_argument("--split-file", help="reuse another run's split.json")
     f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
-    f.add_argument("--rotate-deg", type=float, help="in-plane rotation augmentation, +- degrees (default 45; 0: none)")
+    f.add_argument("--rotate-deg", type=float, help="in-plane rotation augmentation, +- degrees (default 0: none)")
     f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's network ('bundled': the shipped model)")
     f.add_argument("--real", dest="real_data", action="append", metavar="SESSION",
                    help="mix in a real multi-view recording with pseudo-label C3D (repeatable)")

@@ -42,7 +42,7 @@ class TrainConfig:
     split_seed: int = 0
     split_file: str = ""  # reuse another run's split.json
     augment: bool = True
-    rotate_deg: float = 45.0  # in-plane rotation augmentation, +- degrees (0: none)
+    rotate_deg: float = 0.0  # in-plane rotation augmentation, +- degrees (0: none)
     workers: int = 2
     # fine-tuning: start from a checkpoint's weights and normalisation (e.g. the bundled model)
     init_from: str = ""

@@ -289,10 +289,10 @@ def normalisation_stats(samples: list[ViewSamples]) -> tuple[np.ndarray, np.ndar
 @dataclass
 class Augment:
     scale: tuple[float, float] = (0.75, 1.3)
-    #: in-plane rotation: with probability ``rotate``, an angle uniform in +-``rotate_deg`` (a camera with roll,
-    #: e.g. mounted high and tilted: cam04 of the Pose2Sim recording sees the body axis 22-51 degrees off vertical)
+    #: in-plane rotation: with probability ``rotate``, an angle uniform in +-``rotate_deg`` (a camera with roll).
+    #: Off by default: on the real recording it did not help the rolled view it was meant for (README)
     rotate: float = 0.6
-    rotate_deg: float = 45.0
+    rotate_deg: float = 0.0
     flip: float = 0.5
     colour: float = 0.8
     blur: float = 0.3
@@ -426,7 +426,9 @@ class PoseDataset:
         a = self.augment
         h, w = img.shape[:2]
         s = float(rng.uniform(*a.scale))
-        theta = float(np.radians(rng.uniform(-a.rotate_deg, a.rotate_deg))) if rng.random() < a.rotate else 0.0
+        theta = 0.0  # no draw when rotation is off: the earlier augmentation streams reproduce
+        if a.rotate_deg > 0 and rng.random() < a.rotate:
+            theta = float(np.radians(rng.uniform(-a.rotate_deg, a.rotate_deg)))
         c, sn = np.cos(theta), np.sin(theta)
         rot = np.array([[c, -sn], [sn, c]])  # image x right, y down: positive theta turns clockwise on screen
         A = s * rot
