@@ -17,6 +17,10 @@ def test_bench_inference_command_prints_json(capsys, monkeypatch):
     res = json.loads(capsys.readouterr().out)
     assert res["cpu_batch1_fps"] > 0 and res["frame_size"] == [320, 240]
     assert "baseline_cpu_batch1_fps" not in res
+    # the trunk ran in ONNX Runtime, and the all-torch network was timed in the same run
+    assert res["cpu_runtime"] == "onnxruntime"
+    assert res["cpu_batch1_fps_torch"] > 0
+    assert res["runtime_speedup"] == res["cpu_batch1_fps"] / res["cpu_batch1_fps_torch"]
 
 
 def _drawn(n, size):
