@@ -190,19 +190,18 @@ class PlotPanel(QtWidgets.QWidget):
         return lo - 0.3 * span
 
     def _draw_events(self, p: MetricPlot, m: Metrics, bottom: float):
-        """A dashed line per event; its label under the curves, moved up a row when it would
-        overlap an earlier label (events a few frames apart: IC, deepest, take-off)."""
+        """A dashed line per event; its label under the curves, moved down a row (the plot
+        growing to hold it) when it would overlap an earlier label (events a few frames apart:
+        IC, deepest, take-off)."""
         vb = p.getViewBox()
         duration = max(self.state.n_frames / self.state.fps, 1e-6) if self.state.fps else 1.0
         px_per_s = max(vb.width(), 200.0) / duration  # before the first layout: a narrow guess
-        y0, y1 = vb.viewRange()[1]
-        units_per_px = (y1 - y0) / max(vb.height(), 60.0)
+        placed = []  # (time, text item, row)
         row_ends: list[float] = []  # right edge (px) of the last label in each row
         for key, frame in sorted(m.events.items(), key=lambda kv: kv[1] if kv[1] is not None else -1):
             if frame is None or frame < 0:
                 continue
             t = frame / self.state.fps
-            line = pg.InfiniteLine(pos=t, angle=90, pen=pg.mkPen(style.EVENT, width=1, style=QtCore.Qt.PenStyle.DashLine))
             text = pg.TextItem(EVENT_LABELS.get(key, key.replace("_", " ")), color=style.EVENT, anchor=(0.5, 1.0))
             rect = text.textItem.boundingRect()
             x_px = t * px_per_s
@@ -210,7 +209,22 @@ class PlotPanel(QtWidgets.QWidget):
             if row == len(row_ends):
                 row_ends.append(0.0)
             row_ends[row] = x_px + rect.width() / 2
-            text.setPos(t, bottom + row * rect.height() * units_per_px)
+            placed.append((t, text, row))
+        if not placed:
+            return
+        # rows below the first: extend the y range by what they need at the final scale
+        y0, y1 = vb.viewRange()[1]
+        height_px = max(vb.height(), 60.0)
+        row_px = max(text.textItem.boundingRect().height() for _, text, _ in placed)
+        extra_px = (len(row_ends) - 1) * row_px
+        if extra_px:
+            extra = extra_px * (y1 - y0) / max(height_px - extra_px, 0.25 * height_px)
+            y0 -= extra
+            p.setYRange(y0, y1, padding=0)
+        units_per_px = (y1 - y0) / height_px
+        for t, text, row in placed:
+            text.setPos(t, bottom - row * row_px * units_per_px)
+            line = pg.InfiniteLine(pos=t, angle=90, pen=pg.mkPen(style.EVENT, width=1, style=QtCore.Qt.PenStyle.DashLine))
             for item in (line, text):
                 p.addItem(item)
                 p.decorations.append(item)
@@ -225,8 +239,9 @@ class PlotPanel(QtWidgets.QWidget):
             t, v = m.time_s[frame], float(y[frame])
             colour = style.RIGHT if side == "right" else style.LEFT
             dot = pg.ScatterPlotItem([t], [v], size=9, brush=pg.mkBrush(colour), pen=pg.mkPen("w"))
+            # above the dot whatever its sign: below the curves is where the event labels go
             text = pg.TextItem(f"peak {side[0].upper()} {v:.1f} {unit}", color=colour,
-                              anchor=(0.0 if side == "right" else 1.0, 1.1 if v >= 0 else -0.1))
+                              anchor=(0.0 if side == "right" else 1.0, 1.1))
             text.setPos(t, v)
             for item in (dot, text):
                 p.addItem(item)
