@@ -21,8 +21,6 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-_OUTPUTS = ("0", "1", "2", "pool")
-
 
 class _Trunk(nn.Module):
     """The backbone with a tuple output (ONNX graphs have no dicts)."""
