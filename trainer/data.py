@@ -426,7 +426,9 @@ class PoseDataset:
         a = self.augment
         h, w = img.shape[:2]
         s = float(rng.uniform(*a.scale))
-        theta = 0.0  # no draw when rotation is off: the earlier augmentation streams reproduce
+        # no draw when rotation is off, so the random stream stays aligned with runs made before it
+        # existed (the placement then differs only where a joint lies within 2 px of the box edge)
+        theta = 0.0
         if a.rotate_deg > 0 and rng.random() < a.rotate:
             theta = float(np.radians(rng.uniform(-a.rotate_deg, a.rotate_deg)))
         c, sn = np.cos(theta), np.sin(theta)

@@ -328,17 +328,19 @@ class VideoView(QtWidgets.QWidget):
             kp, conf, _ = pose
             for side, edges in _SIDE_EDGES.items():
                 self.lines[side].setData(*_segments(kp, edges))
-            joints, pens, brushes, sizes = [], [], [], []
+            joints, low_joints, pens, brushes, sizes = [], [], [], [], []
             for j in range(J.N_JOINTS):
                 if not np.all(np.isfinite(kp[j])):
                     continue
                 low = not (conf[j] >= LOW_CONFIDENCE)
                 pen, brush, size = self._spot_style(j, low)
                 joints.append(j)
+                if low:
+                    low_joints.append(j)
                 pens.append(pen)
                 brushes.append(brush)
                 sizes.append(size)
-            for k, group in enumerate(self._low_conf_groups(kp, [j for j in joints if not conf[j] >= LOW_CONFIDENCE])):
+            for k, group in enumerate(self._low_conf_groups(kp, low_joints)):
                 lab = self._low_conf_label(k)
                 lab.setText("\n".join(f"{J.JOINT_NAMES[J.JOINTS[j]]}? ({conf[j]:.2f})" for j in group))
                 lab.setPos(float(kp[group[-1], 0]) + 6, float(kp[group[-1], 1]) - 4)
