@@ -4,6 +4,8 @@
     bash tools/setup_blazepose.sh                       # once: .venv-blazepose (mediapipe, numpy<2)
     .venv-blazepose/bin/python tools/blazepose_detect.py SESSION_OR_VIDEOS... --out det.npz
     kneeview triangulate SESSION --detections det.npz   # in the app's venv
+    .venv-blazepose/bin/python tools/blazepose_detect.py VIDEOS... --people 2 --out people.npz
+    kneeview-train fit ... --real-2d people.npz         # 2D-only training labels, several people a frame
 
 An independent, off-the-shelf 2D detector for the pseudo-labels of a real multi-view
 recording. It runs in its own virtual environment (mediapipe 0.10.21 needs numpy < 2) and
@@ -31,6 +33,11 @@ frames KneeView's reader shows; their size is stored (``frame_size_px``) and
 ``kneeview triangulate`` refuses detections whose frame size is not the video's (a
 rotated or resized decode). Confidence is BlazePose's landmark visibility; NaN
 coordinates and confidence 0 where no pose was found.
+
+``--people N`` (2D training labels for any video, calibrated or not, one person or several):
+BlazePose finds one person at a time; each one's segmentation mask is painted out before it
+looks again, in the whole frame and then in each half of it (:func:`find_people`); written by
+:func:`save_people_npz`.
 
 Output (written atomically): the layout of ``kneeview.analysis.multiview`` --
 ``keypoints_px`` (V, T, 6, 2), ``confidence`` (V, T, 6), ``view_names`` (V,) = video file
@@ -139,6 +146,11 @@ def save_detections_npz(path, keypoints_px, confidence, view_names, fps=None, fr
         arrays["world_landmarks_m"] = np.asarray(world_landmarks_m, dtype=np.float64)
     if detector:
         arrays["detector"] = np.array(detector, dtype=str)
+    return _write_npz(path, arrays)
+
+
+def _write_npz(path: Path, arrays: dict) -> Path:
+    """``np.savez_compressed`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +166,48 @@ def save_detections_npz(path, keypoints_px, confidence, view_names, fps=None, fr
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def stack_people(per_view: list[tuple[np.ndarray, np.ndarray]], max_people: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-view people (landmarks_px (T_v, P_v, 33, 2), visibility (T_v, P_v, 33)) -> (V, T, P, 33, 2),
+    (V, T, P, 33), T the longest view, P = ``max_people``; NaN where nobody (more) was found."""
+    T = max(lm.shape[0] for lm, _ in per_view)
+    V = len(per_view)
+    lm_all = np.full((V, T, max_people, N_LANDMARKS, 2), np.nan)
+    vis_all = np.full((V, T, max_people, N_LANDMARKS), np.nan)
+    for v, (lm, vis) in enumerate(per_view):
+        P = min(max_people, lm.shape[1])
+        lm_all[v, : lm.shape[0], :P] = lm[:, :P]
+        vis_all[v, : vis.shape[0], :P] = vis[:, :P]
+    return lm_all, vis_all
+
+
+def save_people_npz(path, landmarks_px, visibility, videos, frame_size_px, fps=None, detector: str | None = None) -> Path:
+    """Write the people labels (``--people``) atomically: every person found in every frame of every view.
+
+    ``people_landmarks_px`` (V, T, P, 33, 2) and ``people_visibility`` (V, T, P, 33), NaN where no
+    (further) person was found; ``people_keypoints_px`` (V, T, P, 6, 2) and ``people_confidence``
+    (V, T, P, 6), KneeView's joints as ``landmarks_to_joints``; ``view_names`` (file stems),
+    ``video_files`` (each video relative to the .npz's folder), ``frame_size_px`` (V, 2).
+    The trainer reads it (``kneeview-train fit --real-2d``) as 2D-only labels.
+    """
+    path = Path(path)
+    lm = np.asarray(landmarks_px, dtype=np.float64)
+    vis = np.asarray(visibility, dtype=np.float64)
+    videos = [Path(v) for v in videos]
+    if lm.ndim != 5 or lm.shape[3:] != (N_LANDMARKS, 2) or vis.shape != lm.shape[:4] or lm.shape[0] != len(videos):
+        raise ValueError(f"landmarks {lm.shape}, visibility {vis.shape} and {len(videos)} video(s) do not agree")
+    kp, conf = landmarks_to_joints(lm, vis)
+    folder = path.resolve().parent
+    arrays = {"people_landmarks_px": lm, "people_visibility": vis, "people_keypoints_px": kp, "people_confidence": conf,
+              "view_names": np.array([v.stem for v in videos], dtype=str),
+              "video_files": np.array([os.path.relpath(v.resolve(), folder) for v in videos], dtype=str),
+              "frame_size_px": np.asarray(frame_size_px, dtype=np.int64).reshape(len(videos), 2)}
+    if fps is not None:
+        arrays["fps"] = np.float64(fps)
+    if detector:
+        arrays["detector"] = np.array(detector, dtype=str)
+    return _write_npz(path, arrays)
 
 
 def find_videos(inputs) -> list[Path]:
@@ -193,6 +247,18 @@ def pin_to_cpus(n: int) -> list[int]:
         except OSError:
             pass
     return cpus
+
+
+def halves(width: int, height: int, overlap: float = 0.2) -> list[tuple[int, int, int, int]]:
+    """Two overlapping halves (x0, y0, x1, y1) of a frame along its longer side, each ``0.5 + overlap / 2``
+    of it: where the whole frame shrinks a person below what BlazePose's detector finds, a half
+    reaches it at up to twice the size."""
+    long_side = max(width, height)
+    part = int(round(long_side * (0.5 + overlap / 2)))
+    spans = [(0, part), (long_side - part, long_side)]
+    if width >= height:
+        return [(a, 0, b, height) for a, b in spans]
+    return [(0, a, width, b) for a, b in spans]
 
 
 # ----------------------------------------------------------------- needs mediapipe + OpenCV
@@ -251,6 +317,103 @@ def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_det
     return np.stack(lms), np.stack(viss), np.stack(worlds), size, fps, spent / len(lms)
 
 
+def find_people(pose, rgb, max_people: int, mask_threshold: float = 0.3, mask_grow: float = 0.03,
+                search_halves: bool = True):
+    """Everyone BlazePose finds in one RGB frame, up to ``max_people``: it finds one person; that
+    person's segmentation mask, grown by ``mask_grow`` of the frame's longer side, is painted grey and
+    it looks again, until nobody more is found; then (``search_halves``) the same in each half of the
+    frame (:func:`halves`), with everyone found so far painted out.
+
+    Returns landmarks_px (P, 33, 2) and visibility (P, 33), NaN after the last person found.
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    lm = np.full((max_people, N_LANDMARKS, 2), np.nan)
+    vis = np.full((max_people, N_LANDMARKS), np.nan)
+    rgb = rgb.copy()
+    grow = np.ones((max(1, int(mask_grow * max(w, h))),) * 2, np.uint8)
+    found = 0
+    for x0, y0, x1, y1 in [(0, 0, w, h)] + (halves(w, h) if search_halves else []):
+        while found < max_people:
+            res = pose.process(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            if res.pose_landmarks is None:
+                break
+            pts = res.pose_landmarks.landmark
+            lm[found] = normalised_to_px([[q.x, q.y] for q in pts], x1 - x0, y1 - y0) + [x0, y0]
+            vis[found] = [q.visibility for q in pts]
+            found += 1
+            if res.segmentation_mask is None:
+                break
+            mask = cv2.dilate((res.segmentation_mask > mask_threshold).astype(np.uint8), grow)
+            rgb[y0:y1, x0:x1][mask > 0] = 127
+    return lm, vis
+
+
+def detect_people_video(path: Path, max_people: int, min_detection: float = 0.5, search_halves: bool = True,
+                        progress=None):
+    """:func:`find_people` on every frame (BlazePose in static mode, with segmentation).
+
+    Returns landmarks_px (T, P, 33, 2), visibility (T, P, 33), (width, height), fps, seconds per frame.
+    """
+    import cv2
+    import mediapipe as mp
+
+    cv2.setNumThreads(1)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        raise OSError(f"cannot open {path}")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    lms, viss, size, spent = [], [], None, 0.0
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
+                                min_detection_confidence=min_detection) as pose:
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                h, w = bgr.shape[:2]
+                if size is None:
+                    size = (w, h)
+                elif size != (w, h):
+                    raise ValueError(f"{path}: frame {len(lms)} is {w}x{h}, the first was {size[0]}x{size[1]}")
+                t0 = time.perf_counter()
+                lm, vis = find_people(pose, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_people, search_halves=search_halves)
+                spent += time.perf_counter() - t0
+                lms.append(lm)
+                viss.append(vis)
+                if progress is not None:
+                    progress(len(lms))
+        finally:
+            cap.release()
+    if not lms:
+        raise ValueError(f"{path}: no frame could be decoded")
+    return np.stack(lms), np.stack(viss), size, fps, spent / len(lms)
+
+
+def main_people(args, videos) -> int:
+    per_view, sizes, rates = [], [], []
+    for path in videos:
+        lm, vis, size, fps, s_per_frame = detect_people_video(path, args.people, args.min_detection,
+                                                               search_halves=not args.whole_frame_only)
+        per_view.append((lm, vis))
+        sizes.append(size)
+        rates.append(fps)
+        count = np.isfinite(lm).all(-1).any(-1).sum(-1)
+        spread = ", ".join(f"{k} in {np.mean(count == k):.0%}" for k in range(args.people + 1) if np.any(count == k))
+        print(f"  {path.stem}: {lm.shape[0]} frames {size[0]}x{size[1]}, people found: {spread}; {s_per_frame:.3f} s/frame",
+              file=sys.stderr)
+    lm_all, vis_all = stack_people(per_view, args.people)
+    finite_rates = [r for r in rates if r > 0]
+    detector = (f"{DETECTOR}, mode=static, people<={args.people} (segmentation mask painted out between passes"
+                f"{'' if args.whole_frame_only else ', then the frame halves searched'})")
+    out = save_people_npz(args.out, lm_all, vis_all, videos, sizes, fps=float(np.median(finite_rates)) if finite_rates else None,
+                          detector=detector)
+    print(f"blazepose_detect: wrote {out} ({lm_all.shape[0]} views x {lm_all.shape[1]} frames x up to {args.people} people)",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", help="a session folder (videos/ or the videos themselves) or video files; one view each")
@@ -261,10 +424,19 @@ def main(argv=None) -> int:
     parser.add_argument("--min-detection", type=float, default=0.5, help="person detector confidence (default 0.5)")
     parser.add_argument("--min-tracking", type=float, default=0.5, help="tracking confidence below which it re-detects (default 0.5)")
     parser.add_argument("--cpus", type=int, default=1, help="CPUs the detector may use (default 1; 0 = no limit)")
+    parser.add_argument("--people", type=int, default=0, metavar="N",
+                        help="find up to N people per frame and write 2D training labels (kneeview-train fit --real-2d) "
+                             "instead of the triangulate layout; static mode")
+    parser.add_argument("--whole-frame-only", action="store_true",
+                        help="with --people: do not search the two halves of the frame for people too small to be found")
     args = parser.parse_args(argv)
 
     pinned = pin_to_cpus(args.cpus)
     videos = find_videos(args.inputs)
+    if args.people > 0:
+        print(f"blazepose_detect: {len(videos)} view(s), up to {args.people} people per frame, CPUs {pinned or 'all'}",
+              file=sys.stderr)
+        return main_people(args, videos)
     per_view, worlds, sizes, rates = [], [], [], []
     print(f"blazepose_detect: {len(videos)} view(s), mode {args.mode}, smoothing {'on' if args.smooth else 'off'}, "
           f"CPUs {pinned or 'all'}", file=sys.stderr)

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Fetch Pose2Sim's Demo_SinglePerson (a real 4-camera Qualisys lab recording) into a cache.
 
-    python tools/fetch_pose2sim_demo.py [--cache DIR]      # prints the session folder
+    python tools/fetch_pose2sim_demo.py [--cache DIR] [--demo MultiPerson]   # prints the session folder
 
 Downloads the wheel ``pose2sim==0.10.49`` with ``pip download --no-deps`` (no install),
 checks its SHA-256, and unzips only ``Pose2Sim/Demo_SinglePerson/`` into
-``DIR/pose2sim-0.10.49/Demo_SinglePerson`` (default DIR: ``$KNEEVIEW_CACHE/pose2sim`` or
+``DIR/pose2sim-0.10.49/Demo_SinglePerson`` (``--demo MultiPerson``: the same lab and cameras,
+the same athlete and a second person, ``Demo_MultiPerson``; default DIR: ``$KNEEVIEW_CACHE/pose2sim`` or
 ``~/.cache/kneeview/pose2sim``), outside the repository. The data are BSD-3-Clause
 (Pose2Sim); they are not committed. A second call returns the cached folder at once.
 
@@ -27,7 +28,7 @@ from pathlib import Path, PurePosixPath
 VERSION = "0.10.49"
 WHEEL = f"pose2sim-{VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1"
-PREFIX = "Pose2Sim/Demo_SinglePerson/"
+DEMOS = ("SinglePerson", "MultiPerson")
 EXPECTED = ("calibration/Calib.qca.txt", "videos/cam01.mp4", "videos/cam02.mp4", "videos/cam03.mp4", "videos/cam04.mp4")
 _NETWORK_WORDS = ("connection", "max retries", "name resolution", "network is unreachable", "timed out",
                   "no matching distribution", "could not find a version", "proxy", "ssl", "temporary failure")
@@ -80,10 +81,13 @@ def _download(wheels: Path, timeout_s: float) -> Path:
     return wheel
 
 
-def fetch_demo(cache_dir=None, timeout_s: float = 600.0) -> Path:
-    """The Demo_SinglePerson session folder (calibration/, videos/), fetched once into the cache."""
+def fetch_demo(cache_dir=None, timeout_s: float = 600.0, demo: str = "SinglePerson") -> Path:
+    """The ``Demo_<demo>`` session folder (calibration/, videos/), fetched once into the cache."""
+    if demo not in DEMOS:
+        raise ValueError(f"no Pose2Sim demo {demo!r} (known: {', '.join(DEMOS)})")
     cache = Path(cache_dir) if cache_dir else default_cache()
-    target = cache / f"pose2sim-{VERSION}" / "Demo_SinglePerson"
+    prefix = f"Pose2Sim/Demo_{demo}/"
+    target = cache / f"pose2sim-{VERSION}" / f"Demo_{demo}"
     if _complete(target):
         return target
     wheel = _download(cache / "wheels", timeout_s)
@@ -93,9 +97,9 @@ def fetch_demo(cache_dir=None, timeout_s: float = 600.0) -> Path:
         with zipfile.ZipFile(wheel) as zf:
             for info in zf.infolist():
                 name = info.filename
-                if not name.startswith(PREFIX) or info.is_dir():
+                if not name.startswith(prefix) or info.is_dir():
                     continue
-                rel = PurePosixPath(name[len(PREFIX):])
+                rel = PurePosixPath(name[len(prefix):])
                 if rel.is_absolute() or ".." in rel.parts:
                     raise RuntimeError(f"{WHEEL}: unsafe path {name!r}")
                 dest = tmp.joinpath(*rel.parts)
@@ -103,7 +107,7 @@ def fetch_demo(cache_dir=None, timeout_s: float = 600.0) -> Path:
                 with zf.open(info) as src, dest.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
         if not _complete(tmp):
-            raise RuntimeError(f"{WHEEL} lacks some of {', '.join(EXPECTED)} under {PREFIX}")
+            raise RuntimeError(f"{WHEEL} lacks some of {', '.join(EXPECTED)} under {prefix}")
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -116,9 +120,10 @@ def fetch_demo(cache_dir=None, timeout_s: float = 600.0) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", help=f"cache folder (default {default_cache()})")
+    parser.add_argument("--demo", choices=DEMOS, default="SinglePerson", help="which of Pose2Sim's demos (default SinglePerson)")
     args = parser.parse_args(argv)
     try:
-        print(fetch_demo(args.cache))
+        print(fetch_demo(args.cache, demo=args.demo))
     except DemoUnavailable as exc:
         print(f"fetch_pose2sim_demo: {exc}", file=sys.stderr)
         return 3

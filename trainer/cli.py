@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--real-test-segments", type=_int_list, metavar="K,K",
                    help="segments held out for evaluation, numbered from 0 (default 1,3)")
     f.add_argument("--real-guard-frames", type=int, help="frames beside a held-out segment not trained on (default 3)")
+    f.add_argument("--real-2d", dest="real_2d", action="append", metavar="LABELS.npz",
+                   help="mix in 2D-only real video: people labels of tools/blazepose_detect.py --people (repeatable)")
     f.add_argument("--real-holdout-view", dest="real_holdout_views", action="append", metavar="VIEW",
                    help="a view (video stem or camera id) never trained on (repeatable)")
     f.add_argument("--workers", type=int, help="data-loading processes per training process")
@@ -115,7 +117,7 @@ def cmd_fit(args) -> int:
         "framework", "data", "run_dir", "iterations", "lift_iterations", "batch_size", "lr", "optimizer",
         "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "augment", "rotate_deg",
         "workers", "checkpoint_every", "device", "amp", "eval_at_end", "seed", "init_from", "real_data", "real_fraction",
-        "real_segments", "real_test_segments", "real_guard_frames", "real_holdout_views")}
+        "real_segments", "real_test_segments", "real_guard_frames", "real_holdout_views", "real_2d")}
     overrides["model"] = _parse_model_overrides(args.model) or None
     cfg = build_config(args.config, overrides)
     out = fit(cfg, resume=args.resume, quiet=args.quiet)

@@ -53,6 +53,9 @@ class TrainConfig:
     real_test_segments: list = field(default_factory=lambda: [1, 3])  # ... of which these are held out
     real_guard_frames: int = 3  # frames next to a held-out segment that are not trained on
     real_holdout_views: list = field(default_factory=list)  # views (video stems or device ids) never trained on
+    # 2D-only real video: people labels of tools/blazepose_detect.py --people (no 3D; every frame trains,
+    # views named in real_holdout_views excepted); drawn within real_fraction with the real recordings
+    real_2d: list = field(default_factory=list)
     # bookkeeping
     checkpoint_every: int = 1000
     log_every: int = 20

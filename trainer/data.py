@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,11 +49,14 @@ class ViewSamples:
     device_id: str | None
     image_size: tuple[int, int]  # (W, H)
     frame_index: np.ndarray  # (n,)
-    keypoints_px: np.ndarray  # (n, 6, 2) raw distorted pixels (integer = pixel centre)
-    joints_cam_m: np.ndarray  # (n, 6, 3) mid-hip-relative camera frame, metres
+    keypoints_px: np.ndarray  # (n, 6, 2) raw distorted pixels (integer = pixel centre); NaN: no 2D target
+    joints_cam_m: np.ndarray  # (n, 6, 3) mid-hip-relative camera frame, metres; NaN: no 3D target
     box_px: np.ndarray  # (n, 4) x0 y0 x1 y1 raw pixels (pixel-centre convention), with margin
     tight_box_px: np.ndarray  # (n, 4) without margin (COCO area)
     meta: dict = field(default_factory=dict)
+    #: the other labelled people of each frame (2D-only sources, :func:`people_samples`): per sample,
+    #: (keypoints (k, 6, 2) raw px, boxes (k, 4) raw px with margin); None when each frame has one person
+    others: list | None = None
 
     def __len__(self) -> int:
         return len(self.frame_index)
@@ -133,16 +137,8 @@ def load_view_samples(video_path: Path, root: Path | None, frames_per_video: int
         joints_cam_m = (cam_mm - hip) / 1000.0
         pts = allpts[idx] if allpts is not None else joints
         proj = cam.project(pts)
-        proj = np.where(np.isfinite(proj), proj, np.nan)
-        with np.errstate(invalid="ignore"):
-            lo = np.nanmin(np.concatenate([proj, kp], axis=1), axis=1)
-            hi = np.nanmax(np.concatenate([proj, kp], axis=1), axis=1)
         W, H = cam.image_size
-        tight = np.concatenate([lo, hi], axis=1)
-        size = hi - lo
-        box = np.concatenate([lo - BOX_MARGIN * size, hi + BOX_MARGIN * size], axis=1)
-        box[:, [0, 2]] = box[:, [0, 2]].clip(-0.5, W - 0.5)
-        box[:, [1, 3]] = box[:, [1, 3]].clip(-0.5, H - 0.5)
+        box, tight = person_boxes(np.concatenate([proj, kp], axis=1), W, H)
         good = np.all(np.isfinite(kp), axis=(1, 2)) & (box[:, 2] - box[:, 0] > 4) & (box[:, 3] - box[:, 1] > 4)
         out.append(ViewSamples(
             trial_id=trial_id, athlete=athlete, video_path=view.video_path, device_id=view.device_id,
@@ -151,6 +147,23 @@ def load_view_samples(video_path: Path, root: Path | None, frames_per_video: int
             meta={"task": (rec.metadata or {}).get("task"), "year": (rec.metadata or {}).get("year")},
         ))
     return out
+
+
+def person_boxes(points_px, W: int, H: int) -> tuple[np.ndarray, np.ndarray]:
+    """Person boxes (n, 4) x0 y0 x1 y1 raw px from body points (n, K, 2) (NaN: unknown): with
+    ``BOX_MARGIN`` each side, clipped to the image; and tight (the points' extent, COCO area)."""
+    pts = np.asarray(points_px, dtype=np.float64)
+    pts = np.where(np.isfinite(pts), pts, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a sample with no point: NaN box, dropped later
+        lo = np.nanmin(pts, axis=1)
+        hi = np.nanmax(pts, axis=1)
+    tight = np.concatenate([lo, hi], axis=1)
+    size = hi - lo
+    box = np.concatenate([lo - BOX_MARGIN * size, hi + BOX_MARGIN * size], axis=1)
+    box[:, [0, 2]] = box[:, [0, 2]].clip(-0.5, W - 0.5)
+    box[:, [1, 3]] = box[:, [1, 3]].clip(-0.5, H - 0.5)
+    return box, tight
 
 
 def scan_trials(root) -> list[Path]:
@@ -266,6 +279,134 @@ def real_samples(entry: dict, frames: str = "train") -> list[ViewSamples]:
     for s in out:
         s.trial_id = f"real:{entry['name']}/{view_name(s)}"
         s.meta = {**s.meta, "real": True}
+    return out
+
+
+# ----------------------------------------------------------------------------- 2D-only real video
+PEOPLE_KEYS = ("people_keypoints_px", "people_confidence", "people_landmarks_px", "view_names", "video_files",
+               "frame_size_px")
+
+
+def read_people_labels(path) -> dict:
+    """The people labels of ``tools/blazepose_detect.py --people`` (an .npz), checked: the joints
+    (V, T, P, 6, 2) px and their confidence (V, T, P, 6), every landmark (V, T, P, K, 2) px (the
+    person's extent), and per view its name, video (relative to the file's folder, resolved
+    here) and frame size. NaN coordinates where a person was not found."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in PEOPLE_KEYS if k not in z.files]
+            if missing:
+                raise KneeViewInputError(path, "not a people-labels file (tools/blazepose_detect.py --people)", missing[0])
+            d = {k: z[k] for k in PEOPLE_KEYS}
+    except KneeViewInputError:
+        raise
+    except Exception as exc:  # zip/format errors of a damaged file
+        raise KneeViewInputError(path, f"cannot read the people labels: {exc}") from None
+    kp, conf, lm = d["people_keypoints_px"], d["people_confidence"], d["people_landmarks_px"]
+    V = len(d["view_names"])
+    if (kp.ndim != 5 or kp.shape[0] != V or kp.shape[3:] != (J.N_JOINTS, 2) or conf.shape != kp.shape[:4]
+            or lm.ndim != 5 or lm.shape[:3] != kp.shape[:3] or lm.shape[4] != 2):
+        raise KneeViewInputError(path, f"keypoints {kp.shape}, confidence {conf.shape}, landmarks {lm.shape} do not agree "
+                                 f"with each other and {V} view(s)", "people_keypoints_px")
+    if d["video_files"].shape != (V,) or d["frame_size_px"].shape != (V, 2):
+        raise KneeViewInputError(path, "video_files / frame_size_px do not have one entry per view", "video_files")
+    d["videos"] = [(path.parent / str(f)).resolve() for f in d["video_files"]]
+    d["view_names"] = [str(n) for n in d["view_names"]]
+    return d
+
+
+def people_split(path, holdout_views=()) -> dict:
+    """The split entry of a 2D-only labelled video (or set of views): every frame trains, except
+    the views named in ``holdout_views`` (video stems), which are never used."""
+    path = Path(path)
+    d = read_people_labels(path)
+    names = d["view_names"]
+    train = [n for n in names if n not in set(holdout_views)]
+    if not train:
+        raise KneeViewInputError(path, "every view is held out: nothing left to train on", "real_holdout_views")
+    return {"labels": str(path.resolve()), "name": f"{path.parent.name}/{path.stem}", "views": names,
+            "train_views": train, "holdout_views": [n for n in names if n not in train]}
+
+
+def box_overlap(a, b) -> float:
+    """The share of the smaller of two boxes (x0 y0 x1 y1) that lies in the other."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(w * h / smaller) if smaller > 0 else 0.0
+
+
+def reliable_people(landmarks_px, confidence, min_visibility: float = 0.5, min_joints: int = 3,
+                    max_overlap: float = 0.6) -> list[int]:
+    """The people of one frame (landmarks (P, K, 2), joint confidence (P, 6)) worth a label: found,
+    with at least ``min_joints`` joints of confidence ``min_visibility``, and not the same person
+    found twice (more than ``max_overlap`` of the smaller tight box inside one kept before; the
+    second find of a person is often a part of them, or them with a shadow)."""
+    kept, boxes = [], []
+    for p in range(len(landmarks_px)):
+        pts = landmarks_px[p]
+        if not np.isfinite(pts).all(-1).any() or np.sum(confidence[p] >= min_visibility) < min_joints:
+            continue
+        pts = pts[np.isfinite(pts).all(-1)]
+        box = (*pts.min(axis=0), *pts.max(axis=0))
+        if any(box_overlap(box, b) > max_overlap for b in boxes):
+            continue
+        kept.append(p)
+        boxes.append(box)
+    return kept
+
+
+def people_samples(entry: dict, min_visibility: float = 0.5, min_joints: int = 3,
+                   usual_share: float = 0.25) -> list[ViewSamples]:
+    """Samples of a :func:`people_split` entry: 2D targets only (no 3D), every labelled person of a frame.
+
+    A joint whose confidence (BlazePose's visibility) is below ``min_visibility`` has no 2D target;
+    a person needs ``min_joints`` such joints, and one found twice counts once (:func:`reliable_people`).
+    Only frames in which at least as many people were found as the view usually shows (the
+    largest count reached in ``usual_share`` of its frames) are kept: in the others someone is
+    unlabelled, and the detector would learn that a person is background.
+    Boxes are the extent of all landmarks with ``BOX_MARGIN``, as for triangulated labels.
+    """
+    from kneeview.io.video import probe_video
+
+    path = Path(entry["labels"])
+    d = read_people_labels(path)
+    out = []
+    for v, name in enumerate(d["view_names"]):
+        if name not in entry["train_views"]:
+            continue
+        video = d["videos"][v]
+        if not video.is_file():
+            raise KneeViewInputError(path, f"the video of view {name} is missing: {video}", "video_files")
+        W, H = (int(x) for x in d["frame_size_px"][v])
+        if tuple(probe_video(video).size) != (W, H):
+            raise KneeViewInputError(video, f"frames are {probe_video(video).size}, the labels were made on {W}x{H}")
+        lm, kp_all, conf = d["people_landmarks_px"][v], d["people_keypoints_px"][v], d["people_confidence"][v]
+        kept = [reliable_people(lm[t], conf[t], min_visibility, min_joints) for t in range(len(lm))]
+        count = np.array([len(k) for k in kept])
+        usual = max([k for k in range(1, lm.shape[1] + 1) if np.mean(count >= k) >= usual_share], default=0)
+        frames = np.flatnonzero(count >= max(usual, 1))
+        idx, kps, boxes, tights, others = [], [], [], [], []
+        for t in frames:
+            people = kept[t]
+            kp = kp_all[t, people].copy()
+            kp[~(conf[t, people] >= min_visibility)] = np.nan
+            box, tight = person_boxes(lm[t, people], W, H)
+            idx.append(t)
+            kps.append(kp[0])
+            boxes.append(box[0])
+            tights.append(tight[0])
+            others.append((kp[1:], box[1:]))
+        if not idx:
+            continue
+        n = len(idx)
+        out.append(ViewSamples(
+            trial_id=f"real2d:{entry['name']}/{name}", athlete=f"real2d:{entry['name']}", video_path=video, device_id=None,
+            image_size=(W, H), frame_index=np.asarray(idx, dtype=np.int64), keypoints_px=np.stack(kps),
+            joints_cam_m=np.full((n, J.N_JOINTS, 3), np.nan), box_px=np.stack(boxes), tight_box_px=np.stack(tights),
+            meta={"real": True, "labels_2d": True}, others=others,
+        ))
     return out
 
 
@@ -399,29 +540,44 @@ class PoseDataset:
             if view.meta.get("real"):
                 self._resized[key] = img
         sx, sy = out_w / W, out_h / H
-        kp = to_network_xy(view.keypoints_px[j]) * [sx, sy]
-        box = to_network_xy(view.box_px[j].reshape(2, 2)) * [sx, sy]
-        j3 = view.joints_cam_m[j].astype(np.float32).copy()
+        kp = [to_network_xy(view.keypoints_px[j]) * [sx, sy]]
+        box = [to_network_xy(view.box_px[j].reshape(2, 2)) * [sx, sy]]
+        j3 = [view.joints_cam_m[j]]
+        if view.others is not None:
+            okp, obox = view.others[j]
+            kp += list(to_network_xy(okp) * [sx, sy])
+            box += list(to_network_xy(np.asarray(obox).reshape(-1, 2, 2)) * [sx, sy])
+            j3 += [np.full((J.N_JOINTS, 3), np.nan)] * len(okp)
+        kp, box, j3 = np.stack(kp), np.stack(box), np.stack(j3).astype(np.float32)
         if self.augment.enabled:
             img, kp, box, j3 = self._augment(img, kp, box, j3)
-        box = box.reshape(-1)
-        box[[0, 2]] = box[[0, 2]].clip(0, out_w)
-        box[[1, 3]] = box[[1, 3]].clip(0, out_h)
-        vis = (kp[:, 0] >= 0) & (kp[:, 0] <= out_w) & (kp[:, 1] >= 0) & (kp[:, 1] <= out_h)
+        box = box.reshape(-1, 4)
+        box[:, [0, 2]] = box[:, [0, 2]].clip(0, out_w)
+        box[:, [1, 3]] = box[:, [1, 3]].clip(0, out_h)
+        known = np.isfinite(kp).all(axis=-1)
+        kp = np.where(known[..., None], kp, 0.0)
+        vis = known & (kp[..., 0] >= 0) & (kp[..., 0] <= out_w) & (kp[..., 1] >= 0) & (kp[..., 1] <= out_h)
+        known3d = np.isfinite(j3).all(axis=-1)
+        j3 = np.where(known3d[..., None], (j3 - self.mean3d) / self.std3d, 0.0)
         rgb = np.ascontiguousarray(img[:, :, ::-1])
         image = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
-        has_box = (box[2] - box[0] > 2) and (box[3] - box[1] > 2)
-        n = 1 if has_box else 0
+        keep = (box[:, 2] - box[:, 0] > 2) & (box[:, 3] - box[:, 1] > 2)  # people cropped out of the frame are dropped
         target = {
-            "boxes": torch.tensor(box[None], dtype=torch.float32)[:n],
-            "labels": torch.ones(n, dtype=torch.int64),
-            "keypoints": torch.tensor(np.concatenate([kp, vis[:, None]], axis=1)[None], dtype=torch.float32)[:n],
-            "joints3d": torch.tensor(((j3 - self.mean3d) / self.std3d)[None], dtype=torch.float32)[:n],
-            "joints3d_valid": torch.ones((n, J.N_JOINTS), dtype=torch.bool),
+            "boxes": torch.tensor(box[keep], dtype=torch.float32),
+            "labels": torch.ones(int(keep.sum()), dtype=torch.int64),
+            "keypoints": torch.tensor(np.concatenate([kp, vis[..., None]], axis=-1)[keep], dtype=torch.float32),
+            "joints3d": torch.tensor(j3[keep], dtype=torch.float32),
+            "joints3d_valid": torch.tensor(known3d[keep], dtype=torch.bool),
         }
         return image, target
 
     def _augment(self, img, kp, box, j3):
+        """Augment one frame and its people: ``kp`` (P, 6, 2) continuous px (NaN: unknown), ``box`` (P, 2, 2),
+        ``j3`` (P, 6, 3); the first person is the one the crop keeps in frame. Single-person arrays
+        ((6, 2), (2, 2), (6, 3)) are taken and given back as such."""
+        single = np.ndim(kp) == 2
+        if single:
+            kp, box, j3 = kp[None], box[None], j3[None]
         rng = self._rng
         a = self.augment
         h, w = img.shape[:2]
@@ -434,17 +590,20 @@ class PoseDataset:
         c, sn = np.cos(theta), np.sin(theta)
         rot = np.array([[c, -sn], [sn, c]])  # image x right, y down: positive theta turns clockwise on screen
         A = s * rot
-        # p' = A (p - centre) + t in continuous coordinates; the person box turned with it is the
-        # bounding box of the box's inscribed ellipse (a body is no rectangle), widened to hold the joints
-        centre = box.mean(axis=0)
-        ra, rb = (box[1] - box[0]) / 2.0
-        half = s * np.array([np.hypot(ra * c, rb * sn), np.hypot(ra * sn, rb * c)])
+        # p' = A (p - centre) + t in continuous coordinates, centre = the first person's box centre; each
+        # person box turned with it is the bounding box of the box's inscribed ellipse (a body is no
+        # rectangle), widened to hold the person's joints
+        centre = box[0].mean(axis=0)
+        ra, rb = ((box[:, 1] - box[:, 0]) / 2.0).T
+        half = s * np.stack([np.hypot(ra * c, rb * sn), np.hypot(ra * sn, rb * c)], axis=-1)
+        centres = (box.mean(axis=1) - centre) @ A.T
         kp = (kp - centre) @ A.T
-        lo = np.minimum(-half, kp.min(axis=0) - 2.0)
-        hi = np.maximum(half, kp.max(axis=0) + 2.0)
-        t = np.array([_random_offset(rng, lo[0], hi[0], w), _random_offset(rng, lo[1], hi[1], h)])
+        known = np.isfinite(kp)
+        lo = np.minimum(centres - half, np.where(known, kp, np.inf).min(axis=1) - 2.0)
+        hi = np.maximum(centres + half, np.where(known, kp, -np.inf).max(axis=1) + 2.0)
+        t = np.array([_random_offset(rng, lo[0, 0], hi[0, 0], w), _random_offset(rng, lo[0, 1], hi[0, 1], h)])
         kp = kp + t
-        box = np.stack([lo + t, hi + t])
+        box = np.stack([lo + t, hi + t], axis=1)
         # OpenCV's matrix works on pixel centres: x_pix' = A x_pix + (t - A centre) + A 0.5 - 0.5
         b = t - A @ centre + A @ [0.5, 0.5] - 0.5
         M = np.concatenate([A, b[:, None]], axis=1)
@@ -453,19 +612,22 @@ class PoseDataset:
         # turning the image about a point is (to the weak-perspective order of the crop) turning the camera
         # about its optical axis: the camera-frame x, y (right, down) turn with the pixels, z stays
         j3 = j3.copy()
-        j3[:, :2] = j3[:, :2] @ rot.T.astype(np.float32)
+        j3[..., :2] = j3[..., :2] @ rot.T.astype(np.float32)
         if rng.random() < a.flip:
             img = np.ascontiguousarray(img[:, ::-1])
-            kp = kp[list(J.FLIP_INDEX)].copy()
-            kp[:, 0] = w - kp[:, 0]
-            box = np.array([[w - box[1, 0], box[0, 1]], [w - box[0, 0], box[1, 1]]])
-            j3 = j3[list(J.FLIP_INDEX)].copy()
-            j3[:, 0] = -j3[:, 0]
+            kp = kp[:, list(J.FLIP_INDEX)].copy()
+            kp[..., 0] = w - kp[..., 0]
+            box = np.stack([np.stack([w - box[:, 1, 0], box[:, 0, 1]], axis=-1),
+                            np.stack([w - box[:, 0, 0], box[:, 1, 1]], axis=-1)], axis=1)
+            j3 = j3[:, list(J.FLIP_INDEX)].copy()
+            j3[..., 0] = -j3[..., 0]
         if rng.random() < a.colour:
             img = _colour_jitter(img, rng)
         if rng.random() < a.blur:
             sigma = float(rng.uniform(0.3, 1.5))
             img = cv2.GaussianBlur(img, (0, 0), sigma)
+        if single:
+            return img, kp[0], box[0], j3[0]
         return img, kp, box, j3
 
 

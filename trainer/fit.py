@@ -30,7 +30,7 @@ from kneeview.pose.model import FRAMEWORKS, build_model
 
 from .config import TrainConfig
 from .data import (Augment, PoseDataset, collate, collect_samples, load_split, make_split, normalisation_stats,
-                   real_samples, real_split, save_split, trial_athletes)
+                   people_samples, people_split, real_samples, real_split, save_split, trial_athletes)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,13 @@ def prepare_split(cfg: TrainConfig, run_dir: Path, dist: Dist) -> dict:
         if new:  # written once; a resumed run keeps its held-out frames and views
             split["real"] = split.get("real", []) + new
             save_split(split, path)
+    if dist.main and cfg.real_2d:
+        split = load_split(path)
+        have = {Path(e["labels"]).resolve() for e in split.get("real_2d", [])}
+        new = [people_split(f, cfg.real_holdout_views) for f in cfg.real_2d if Path(f).resolve() not in have]
+        if new:
+            split["real_2d"] = split.get("real_2d", []) + new
+            save_split(split, path)
     dist.barrier()
     return load_split(path)
 
@@ -175,9 +182,14 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
         raise KneeViewInputError(cfg.data, "no usable training frames (videos with a calibrated camera and a C3D)")
     n_frames = sum(len(s) for s in train_samples)
     real = [s for entry in split.get("real", []) for s in real_samples(entry, "train")]
-    n_real = sum(len(s) for s in real)
-    if cfg.real_data and not n_real:
+    if cfg.real_data and not real:
         raise KneeViewInputError(cfg.real_data[0], "no usable training frames in the real recordings")
+    real_2d = [s for entry in split.get("real_2d", []) for s in people_samples(entry)]
+    if cfg.real_2d and not real_2d:
+        raise KneeViewInputError(cfg.real_2d[0], "no usable training frames in the 2D labels")
+    n_real_2d = sum(len(s) for s in real_2d)
+    real += real_2d
+    n_real = sum(len(s) for s in real)
     model, source = initial_model(cfg)
     state = None
     last_path = run_dir / "last.pt"
@@ -291,7 +303,7 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
                         _save_state(last_path, model, opt, sched, scaler, stage, g + it, epoch,
                                     elapsed_before + time.time() - t_start)
                         _export(model, run_dir, cfg, split, n_frames, g + it, elapsed_before + time.time() - t_start,
-                                source=source, n_real=n_real)
+                                source=source, n_real=n_real, n_real_2d=n_real_2d)
                     dist.barrier()
             epoch += 1
         g += n_iter
@@ -302,7 +314,7 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
         writer.close()
     out = run_dir / "model.safetensors"
     if dist.main and not out.is_file():  # resumed after everything was done
-        _export(model, run_dir, cfg, split, n_frames, total, elapsed_before, source=source, n_real=n_real)
+        _export(model, run_dir, cfg, split, n_frames, total, elapsed_before, source=source, n_real=n_real, n_real_2d=n_real_2d)
     if dist.main and cfg.eval_at_end and split.get("val"):
         from .evaluate import evaluate_checkpoint
 
@@ -311,7 +323,7 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
                                   device=str(dist.device), progress=not quiet)
         res["split"] = "val"
         _export(model, run_dir, cfg, split, n_frames, total, elapsed_before + time.time() - t_start, evaluation=res["summary"],
-                source=source, n_real=n_real)
+                source=source, n_real=n_real, n_real_2d=n_real_2d)
     dist.barrier()
     if on_end is not None:
         on_end(model)
@@ -337,7 +349,7 @@ def _save_state(path: Path, model, opt, sched, scaler, stage: str, global_it: in
 
 
 def _export(model, run_dir: Path, cfg: TrainConfig, split: dict, n_frames: int, iterations: int, elapsed: float,
-            evaluation: dict | None = None, source: dict | None = None, n_real: int = 0) -> Path:
+            evaluation: dict | None = None, source: dict | None = None, n_real: int = 0, n_real_2d: int = 0) -> Path:
     training = {
         "framework": cfg.framework,
         "framework_name": FRAMEWORKS[cfg.framework],
@@ -362,9 +374,13 @@ def _export(model, run_dir: Path, cfg: TrainConfig, split: dict, n_frames: int, 
     }
     if source is not None:
         training["init_from"] = source
-    if split.get("real"):
+    if split.get("real") or split.get("real_2d"):
         training["real_fraction"] = cfg.real_fraction
-        training["real_frames"] = n_real
+        training["real_frames"] = n_real  # all real frames, the 2D-only ones among them
+    if split.get("real_2d"):
+        training["real_2d_frames"] = n_real_2d
+        training["real_2d"] = [{k: e[k] for k in ("name", "train_views", "holdout_views")} for e in split["real_2d"]]
+    if split.get("real"):
         training["real"] = [{k: e[k] for k in ("name", "frames", "segments", "test_segments", "guard_frames", "train_views",
                                                "holdout_views")} | {"train_frame_count": len(e["train_frames"]),
                                                                     "test_frames": e["test_frames"]}

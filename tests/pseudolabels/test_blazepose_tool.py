@@ -139,3 +139,55 @@ def test_writer_rejects_inconsistent_arrays(tool, tmp_path):
     with pytest.raises(ValueError):
         tool.save_detections_npz(tmp_path / "x.npz", np.zeros((2, 3, 6, 2)), np.zeros((2, 3, 5)), ["a", "b"])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_people_of_views_of_different_lengths_stack_with_nan(tool):
+    a = (np.full((3, 2, 33, 2), 1.0), np.full((3, 2, 33), 0.9))  # 3 frames, 2 people found
+    b = (np.full((5, 1, 33, 2), 2.0), np.full((5, 1, 33), 0.8))  # 5 frames, 1 person
+    lm, vis = tool.stack_people([a, b], max_people=2)
+    assert lm.shape == (2, 5, 2, 33, 2) and vis.shape == (2, 5, 2, 33)
+    assert (lm[0, :3] == 1.0).all() and np.isnan(lm[0, 3:]).all()
+    assert (lm[1, :, 0] == 2.0).all() and np.isnan(lm[1, :, 1]).all()
+    assert np.isnan(vis[1, :, 1]).all() and (vis[0, :3] == 0.9).all()
+
+
+class SquareFinder:
+    """A stand-in for BlazePose: 'finds' the first white square not smaller than 10 % of the image's
+    longer side, all 33 landmarks at its centre (normalised to the image it is given), its segmentation
+    mask the square; so a small square is found only in a crop."""
+
+    def process(self, rgb):
+        from types import SimpleNamespace
+
+        import cv2
+
+        h, w = rgb.shape[:2]
+        white = np.all(rgb == 255, axis=-1).astype(np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(white)
+        for k in range(1, n):
+            x, y, sw, sh = stats[k, :4]
+            if min(sw, sh) >= 0.1 * max(w, h):
+                cx, cy = x + (sw - 1) / 2, y + (sh - 1) / 2
+                pts = [SimpleNamespace(x=(cx + 0.5) / w, y=(cy + 0.5) / h, visibility=1.0)] * 33
+                return SimpleNamespace(pose_landmarks=SimpleNamespace(landmark=pts),
+                                       segmentation_mask=(labels == k).astype(np.float32))
+        return SimpleNamespace(pose_landmarks=None, segmentation_mask=None)
+
+
+def test_find_people_paints_out_each_person_and_searches_the_halves(tool):
+    rgb = np.zeros((200, 400, 3), np.uint8)
+    rgb[20:80, 150:210] = 255   # 60 px: found in the whole frame (>= 40 px; the stand-in scans rows from the top)
+    rgb[70:130, 50:110] = 255   # another, found after the first is painted out
+    rgb[150:180, 300:330] = 255  # 30 px: too small in the frame, found in the right half (240 px wide: >= 24 px)
+    assert tool.halves(400, 200) == [(0, 0, 240, 200), (160, 0, 400, 200)]
+    assert tool.halves(100, 300) == [(0, 0, 100, 180), (0, 120, 100, 300)]
+    lm, vis = tool.find_people(SquareFinder(), rgb, max_people=4, mask_grow=0.01)
+    centres = [(179.5, 49.5), (79.5, 99.5), (314.5, 164.5)]
+    for p, c in enumerate(centres):
+        np.testing.assert_allclose(lm[p], np.broadcast_to(c, (33, 2)), atol=1e-6)
+    assert np.isnan(lm[3]).all() and np.isnan(vis[3]).all() and (vis[:3] == 1.0).all()
+    assert rgb[50, 180].tolist() == [255, 255, 255]  # the caller's frame is not painted on
+    lm2, _ = tool.find_people(SquareFinder(), rgb, max_people=4, search_halves=False)
+    assert np.isfinite(lm2[:2]).all() and np.isnan(lm2[2:]).all()
+    lm3, _ = tool.find_people(SquareFinder(), rgb, max_people=1)
+    np.testing.assert_allclose(lm3[0, 0], centres[0])

@@ -70,3 +70,14 @@ def test_two_view_triangulation_reprojects_into_the_other_views(demo):
             W, H = cam.image_size
             assert np.all((uv[:, 0] > 0) & (uv[:, 0] < W) & (uv[:, 1] > 0) & (uv[:, 1] < H))
             np.testing.assert_allclose(uv, obs[v], atol=1e-4)
+
+
+def test_multiperson_demo_is_the_same_lab_and_cameras(demo):
+    fetch = _fetch_module()
+    multi = fetch.fetch_demo(demo="MultiPerson")  # the wheel is cached by the single-person fetch
+    assert multi.name == "Demo_MultiPerson" and multi.parent == demo.parent
+    rec = open_recording(multi)
+    assert [v.device_id for v in rec.views] == ["cam01", "cam02", "cam03", "cam04"]
+    assert (multi / "calibration" / "Calib.qca.txt").read_bytes() == (demo / "calibration" / "Calib.qca.txt").read_bytes()
+    with pytest.raises(ValueError, match="no Pose2Sim demo"):
+        fetch.fetch_demo(demo="Batch")
