@@ -11,6 +11,17 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.is_dir():  # CI clones main with shared/ beside it; a local checkout may differ
     SHARED = Path(os.environ.get("KNEEVIEW_SHARED", "/work/shared"))
 C3D_DIR = SHARED / "data" / "c3d"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def load_tool(name: str):
+    """A script of tools/ (not a package) loaded as a module: ``load_tool("blazepose_detect")``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def make_camera(device_id="2107395", size=(320, 240), position=(300.0, -4000.0, 1100.0), target=(0.0, 0.0, 900.0),

@@ -263,6 +263,37 @@ def halves(width: int, height: int, overlap: float = 0.2) -> list[tuple[int, int
 
 # ----------------------------------------------------------------- needs mediapipe + OpenCV
 
+def rgb_frames(path: Path):
+    """(fps, generator of the video's frames as RGB), decoded by OpenCV's FFmpeg backend; the
+    generator raises ValueError if a frame's size differs from the first's."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        raise OSError(f"cannot open {path}")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+
+    def frames():
+        size, n = None, 0
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    return
+                h, w = bgr.shape[:2]
+                if size is None:
+                    size = (w, h)
+                elif size != (w, h):
+                    raise ValueError(f"{path}: frame {n} is {w}x{h}, the first was {size[0]}x{size[1]}")
+                n += 1
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+
+    return fps, frames()
+
+
 def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_detection: float = 0.5,
                  min_tracking: float = 0.5, progress=None):
     """Run BlazePose over every frame.
@@ -270,48 +301,33 @@ def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_det
     Returns landmarks_px (T, 33, 2), visibility (T, 33), world landmarks (T, 33, 3) metres,
     (width, height), fps, seconds per frame.
     """
-    import cv2
     import mediapipe as mp
 
-    cv2.setNumThreads(1)
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        raise OSError(f"cannot open {path}")
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    fps, frames = rgb_frames(path)
     lms, viss, worlds, size, spent = [], [], [], None, 0.0
     with mp.solutions.pose.Pose(static_image_mode=(mode == "static"), model_complexity=1, smooth_landmarks=smooth,
                                 enable_segmentation=False, min_detection_confidence=min_detection,
                                 min_tracking_confidence=min_tracking) as pose:
-        try:
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                h, w = bgr.shape[:2]
-                if size is None:
-                    size = (w, h)
-                elif size != (w, h):
-                    raise ValueError(f"{path}: frame {len(lms)} is {w}x{h}, the first was {size[0]}x{size[1]}")
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                t0 = time.perf_counter()
-                res = pose.process(rgb)
-                spent += time.perf_counter() - t0
-                lm = np.full((N_LANDMARKS, 2), np.nan)
-                vis = np.full(N_LANDMARKS, np.nan)
-                world = np.full((N_LANDMARKS, 3), np.nan)
-                if res.pose_world_landmarks is not None:
-                    world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], dtype=np.float64)
-                if res.pose_landmarks is not None:
-                    pts = res.pose_landmarks.landmark
-                    lm = normalised_to_px([[p.x, p.y] for p in pts], w, h)
-                    vis = np.array([p.visibility for p in pts], dtype=np.float64)
-                lms.append(lm)
-                viss.append(vis)
-                worlds.append(world)
-                if progress is not None:
-                    progress(len(lms))
-        finally:
-            cap.release()
+        for rgb in frames:
+            h, w = rgb.shape[:2]
+            size = (w, h)
+            t0 = time.perf_counter()
+            res = pose.process(rgb)
+            spent += time.perf_counter() - t0
+            lm = np.full((N_LANDMARKS, 2), np.nan)
+            vis = np.full(N_LANDMARKS, np.nan)
+            world = np.full((N_LANDMARKS, 3), np.nan)
+            if res.pose_world_landmarks is not None:
+                world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], dtype=np.float64)
+            if res.pose_landmarks is not None:
+                pts = res.pose_landmarks.landmark
+                lm = normalised_to_px([[p.x, p.y] for p in pts], w, h)
+                vis = np.array([p.visibility for p in pts], dtype=np.float64)
+            lms.append(lm)
+            viss.append(vis)
+            worlds.append(world)
+            if progress is not None:
+                progress(len(lms))
     if not lms:
         raise ValueError(f"{path}: no frame could be decoded")
     return np.stack(lms), np.stack(viss), np.stack(worlds), size, fps, spent / len(lms)
@@ -356,36 +372,21 @@ def detect_people_video(path: Path, max_people: int, min_detection: float = 0.5,
 
     Returns landmarks_px (T, P, 33, 2), visibility (T, P, 33), (width, height), fps, seconds per frame.
     """
-    import cv2
     import mediapipe as mp
 
-    cv2.setNumThreads(1)
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        raise OSError(f"cannot open {path}")
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    fps, frames = rgb_frames(path)
     lms, viss, size, spent = [], [], None, 0.0
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
                                 min_detection_confidence=min_detection) as pose:
-        try:
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                h, w = bgr.shape[:2]
-                if size is None:
-                    size = (w, h)
-                elif size != (w, h):
-                    raise ValueError(f"{path}: frame {len(lms)} is {w}x{h}, the first was {size[0]}x{size[1]}")
-                t0 = time.perf_counter()
-                lm, vis = find_people(pose, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_people, search_halves=search_halves)
-                spent += time.perf_counter() - t0
-                lms.append(lm)
-                viss.append(vis)
-                if progress is not None:
-                    progress(len(lms))
-        finally:
-            cap.release()
+        for rgb in frames:
+            size = (rgb.shape[1], rgb.shape[0])
+            t0 = time.perf_counter()
+            lm, vis = find_people(pose, rgb, max_people, search_halves=search_halves)
+            spent += time.perf_counter() - t0
+            lms.append(lm)
+            viss.append(vis)
+            if progress is not None:
+                progress(len(lms))
     if not lms:
         raise ValueError(f"{path}: no frame could be decoded")
     return np.stack(lms), np.stack(viss), size, fps, spent / len(lms)

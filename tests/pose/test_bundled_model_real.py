@@ -9,12 +9,12 @@ the model on exactly those frames, so a model trained on them could not pass by 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sessions import load_tool
 
 from kneeview.analysis.multiview import load_detections
 from kneeview.bundled import model_path
@@ -22,7 +22,6 @@ from kneeview.io.recording import open_recording
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[2]
 #: measured 0.64 thigh lengths (110 px) on the held-out view cam04 when shipped; a regression bound
 UNSEEN_VIEW_BOUND_THIGHS = 0.8
 DATA = Path(__file__).resolve().parent / "data"
@@ -37,9 +36,7 @@ def card():
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("fetch_pose2sim_demo", ROOT / "tools" / "fetch_pose2sim_demo.py")
-    fetch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fetch)
+    fetch = load_tool("fetch_pose2sim_demo")
     try:
         folder = fetch.fetch_demo()
     except fetch.DemoUnavailable as exc:

@@ -1,14 +1,13 @@
 """tools/blazepose_detect.py without mediapipe: the landmark -> joint mapping, pixels, the npz it writes."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sessions import make_qualisys_session, standing_joints
+from sessions import load_tool, make_qualisys_session, standing_joints
 
 from kneeview import joints as J
 from kneeview.analysis.multiview import load_detections, triangulate_recording
@@ -20,10 +19,7 @@ TOOL = Path(__file__).resolve().parents[2] / "tools" / "blazepose_detect.py"
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("blazepose_detect", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("blazepose_detect")
 
 
 def test_the_tool_imports_neither_mediapipe_nor_kneeview_at_module_level():

@@ -4,24 +4,17 @@ Skipped only when PyPI cannot be reached; any other failure of the fetch fails t
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from sessions import load_tool
 
 from kneeview.camera.triangulate import triangulate
 from kneeview.cli import main
 from kneeview.io.recording import open_recording
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "fetch_pose2sim_demo.py"
-
 
 def _fetch_module():
-    spec = importlib.util.spec_from_file_location("fetch_pose2sim_demo", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("fetch_pose2sim_demo")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from sessions import QCA, standing_joints, write_video
+from sessions import QCA, load_tool, standing_joints, write_video
 
 from kneeview import joints as J
 from kneeview.analysis.multiview import Detections, save_detections
@@ -21,7 +20,6 @@ from trainer import evaluate_real as er
 
 T = 20
 FPS = 60.0
-ROOT = Path(__file__).resolve().parents[2]
 TEST_FRAMES = list(range(4, 8)) + list(range(12, 16))
 
 
@@ -237,9 +235,7 @@ def test_the_subcommand_writes_json_and_a_plot(session, rec, tmp_path, monkeypat
 
 
 def test_landmark_mapping_is_the_detector_tools(rec):
-    spec = importlib.util.spec_from_file_location("blazepose_detect", ROOT / "tools" / "blazepose_detect.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("blazepose_detect")
     assert er.BLAZEPOSE_INDEX == tool.BLAZEPOSE_INDEX and tool.JOINTS == J.JOINTS
     world = np.zeros((1, 33, 3))
     world[0, 24] = [-0.1, 0.0, 0.0]  # right hip

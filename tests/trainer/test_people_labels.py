@@ -4,20 +4,17 @@ views), turned into multi-person targets without 3D, and trained on by `kneeview
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from sessions import noise_frames, write_video
+from sessions import load_tool, noise_frames, write_video
 
 from kneeview import joints as J
 from kneeview.errors import KneeViewInputError
 from trainer.cli import main
 from trainer.data import BOX_MARGIN, PoseDataset, people_samples, people_split
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "blazepose_detect.py"
 W, H, T = 160, 120, 5
 #: BlazePose landmark index of each KneeView joint (RFEP LFEP RFEO LFEO RTIO LTIO), written out by hand
 BLAZEPOSE_OF_JOINT = [24, 23, 26, 25, 28, 27]
@@ -25,10 +22,7 @@ BLAZEPOSE_OF_JOINT = [24, 23, 26, 25, 28, 27]
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("blazepose_detect", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("blazepose_detect")
 
 
 def person(x0, y0, t):
