@@ -87,3 +87,59 @@ def test_rotation_is_drawn_and_spans_the_range():
     for seed in range(5):
         _, kp, _, _ = augment(seed, rotate=0.0, flip=0.0)
         assert abs(_turn_deg(kp0[4] - kp0[0], kp[4] - kp[0])) < 1e-6
+
+
+#: the second person's dots: colours far from the first person's and from the grey background
+COLOURS_B = [(128, 0, 64), (0, 128, 64), (64, 0, 128), (64, 128, 0), (128, 64, 128), (0, 64, 128)]
+
+
+def two_people():
+    """The scene's person (first) and a smaller second person to its right, one joint unknown (NaN)."""
+    img, kp, box, j3 = scene()
+    kp_b = (kp - kp.mean(axis=0)) * 0.6 + [W - 50.0, 150.0]
+    box_b = np.array([kp_b.min(axis=0) - [10, 20], kp_b.max(axis=0) + [10, 6]])
+    for (x, y), c in zip(kp_b - 0.5, COLOURS_B):
+        cv2.circle(img, (int(round(x * 16)), int(round(y * 16))), 3 * 16, c, -1, lineType=cv2.LINE_AA, shift=4)
+    kp_b[3] = np.nan
+    j3_b = np.full((6, 3), np.nan, np.float32)
+    return img, np.stack([kp, kp_b]), np.stack([box, box_b]), np.stack([j3, j3_b])
+
+
+def dot_near(img, colour, where, radius=12.0):
+    """Continuous-pixel centroid of the pixels close to ``colour`` within ``radius`` of ``where``."""
+    d = np.abs(img.astype(int) - np.array(colour)).sum(axis=2)
+    ys, xs = np.nonzero(d < 60)
+    near = np.hypot(xs + 0.5 - where[0], ys + 0.5 - where[1]) < radius
+    assert near.sum() > 5, f"dot {colour} not found near {where}"
+    return np.array([xs[near].mean(), ys[near].mean()]) + 0.5
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_every_person_of_a_frame_moves_with_the_pixels(seed, flip):
+    img0, kp0, box0, j30 = two_people()
+    ds = PoseDataset([], np.zeros((6, 3)), np.ones(3), seed=seed,
+                     augment=Augment(colour=0.0, blur=0.0, rotate=1.0, rotate_deg=30.0, flip=flip, scale=(0.8, 1.1)))
+    img, kp, box, j3 = ds._augment(img0, kp0, box0, j30)
+    assert kp.shape == (2, 6, 2) and box.shape == (2, 2, 2) and j3.shape == (2, 6, 3)
+    src = list(J.FLIP_INDEX) if flip else list(range(6))
+    for person, colours in ((0, COLOURS), (1, COLOURS_B)):
+        for i in range(6):
+            c = colours[src[i]]
+            if person == 1 and src[i] == 3:
+                assert np.isnan(kp[1, i]).all()  # an unknown joint stays unknown, wherever it moves
+                continue
+            if not (0 <= kp[person, i, 0] < W and 0 <= kp[person, i, 1] < H):
+                continue  # the second person may leave the crop
+            assert np.linalg.norm(dot_near(img, c, kp[person, i]) - kp[person, i]) < 0.6
+        known = np.isfinite(kp[person]).all(axis=-1)
+        assert (box[person, 0] <= kp[person, known].min(axis=0)).all() and (kp[person, known].max(axis=0) <= box[person, 1]).all()
+    assert np.isnan(j3[1]).all() and np.isfinite(j3[0]).all()
+    # the first person's result is the single-person augmentation's, draw for draw
+    single = PoseDataset([], np.zeros((6, 3)), np.ones(3), seed=seed,
+                         augment=Augment(colour=0.0, blur=0.0, rotate=1.0, rotate_deg=30.0, flip=flip, scale=(0.8, 1.1)))
+    img1, kp1, box1, j31 = single._augment(img0, kp0[0], box0[0], j30[0])
+    np.testing.assert_allclose(kp1, kp[0])
+    np.testing.assert_allclose(box1, box[0])
+    np.testing.assert_allclose(j31, j3[0])
+    np.testing.assert_array_equal(img1, img)
