@@ -182,12 +182,12 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
         raise KneeViewInputError(cfg.data, "no usable training frames (videos with a calibrated camera and a C3D)")
     n_frames = sum(len(s) for s in train_samples)
     real = [s for entry in split.get("real", []) for s in real_samples(entry, "train")]
-    if cfg.real_data and not real:
+    if cfg.real_data and not sum(len(s) for s in real):
         raise KneeViewInputError(cfg.real_data[0], "no usable training frames in the real recordings")
     real_2d = [s for entry in split.get("real_2d", []) for s in people_samples(entry)]
-    if cfg.real_2d and not real_2d:
-        raise KneeViewInputError(cfg.real_2d[0], "no usable training frames in the 2D labels")
     n_real_2d = sum(len(s) for s in real_2d)
+    if cfg.real_2d and not n_real_2d:
+        raise KneeViewInputError(cfg.real_2d[0], "no usable training frames in the 2D labels")
     real += real_2d
     n_real = sum(len(s) for s in real)
     model, source = initial_model(cfg)

@@ -143,3 +143,10 @@ def test_fit_trains_on_2d_only_video(tiny_data, tiny_settings, tmp_path, labels)
     tr = card["training"]
     assert tr["real_2d_frames"] == 4 and tr["real_2d"][0]["holdout_views"] == ["cam02"]
     assert tr["real_frames"] == 4 and tr["real_fraction"] == 0.5
+
+
+def test_labels_with_nobody_found_give_no_samples(tmp_path, tool, labels):
+    _, lm, videos = labels
+    empty = tool.save_people_npz(tmp_path / "empty.npz", np.full_like(lm, np.nan), np.full(lm.shape[:4], np.nan), videos,
+                                 [(W, H)] * 2)
+    assert people_samples(people_split(empty)) == []
