@@ -10,7 +10,7 @@
 An independent, off-the-shelf 2D detector for the pseudo-labels of a real multi-view
 recording. It runs in its own virtual environment (mediapipe 0.10.21 needs numpy < 2) and
 is called as a tool: it imports neither kneeview nor torch nor Qt, only numpy, OpenCV and
-(inside :func:`detect_video`) mediapipe. The functions above :func:`detect_video` need
+(inside :func:`run_on_frames`) mediapipe. The functions above :func:`run_on_frames` need
 numpy alone, so the tests import this file without mediapipe.
 
 Detector: the legacy ``mp.solutions.pose`` graph with ``model_complexity=1``, i.e.
@@ -261,37 +261,54 @@ def halves(width: int, height: int, overlap: float = 0.2) -> list[tuple[int, int
     return [(0, a, width, b) for a, b in spans]
 
 
+def landmarks_px(landmarks, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A MediaPipe landmark list (or None: nobody found) -> landmarks (33, 2) px and visibility (33,), NaN when None."""
+    if landmarks is None:
+        return np.full((N_LANDMARKS, 2), np.nan), np.full(N_LANDMARKS, np.nan)
+    pts = landmarks.landmark
+    return (normalised_to_px([[p.x, p.y] for p in pts], width, height),
+            np.array([p.visibility for p in pts], dtype=np.float64))
+
+
 # ----------------------------------------------------------------- needs mediapipe + OpenCV
 
-def rgb_frames(path: Path):
-    """(fps, generator of the video's frames as RGB), decoded by OpenCV's FFmpeg backend; the
-    generator raises ValueError if a frame's size differs from the first's."""
+def run_on_frames(path: Path, detect, progress=None, **pose_options):
+    """``detect(pose, rgb)`` on every frame of a video (decoded by OpenCV's FFmpeg backend, as RGB)
+    with one BlazePose graph, ``mp.solutions.pose.Pose(model_complexity=1, **pose_options)``.
+
+    Returns (the results, one per frame), (width, height), fps, seconds of ``detect`` per frame.
+    """
     import cv2
+    import mediapipe as mp
 
     cv2.setNumThreads(1)
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise OSError(f"cannot open {path}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-
-    def frames():
-        size, n = None, 0
+    results, size, spent = [], None, 0.0
+    with mp.solutions.pose.Pose(model_complexity=1, **pose_options) as pose:
         try:
             while True:
                 ok, bgr = cap.read()
                 if not ok:
-                    return
+                    break
                 h, w = bgr.shape[:2]
                 if size is None:
                     size = (w, h)
                 elif size != (w, h):
-                    raise ValueError(f"{path}: frame {n} is {w}x{h}, the first was {size[0]}x{size[1]}")
-                n += 1
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    raise ValueError(f"{path}: frame {len(results)} is {w}x{h}, the first was {size[0]}x{size[1]}")
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                t0 = time.perf_counter()
+                results.append(detect(pose, rgb))
+                spent += time.perf_counter() - t0
+                if progress is not None:
+                    progress(len(results))
         finally:
             cap.release()
-
-    return fps, frames()
+    if not results:
+        raise ValueError(f"{path}: no frame could be decoded")
+    return results, size, fps, spent / len(results)
 
 
 def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_detection: float = 0.5,
@@ -301,36 +318,19 @@ def detect_video(path: Path, mode: str = "static", smooth: bool = False, min_det
     Returns landmarks_px (T, 33, 2), visibility (T, 33), world landmarks (T, 33, 3) metres,
     (width, height), fps, seconds per frame.
     """
-    import mediapipe as mp
+    def detect(pose, rgb):
+        res = pose.process(rgb)
+        lm, vis = landmarks_px(res.pose_landmarks, rgb.shape[1], rgb.shape[0])
+        world = np.full((N_LANDMARKS, 3), np.nan)
+        if res.pose_world_landmarks is not None:
+            world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], dtype=np.float64)
+        return lm, vis, world
 
-    fps, frames = rgb_frames(path)
-    lms, viss, worlds, size, spent = [], [], [], None, 0.0
-    with mp.solutions.pose.Pose(static_image_mode=(mode == "static"), model_complexity=1, smooth_landmarks=smooth,
-                                enable_segmentation=False, min_detection_confidence=min_detection,
-                                min_tracking_confidence=min_tracking) as pose:
-        for rgb in frames:
-            h, w = rgb.shape[:2]
-            size = (w, h)
-            t0 = time.perf_counter()
-            res = pose.process(rgb)
-            spent += time.perf_counter() - t0
-            lm = np.full((N_LANDMARKS, 2), np.nan)
-            vis = np.full(N_LANDMARKS, np.nan)
-            world = np.full((N_LANDMARKS, 3), np.nan)
-            if res.pose_world_landmarks is not None:
-                world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark], dtype=np.float64)
-            if res.pose_landmarks is not None:
-                pts = res.pose_landmarks.landmark
-                lm = normalised_to_px([[p.x, p.y] for p in pts], w, h)
-                vis = np.array([p.visibility for p in pts], dtype=np.float64)
-            lms.append(lm)
-            viss.append(vis)
-            worlds.append(world)
-            if progress is not None:
-                progress(len(lms))
-    if not lms:
-        raise ValueError(f"{path}: no frame could be decoded")
-    return np.stack(lms), np.stack(viss), np.stack(worlds), size, fps, spent / len(lms)
+    results, size, fps, s_per_frame = run_on_frames(
+        path, detect, progress, static_image_mode=(mode == "static"), smooth_landmarks=smooth, enable_segmentation=False,
+        min_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
+    lm, vis, world = (np.stack(a) for a in zip(*results))
+    return lm, vis, world, size, fps, s_per_frame
 
 
 def find_people(pose, rgb, max_people: int, mask_threshold: float = 0.3, mask_grow: float = 0.03,
@@ -355,9 +355,8 @@ def find_people(pose, rgb, max_people: int, mask_threshold: float = 0.3, mask_gr
             res = pose.process(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
             if res.pose_landmarks is None:
                 break
-            pts = res.pose_landmarks.landmark
-            lm[found] = normalised_to_px([[q.x, q.y] for q in pts], x1 - x0, y1 - y0) + [x0, y0]
-            vis[found] = [q.visibility for q in pts]
+            lm[found], vis[found] = landmarks_px(res.pose_landmarks, x1 - x0, y1 - y0)
+            lm[found] += [x0, y0]
             found += 1
             if res.segmentation_mask is None:
                 break
@@ -372,24 +371,11 @@ def detect_people_video(path: Path, max_people: int, min_detection: float = 0.5,
 
     Returns landmarks_px (T, P, 33, 2), visibility (T, P, 33), (width, height), fps, seconds per frame.
     """
-    import mediapipe as mp
-
-    fps, frames = rgb_frames(path)
-    lms, viss, size, spent = [], [], None, 0.0
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
-                                min_detection_confidence=min_detection) as pose:
-        for rgb in frames:
-            size = (rgb.shape[1], rgb.shape[0])
-            t0 = time.perf_counter()
-            lm, vis = find_people(pose, rgb, max_people, search_halves=search_halves)
-            spent += time.perf_counter() - t0
-            lms.append(lm)
-            viss.append(vis)
-            if progress is not None:
-                progress(len(lms))
-    if not lms:
-        raise ValueError(f"{path}: no frame could be decoded")
-    return np.stack(lms), np.stack(viss), size, fps, spent / len(lms)
+    results, size, fps, s_per_frame = run_on_frames(
+        path, lambda pose, rgb: find_people(pose, rgb, max_people, search_halves=search_halves), progress,
+        static_image_mode=True, enable_segmentation=True, min_detection_confidence=min_detection)
+    lm, vis = (np.stack(a) for a in zip(*results))
+    return lm, vis, size, fps, s_per_frame
 
 
 def main_people(args, videos) -> int:

@@ -380,8 +380,9 @@ def people_samples(entry: dict, min_visibility: float = 0.5, min_joints: int = 3
         if not video.is_file():
             raise KneeViewInputError(path, f"the video of view {name} is missing: {video}", "video_files")
         W, H = (int(x) for x in d["frame_size_px"][v])
-        if tuple(probe_video(video).size) != (W, H):
-            raise KneeViewInputError(video, f"frames are {probe_video(video).size}, the labels were made on {W}x{H}")
+        size = tuple(probe_video(video).size)
+        if size != (W, H):
+            raise KneeViewInputError(video, f"frames are {size[0]}x{size[1]}, the labels were made on {W}x{H}")
         lm, kp_all, conf = d["people_landmarks_px"][v], d["people_keypoints_px"][v], d["people_confidence"][v]
         kept = [reliable_people(lm[t], conf[t], min_visibility, min_joints) for t in range(len(lm))]
         count = np.array([len(k) for k in kept])

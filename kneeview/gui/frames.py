@@ -82,7 +82,7 @@ class DisplayFrames:
                 return
             self._raw, self._raw_pos = cap, 0
             self.raw_path = True
-            if not self._agrees(0):
+            if self._checked(0) is None:
                 self._disable("the first frame differs from FFmpeg's decoding")
         except cv2.error as exc:
             self._disable(f"OpenCV error: {exc}")
@@ -129,9 +129,6 @@ class DisplayFrames:
             return None
         exact = self.reader[index]
         return fast if float(np.mean(np.abs(fast.astype(np.int16) - exact.astype(np.int16)))) <= MAX_MEAN_DIFF else None
-
-    def _agrees(self, index: int) -> bool:
-        return self._checked(index) is not None
 
     # ------------------------------------------------------------------ access
     def __getitem__(self, index: int) -> np.ndarray:
