@@ -232,16 +232,22 @@ class PlotPanel(QtWidgets.QWidget):
     def _draw_peaks(self, p: MetricPlot, m: Metrics, name: str):
         series = m.series.get(name, {})
         unit = name[name.find("(") + 1: name.find(")")] if "(" in name else ""
+        peaks = []
         for side, frame in (m.peaks.get(name) or {}).items():
             y = series.get(side)
             if y is None or frame is None or not (0 <= frame < len(y)) or not np.isfinite(y[frame]):
                 continue
-            t, v = m.time_s[frame], float(y[frame])
+            peaks.append((m.time_s[frame], float(y[frame]), side))
+        # two labels reach away from each other: the earlier peak's to the left of its dot, the later's
+        # to the right (a lone one: right's to the right, left's to the left)
+        peaks.sort(key=lambda pk: pk[0])
+        for k, (t, v, side) in enumerate(peaks):
+            reach_right = k == 1 if len(peaks) == 2 else side == "right"
             colour = style.RIGHT if side == "right" else style.LEFT
             dot = pg.ScatterPlotItem([t], [v], size=9, brush=pg.mkBrush(colour), pen=pg.mkPen("w"))
             # above the dot whatever its sign: below the curves is where the event labels go
             text = pg.TextItem(f"peak {side[0].upper()} {v:.1f} {unit}", color=colour,
-                              anchor=(0.0 if side == "right" else 1.0, 1.1))
+                              anchor=(0.0 if reach_right else 1.0, 1.1))
             text.setPos(t, v)
             for item in (dot, text):
                 p.addItem(item)

@@ -278,6 +278,31 @@ def test_event_labels_a_few_frames_apart_do_not_overlap(make_session, make_windo
     assert labels["2nd landing"].pos().y() == pytest.approx(labels["IC"].pos().y())
 
 
+def test_peak_labels_close_in_time_do_not_overlap(make_session, make_window, qtbot):
+    """The right peak a few frames before the left one (as on the Pose2Sim recording's ground truth):
+    the earlier label reaches left of its dot, the later one right, whichever side each is."""
+    from kneeview.gui.state import Metrics
+
+    folder = make_session(n_frames=100)
+    win = make_window(auto_run=False)
+    win.resize(1200, 900)
+    win.open_path(folder)
+    st = win.state
+    t = np.arange(100) / st.fps
+    flat = np.zeros(100)
+    for first, second in (("right", "left"), ("left", "right")):
+        peaks = {"MKD (mm)": {first: 60, second: 63}}
+        st.set_metrics(Metrics(time_s=t, series={"MKD (mm)": {"left": flat + 5.0, "right": flat + 1.0},
+                                                 "FPPA (deg)": {"left": flat, "right": flat}}, events={}, peaks=peaks))
+        qtbot.wait(50)
+        plot = win.plots.plots["MKD (mm)"]
+        labels = {d.toPlainText()[5]: d for d in plot.decorations if hasattr(d, "toPlainText")}
+        assert set(labels) == {"L", "R"}
+        a, b = labels[first[0].upper()].sceneBoundingRect(), labels[second[0].upper()].sceneBoundingRect()
+        assert not a.intersects(b), (first, a, b)
+        assert a.right() <= b.left()
+
+
 def test_plots_show_metrics_events_and_seek(make_session, make_window, qtbot):
     import pyqtgraph as pg
 
