@@ -245,16 +245,19 @@ def test_open_demo_button(make_window, dialogs, monkeypatch, make_session, qtbot
     assert dialogs == []
 
 
+def plots_window(make_session, make_window):
+    """A 1200x900 window on a 100-frame recording, no model run: (window, its state, frame times s)."""
+    win = make_window(auto_run=False)
+    win.resize(1200, 900)
+    win.open_path(make_session(n_frames=100))
+    return win, win.state, np.arange(100) / win.state.fps
+
+
 def test_event_labels_a_few_frames_apart_do_not_overlap(make_session, make_window, qtbot):
     """IC, deepest and take-off two frames apart (as on the Pose2Sim recording) stack into rows."""
     from kneeview.gui.state import Metrics
 
-    folder = make_session(n_frames=100)
-    win = make_window(auto_run=False)
-    win.resize(1200, 900)
-    win.open_path(folder)
-    st = win.state
-    t = np.arange(100) / st.fps
+    win, st, t = plots_window(make_session, make_window)
     events = {"initial_contact": 20, "deepest": 22, "take_off": 24, "second_landing": 90}
     st.set_metrics(Metrics(time_s=t, series={"MKD (mm)": {"left": np.sin(t), "right": np.cos(t)},
                                              "FPPA (deg)": {"left": 2 * t, "right": -t}}, events=events, peaks={}))
@@ -283,12 +286,7 @@ def test_peak_labels_close_in_time_do_not_overlap(make_session, make_window, qtb
     the earlier label reaches left of its dot, the later one right, whichever side each is."""
     from kneeview.gui.state import Metrics
 
-    folder = make_session(n_frames=100)
-    win = make_window(auto_run=False)
-    win.resize(1200, 900)
-    win.open_path(folder)
-    st = win.state
-    t = np.arange(100) / st.fps
+    win, st, t = plots_window(make_session, make_window)
     flat = np.zeros(100)
     for first, second in (("right", "left"), ("left", "right")):
         peaks = {"MKD (mm)": {first: 60, second: 63}}
