@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..cli_args import from_parser, non_negative_int
 from ..errors import KneeViewInputError
 
 
@@ -15,25 +16,37 @@ def register(subparsers) -> None:
                     "(<session>.xcp, <trial>.c3d, <trial>.<DEVICEID>.avi, <trial>.json), deterministic per seed.",
     )
     p.add_argument("outdir", help="folder to write the session folders and synth_index.json into")
-    p.add_argument("--trials", type=int, default=10, help="number of trials (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
+    p.add_argument("--trials", type=non_negative_int, default=10, help="number of trials (default 10)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0); same seed, same files")
     p.add_argument("--task", default="mix", help="dj, sls or mix (default mix)")
-    p.add_argument("--size", default="640x480", help="video size WxH (default 640x480)")
-    p.add_argument("--placements", default="frontal,oblique",
+    p.add_argument("--size", type=from_parser(_size), default="640x480", help="video size WxH (default 640x480)")
+    p.add_argument("--placements", type=from_parser(_placements), default="frontal,oblique",
                    help="where the video camera may stand, drawn per trial: frontal, oblique, rear (behind the "
                         "athlete), high (2.2-3.2 m up, any direction); default frontal,oblique")
     p.add_argument("--from-c3d", dest="from_c3d", metavar="FILE",
                    help="animate the joint centres of this .c3d instead of the parametric motion")
-    p.add_argument("--workers", type=int, default=1, help="processes; 0 = all cores (default 1)")
+    p.add_argument("--workers", type=non_negative_int, default=1, help="processes; 0 = all cores (default 1)")
     p.add_argument("--demo", action="store_true", help="write the demo recording into OUTDIR instead")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def _size(text: str) -> tuple[int, int]:
+    from .dataset import parse_size
+
+    return parse_size(text)
+
+
+def _placements(text: str) -> tuple[str, ...]:
+    from .dataset import parse_placements
+
+    return parse_placements(text)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .dataset import TASKS, check_output_dir, parse_placements, parse_size, write_dataset
+    from .dataset import TASKS, check_output_dir, write_dataset
 
     if args.demo:
         from .demo import write_demo
@@ -45,15 +58,8 @@ def run(args: argparse.Namespace) -> int:
     task = str(args.task).lower()
     if task not in TASKS:
         raise KneeViewInputError(None, f"--task must be one of {', '.join(TASKS)}, got {args.task!r}", "--task")
-    if args.trials < 0:
-        raise KneeViewInputError(None, f"--trials must not be negative, got {args.trials}", "--trials")
-    if args.seed < 0:
-        raise KneeViewInputError(None, f"--seed must not be negative, got {args.seed}", "--seed")
-    if args.workers < 0:
-        raise KneeViewInputError(None, f"--workers must not be negative, got {args.workers}", "--workers")
     workers = args.workers or (os.cpu_count() or 1)
-    size = parse_size(args.size)
-    placements = parse_placements(args.placements)
+    size, placements = args.size, args.placements
     from_c3d = None
     if args.from_c3d:
         from_c3d = Path(args.from_c3d)

@@ -278,8 +278,40 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
                     bar.update()
     finally:
         bar.close()
-    index = {"generator": "kneeview.synth", "seed": seed, "task": task, "size": list(size),
-             "from_c3d": None if from_c3d is None else str(from_c3d), "placements": list(placements), "trials": entries,
-             "specs": [asdict(s) for s in specs]}
+    run = {"seed": seed, "task": task, "size": list(size), "from_c3d": None if from_c3d is None else str(from_c3d),
+           "placements": list(placements)}
+    index = merge_index(out, {"generator": "kneeview.synth", **run, "runs": [run], "trials": entries,
+                              "specs": [asdict(s) for s in specs]})
     atomic_write_text(out / "synth_index.json", json.dumps(index, indent=1) + "\n")
     return entries
+
+
+def merge_index(out: Path, new: dict) -> dict:
+    """``new`` (this run's index) merged with the ``synth_index.json`` already in ``out``.
+
+    Trials listed before whose files are all still there are kept (first), unless this run
+    wrote the same session and trial again; the top-level settings are this run's and
+    ``runs`` lists every run's settings. An unreadable old index is replaced.
+    """
+    try:
+        old = json.loads((out / "synth_index.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError):
+        return new
+    if not isinstance(old, dict) or not isinstance(old.get("trials"), list):
+        return new
+    written = {(e.get("session"), e.get("trial")) for e in new["trials"]}
+    old_specs = old.get("specs") if isinstance(old.get("specs"), list) and len(old["specs"]) == len(old["trials"]) else None
+    kept, kept_specs = [], []
+    for k, entry in enumerate(old["trials"]):
+        if not isinstance(entry, dict) or (entry.get("session"), entry.get("trial")) in written:
+            continue
+        files = [entry.get(key) for key in ("video", "c3d", "json") if entry.get(key)]
+        if not files or not all((out / f).is_file() for f in files):
+            continue  # its session was deleted or moved
+        kept.append(entry)
+        kept_specs.append(old_specs[k] if old_specs else None)
+    if not kept:
+        return new
+    old_runs = old.get("runs") if isinstance(old.get("runs"), list) else [
+        {key: old.get(key) for key in ("seed", "task", "size", "from_c3d", "placements")}]
+    return {**new, "runs": old_runs + new["runs"], "trials": kept + new["trials"], "specs": kept_specs + new["specs"]}

@@ -143,6 +143,22 @@ def test_cli_placements(tmp_path):
         assert meta["camera"]["placement"] in ("rear", "high")
 
 
+def test_rerun_into_the_same_folder_keeps_the_index_of_the_sessions_still_there(tmp_path):
+    """issue 18: a second run added to the index instead of replacing it."""
+    out = tmp_path / "out"
+    first = write_dataset(out, 1, seed=11, task="sls", size=SIZE, progress=False)
+    second = write_dataset(out, 1, seed=12, task="sls", size=SIZE, progress=False)
+    index = json.loads((out / "synth_index.json").read_text())
+    assert [e["session"] for e in index["trials"]] == [first[0]["session"], second[0]["session"]]
+    assert [r["seed"] for r in index["runs"]] == [11, 12]
+    import shutil
+
+    shutil.rmtree(out / first[0]["session"])  # a session deleted by hand drops out of the index
+    write_dataset(out, 1, seed=12, task="sls", size=SIZE, progress=False)  # the same trial again: listed once
+    index = json.loads((out / "synth_index.json").read_text())
+    assert [e["session"] for e in index["trials"]] == [second[0]["session"]]
+
+
 def test_cli_writes_a_dataset(tmp_path, capsys):
     assert _run_cli([str(tmp_path / "out"), "--trials", "1", "--seed", "2", "--task", "sls", "--size", "96x72", "--no-progress"]) == 0
     assert "wrote 1 trials" in capsys.readouterr().out
@@ -162,10 +178,14 @@ def test_cli_writes_a_dataset(tmp_path, capsys):
     (["--placements", "ceiling"], "--placements"),
     (["--placements", ","], "--placements"),
 ])
-def test_cli_bad_options(tmp_path, argv, field):
-    with pytest.raises(KneeViewInputError) as err:
+def test_cli_bad_options(tmp_path, argv, field, capsys):
+    # refused when the options are parsed (argparse: exit 2, the option named) or when run
+    with pytest.raises((KneeViewInputError, SystemExit)) as err:
         _run_cli([str(tmp_path / "out"), "--no-progress", *argv])
-    assert field in str(err.value)
+    if isinstance(err.value, SystemExit):
+        assert err.value.code == 2 and f"argument {field}" in capsys.readouterr().err
+    else:
+        assert field in str(err.value)
     assert not (tmp_path / "out" / "synth_index.json").exists()
 
 
