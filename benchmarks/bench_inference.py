@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kneeview.pose.cli import register
+from kneeview.cli_bench import register
 
 
 def main(argv=None) -> int:

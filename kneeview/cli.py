@@ -18,9 +18,9 @@ from .errors import KneeViewInputError
 COMMAND_MODULES = (
     "kneeview.cli_info",
     "kneeview.cli_triangulate",
-    "kneeview.analysis.cli",
+    "kneeview.session.cli",
     "kneeview.synth.cli",
-    "kneeview.pose.cli",
+    "kneeview.cli_bench",
 )
 
 

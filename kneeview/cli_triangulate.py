@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_args import float_between, int_at_least, positive_float, unit_interval
 from .errors import KneeViewInputError
 
 
@@ -27,12 +28,12 @@ def register(subparsers) -> None:
     p.add_argument("--calibration", help="calibration file instead of the one found")
     p.add_argument("--out", help="C3D to write (default: <videos>/<trial>.c3d)")
     p.add_argument("--force", action="store_true", help="overwrite an existing C3D")
-    p.add_argument("--min-views", type=int, default=2, help="views needed for a 3D point (default 2)")
-    p.add_argument("--outlier-px", type=float, default=15.0, help="drop a view whose reprojection error is above this (px, default 15)")
-    p.add_argument("--min-confidence", type=float, default=0.0, help="ignore 2D joints below this confidence (default 0)")
+    p.add_argument("--min-views", type=int_at_least(2), default=2, help="views needed for a 3D point (default 2)")
+    p.add_argument("--outlier-px", type=positive_float, default=15.0, help="drop a view whose reprojection error is above this (px, default 15)")
+    p.add_argument("--min-confidence", type=unit_interval, default=0.0, help="ignore 2D joints below this confidence (default 0)")
     p.add_argument("--fix-left-right", action="store_true",
                    help="per frame, relabel left/right in a view whose legs disagree with the other views (for off-the-shelf 2D detectors)")
-    p.add_argument("--hip-width-mm", type=float,
+    p.add_argument("--hip-width-mm", type=float_between(0, 1000, "mm"),
                    help="move both hips along the hip-hip line to this inter-hip distance (mm), e.g. the subject's Plug-in Gait "
                         "inter-HJC distance; detector hip landmarks are not hip joint centres (docs/real-recording.md)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .analysis.multiview import (default_output, detections_from_model, load_detections, save_detections,
+    from .analysis.multiview import (default_output, detections_from_poses, load_detections, save_detections,
                                      triangulate_recording, write_pseudo_labels)
     from .io.recording import open_recording
 
@@ -57,11 +58,15 @@ def run(args) -> int:
         source = Path(args.detections)
         det = load_detections(source)
     else:
-        from .analysis.sources import get_estimator
+        from .session import Session
 
         source = None
-        estimator = get_estimator(args.checkpoint, device=args.device)
-        det = detections_from_model(rec, estimator, progress=lambda v: print(f"estimating {v.video_path.name}", file=sys.stderr))
+        session = Session(rec)
+        poses = []
+        for i, view in enumerate(rec.views):
+            print(f"estimating {view.video_path.name}", file=sys.stderr)
+            poses.append(session.estimate(i, checkpoint=args.checkpoint, device=args.device).pose)
+        det = detections_from_poses(rec, poses)
         if args.save_detections:
             save_detections(args.save_detections, det)
     result = triangulate_recording(rec, det, min_views=args.min_views, outlier_px=args.outlier_px,

@@ -104,3 +104,30 @@ def make_qualisys_session(root: Path, n_frames: int = 2, size=(1088, 1920), fps:
     for i in range(1, 5):
         write_video(root / "videos" / f"cam0{i}.avi", noise_frames(n_frames, size, seed=i), fps=fps)
     return root
+
+
+class ScriptedEstimator:
+    """A stand-in pose estimator (the :mod:`kneeview.pose.interface` protocol) that answers the
+    k-th frame it is given with row k of the arrays: ``keypoints_px`` (N, 6, 2),
+    ``joints_cam_m`` (N, 6, 3); frames of several videos simply continue the count."""
+
+    default_batch_size = 4
+
+    def __init__(self, keypoints_px, joints_cam_m=None, confidence=0.9, name="scripted", sha256="5" * 64, card=None):
+        from kneeview.pose.card import ModelIdentity
+
+        self.keypoints_px = np.asarray(keypoints_px, float)
+        n = len(self.keypoints_px)
+        self.joints_cam_m = np.zeros((n, 6, 3)) if joints_cam_m is None else np.asarray(joints_cam_m, float)
+        self.confidence = confidence
+        self.identity = ModelIdentity(name=name, sha256=sha256, device="cpu", card=card or {})
+        self.seen = 0
+
+    def predict(self, frames):
+        out = []
+        for _ in frames:
+            k = self.seen
+            self.seen += 1
+            out.append({"score": 0.9, "keypoints_px": self.keypoints_px[k], "joints_cam_m": self.joints_cam_m[k],
+                        "confidence": np.full(6, self.confidence)})
+        return out

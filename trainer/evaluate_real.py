@@ -17,7 +17,7 @@ on the evaluated frames:
   frames with a 3D estimate), mid-hip-relative, in the view's camera frame;
 * medial knee displacement (MKD, :func:`kneeview.analysis.analyse`, definition 1, 6 Hz
   low-pass) of each side, from each source's 3D put into the lab by
-  :func:`kneeview.analysis.sources.from_pose_sequence`, against the labels' MKD: RMS
+  :func:`kneeview.session.inputs.from_pose_sequence`, against the labels' MKD: RMS
   difference in mm. The curves are computed over the whole recording (the filter needs
   continuous samples) and compared on the evaluated frames only.
 
@@ -184,7 +184,7 @@ def score_view(truth_px, truth_rel_m, thigh_px, rows, keypoints_px, joints_rel_m
 def mkd_curves(seq, camera, rate_hz: float) -> dict:
     """MKD (T,) mm of each side from a PoseSequence (camera-frame 3D) put into the lab."""
     from kneeview.analysis import analyse
-    from kneeview.analysis.sources import from_pose_sequence
+    from kneeview.session.inputs import from_pose_sequence
 
     inputs = from_pose_sequence(seq, camera, rate_hz)
     res = analyse(inputs.joints_lab_mm, inputs.rate_hz, inputs.keypoints_px, cutoff_hz=CUTOFF_HZ,
@@ -228,7 +228,7 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
     """
     from kneeview.analysis import analyse
     from kneeview.analysis.multiview import load_detections
-    from kneeview.analysis.sources import from_ground_truth
+    from kneeview.session.inputs import from_ground_truth
     from kneeview.io.recording import open_recording
 
     session = Path(session)

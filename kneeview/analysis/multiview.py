@@ -332,14 +332,8 @@ def segment_lengths_summary(joints_lab_mm) -> dict[str, dict]:
     return out
 
 
-def detections_from_model(rec, estimator, progress=None) -> Detections:
-    """Run the pose estimator over every view's video (``estimator.run(reader)`` -> PoseSequence)."""
-    per_view = []
-    for view in rec.views:
-        if progress is not None:
-            progress(view)
-        with view.open_video() as reader:
-            per_view.append(estimator.run(reader))
+def detections_from_poses(rec, per_view) -> Detections:
+    """Per-view pose estimates (PoseSequence, one per view of ``rec``, in order) -> detections."""
     T = max(int(v.video_info.frame_count) for v in rec.views)
     V = len(rec.views)
     kp = np.full((V, T, J.N_JOINTS, 2), np.nan)

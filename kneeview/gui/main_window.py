@@ -1,70 +1,39 @@
-"""The main window: opening recordings, running the model, the views, export, errors."""
+"""The main window: the views, the menus, and the pieces they are composed of.
+
+Opening recordings is :class:`.opener.RecordingOpener`'s, running the model
+:class:`.run_controller.RunController`'s, the info pane :class:`.info_panel.InfoPanel`'s;
+every state the views show lives in :class:`.state.SessionState`; every number comes from
+the session layer (:mod:`kneeview.session`).
+"""
 from __future__ import annotations
 
-import json
 from html import escape as html_escape
 import logging
-import math
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import __version__
 from ..errors import ExportError, KneeViewInputError
-from . import metrics as metrics_bridge
+from . import metrics
+from .info_panel import InfoPanel
+from .opener import RecordingOpener, split_dropped
 from .plots import PlotPanel
+from .run_controller import RunController
 from .state import SessionState
 from .timeline import Timeline
 from .video_view import VideoView
 from .view3d import Skeleton3DView
-from .view_selector import ViewSelector, remember_view, remembered_view, view_label
-from .worker import InferenceRun, InferenceWorker
+from .view_selector import ViewSelector, remember_view, view_label
+from .welcome import WelcomePage
 
 log = logging.getLogger(__name__)
-
-MAX_RECENT = 10
-VIDEO_FILTER = "Videos (*.avi *.mp4 *.mov *.mkv *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
-
-
-def format_eta(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def default_settings() -> QtCore.QSettings:
     """The user's settings: an INI file in the user's config folder (``QSettings.setPath``
     for IniFormat/UserScope moves it, as the tests do)."""
     return QtCore.QSettings(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, "KneeView", "KneeView")
-
-
-class WelcomePage(QtWidgets.QWidget):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        title = QtWidgets.QLabel("<h1>KneeView</h1>")
-        blurb = QtWidgets.QLabel(
-            "Dynamic knee valgus from a calibrated video.<br>Open a Vicon session folder (<i>.xcp</i>, "
-            "reference video, optional <i>.c3d</i>) or one of its videos,<br>or drop it on this window.")
-        blurb.setMinimumWidth(460)
-        blurb.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.open_button = QtWidgets.QPushButton("Open recording…")
-        self.open_folder_button = QtWidgets.QPushButton("Open session folder…")
-        self.demo_button = QtWidgets.QPushButton("Open demo")
-        self.demo_button.setObjectName("openDemo")
-        for b in (self.open_button, self.open_folder_button, self.demo_button):
-            b.setMinimumWidth(220)
-            b.setMinimumHeight(34)
-        self.recent = QtWidgets.QListWidget()
-        self.recent.setMinimumWidth(460)
-        self.recent.setMaximumWidth(640)
-        self.recent.setMaximumHeight(170)
-        self.recent_label = QtWidgets.QLabel("Recent recordings")
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addStretch(1)
-        for w in (title, blurb, self.open_button, self.open_folder_button, self.demo_button, self.recent_label, self.recent):
-            lay.addWidget(w, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
-        lay.addStretch(2)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -74,30 +43,21 @@ class MainWindow(QtWidgets.QMainWindow):
                  device: str = "auto", auto_run: bool = True, parent=None):
         super().__init__(parent)
         self.settings = settings or default_settings()
-        self.estimator_factory = estimator_factory
-        self.checkpoint = checkpoint
-        self.device = device
         self.auto_run = auto_run
-        self._estimator = None  # loaded once, reused across recordings
-        self.run: InferenceRun | None = None
-        self._run_id = 0
         self._open_args: dict = {}
-        self.model_info = None
-        self._run_view = 0  # the view the current run estimates
         self._gt_analysed: dict = {}  # view index -> metrics.Analysed of the ground truth (or None)
         self.setWindowTitle("KneeView")
         self.setAcceptDrops(True)
         self.setDockOptions(QtWidgets.QMainWindow.DockOption.AnimatedDocks | QtWidgets.QMainWindow.DockOption.AllowTabbedDocks)
 
         self.state = SessionState(self)
+        self.opener = RecordingOpener(self.settings, self)
+        self.runner = RunController(self.state, estimator_factory, checkpoint, device, self)
         self.video = VideoView(self.state)
         self.timeline = Timeline(self.state)
         self.view3d = Skeleton3DView(self.state)
         self.plots = PlotPanel(self.state)
-        self.info = QtWidgets.QTextBrowser()
-        self.info.setOpenLinks(False)
-        # keep the keyboard for scrubbing: the text pane would take PageUp/PageDown, arrows...
-        self.info.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.info = InfoPanel()
         self.welcome = WelcomePage()
         video_page = QtWidgets.QWidget()
         vl = QtWidgets.QVBoxLayout(video_page)
@@ -132,21 +92,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------ construction
     def _build_status_bar(self):
-        sb = self.statusBar()
-        self.progress = QtWidgets.QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.setTextVisible(True)
-        self.progress.setVisible(False)
-        self.rate_label = QtWidgets.QLabel()
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel_model)
-        self.model_label = QtWidgets.QLabel("model: not loaded")
-        self.model_label.setToolTip("The pose model and the device it runs on")
-        sb.addWidget(self.progress)
-        sb.addWidget(self.rate_label)
-        sb.addWidget(self.cancel_button)
-        sb.addPermanentWidget(self.model_label)
+        self.runner.add_to(self.statusBar())
+        # the status bar's widgets, under the names the window has always had
+        self.progress, self.rate_label = self.runner.progress, self.runner.rate_label
+        self.cancel_button, self.model_label = self.runner.cancel_button, self.runner.model_label
 
     def _action(self, text, slot, shortcut=None, tip=None, checkable=False):
         act = QtGui.QAction(text, self)
@@ -261,6 +210,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view3d.auto_rotate.toggled.connect(self.act_rotate.setChecked)
         self.timeline.speed.currentIndexChanged.connect(lambda _: self.settings.setValue("playback/speed", self.timeline.speed_factor))
         self.view_selector.viewChosen.connect(self.set_view)
+        self.opener.recentChanged.connect(self._refresh_recent)
+        self.runner.runChanged.connect(self._update_enabled)
+        self.runner.modelChanged.connect(lambda _: self._show_info())
+        self.runner.estimateDone.connect(self._on_estimate_done)
+        self.runner.failed.connect(self.show_error)
 
     # ---------------------------------------------------------------- settings
     def _restore_settings(self):
@@ -292,15 +246,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.sync()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _add_recent(self, path: str):
-        items = [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recent", ([path] + items)[:MAX_RECENT])
-        self._refresh_recent()
+        return self.opener.recent_files()
 
     def _refresh_recent(self):
         files = self.recent_files()
@@ -315,13 +261,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu.setEnabled(bool(files))
         self.welcome.recent.setVisible(bool(files))
         self.welcome.recent_label.setVisible(bool(files))
-
-    def _last_dir(self) -> str:
-        return str(self.settings.value("dialogs/last_dir", str(Path.home())))
-
-    def _remember_dir(self, path):
-        p = Path(path)
-        self.settings.setValue("dialogs/last_dir", str(p if p.is_dir() else p.parent))
 
     # ------------------------------------------------------------------ errors
     def show_error(self, title: str, error) -> None:
@@ -338,44 +277,33 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----------------------------------------------------------------- opening
     def open_dialog(self):
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a reference video", self._last_dir(), VIDEO_FILTER)
+        path = self.opener.ask(self, "video")
         if path:
             self.open_path(path)
 
     def open_folder_dialog(self):
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a session folder", self._last_dir())
+        path = self.opener.ask(self, "folder")
         if path:
             self.open_path(path)
 
     def calibration_dialog(self):
-        if not self._open_args:
-            return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Calibration for this recording", self._last_dir(),
-                                                        "Calibrations (*.xcp *.toml *.json);;All files (*)")
+        path = self.opener.ask(self, "calibration") if self._open_args else None
         if path:
             self.open_path(self._open_args["path"], calibration=path, c3d=self._open_args.get("c3d"))
 
     def c3d_dialog(self):
-        if not self._open_args:
-            return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "C3D ground truth for this recording", self._last_dir(),
-                                                        "C3D files (*.c3d);;All files (*)")
+        path = self.opener.ask(self, "c3d") if self._open_args else None
         if path:
             self.open_path(self._open_args["path"], calibration=self._open_args.get("calibration"), c3d=path)
 
     def checkpoint_dialog(self):
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Use a trained model", self._last_dir(),
-                                                        "Checkpoints (*.safetensors);;All files (*)")
+        path = self.opener.ask(self, "checkpoint")
         if path:
             self.use_checkpoint(path)
 
     def use_checkpoint(self, path) -> None:
         """Use another checkpoint from now on (loaded, and checked, by the next run)."""
-        self.checkpoint = str(path)
-        self._estimator = None
-        self.model_info = None
-        self.model_label.setText(f"model: {Path(path).name} (not loaded yet)")
-        self._stop_run()
+        self.runner.use_checkpoint(path)
         self.state.forget_estimates()  # every view's estimate came from the previous model
         if self.state.recording is not None:
             self.run_model()
@@ -391,26 +319,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_path(self, path, calibration=None, c3d=None, device_id=None) -> bool:
         """Open a session folder or a video. Bad input -> a dialog; returns success."""
-        from ..io.recording import open_recording
-
+        reopening = str(path) == self._open_args.get("path") and self.state.view is not None
+        shown = self.state.view.video_path.name if reopening else None
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            rec = open_recording(path, calibration=calibration, c3d=c3d, device_id=device_id)
-            view_index = self._first_view(rec, path)
-            reader = rec.views[view_index].open_video(cache_mb=64)  # display frames have their own cache
-            gt_error = None
-            if rec.c3d_path is not None:
-                try:
-                    rec.ground_truth()
-                except KneeViewInputError as exc:  # show the video anyway, without ground truth
-                    gt_error = exc
-                    rec.problems.append(str(exc))
-                    rec.c3d_path = None
+            opened = self.opener.load(path, calibration=calibration, c3d=c3d, device_id=device_id, shown_video=shown)
         except KneeViewInputError as exc:
             QtWidgets.QApplication.restoreOverrideCursor()
             if not Path(path).exists():  # a recent entry that has gone: forget it
-                self.settings.setValue("recent", [p for p in self.recent_files() if p != str(Path(path).absolute())])
-                self._refresh_recent()
+                self.opener.forget_recent(str(Path(path).absolute()))
             self.show_error("Cannot open the recording", exc)
             return False
         finally:
@@ -419,32 +336,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stop_run()
         self._open_args = {"path": str(path), "calibration": calibration, "c3d": c3d}
         self._gt_analysed = {}
-        self.state.set_recording(rec, reader, view_index)
+        self.state.set_recording(opened.session, opened.reader, opened.view_index)
+        rec = opened.session.recording
         self.stack.setCurrentIndex(1)
         self.video.glw.setFocus()
         self.setWindowTitle(f"KneeView — {rec.name}")
-        self._add_recent(str(Path(path).absolute()))
-        self._remember_dir(path)
+        self.opener.add_recent(str(Path(path).absolute()))
+        self.opener.remember_dir(path)
         self._show_view_metrics()
         self._show_info()
         self._refresh_views()
-        if gt_error is not None:
-            self.show_error("Ground truth ignored", gt_error)
+        if opened.ground_truth_error is not None:
+            self.show_error("Ground truth ignored", opened.ground_truth_error)
         if self.state.camera is None:
             self.statusBar().showMessage("No camera calibration: the ground truth cannot be drawn on the video", 10000)
         if self.auto_run:
             self.run_model()
         return True
-
-    def _first_view(self, rec, path) -> int:
-        """The view to show first: the one shown when the same recording is reopened (another
-        calibration or C3D); else for a folder the one chosen last time; a video opened, that video."""
-        shown = self.state.view
-        if shown is not None and str(path) == self._open_args.get("path"):
-            names = [v.video_path.name for v in rec.views]
-            if shown.video_path.name in names:
-                return names.index(shown.video_path.name)
-        return remembered_view(self.settings, rec) if Path(path).is_dir() else 0
 
     def _refresh_views(self):
         """The view selector and the Camera menu: one entry per view, shown only when there are several."""
@@ -521,11 +429,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_dropped(self, paths: list[str]) -> bool:
         """A dropped calibration/C3D applies to the open recording; a video/folder opens."""
-        recording = [p for p in paths if not p.lower().endswith((".xcp", ".toml", ".c3d"))]
-        calib = next((p for p in paths if p.lower().endswith((".xcp", ".toml"))), None)
-        c3d = next((p for p in paths if p.lower().endswith(".c3d")), None)
-        if recording:
-            return self.open_path(recording[0], calibration=calib, c3d=c3d)
+        recordings, calib, c3d = split_dropped(paths)
+        if recordings:
+            return self.open_path(recordings[0], calibration=calib, c3d=c3d)
         if self._open_args and (calib or c3d):
             return self.open_path(self._open_args["path"], calibration=calib or self._open_args.get("calibration"),
                                   c3d=c3d or self._open_args.get("c3d"))
@@ -533,95 +439,36 @@ class MainWindow(QtWidgets.QMainWindow):
         return False
 
     # --------------------------------------------------------------- the model
+    @property
+    def model_info(self):
+        """The identity of the model last reported (ModelIdentity), or None."""
+        return self.runner.model_info
+
+    @property
+    def run(self):
+        return self.runner.run
+
+    @property
+    def estimator_factory(self):
+        return self.runner.estimator_factory
+
+    @estimator_factory.setter
+    def estimator_factory(self, factory):
+        self.runner.estimator_factory = factory
+
     def run_model(self, use_cache: bool = True) -> bool:
-        if self.state.recording is None:
-            return False
-        self._stop_run()
-        self._run_id += 1
-        rid = self._run_id
-        view = self._run_view = self.state.view_index
-        worker = InferenceWorker(self.state.view.video_path, estimator_factory=self.estimator_factory,
-                                 estimator=self._estimator, checkpoint=self.checkpoint, device=self.device,
-                                 use_cache=use_cache)
-        self.run = InferenceRun(worker, self)
-        self.state.begin_pose()
-        self.state.set_metrics(None, self.state.gt_metrics)
-
-        def mine(fn):
-            return lambda *a: fn(*a) if rid == self._run_id else None
-
-        run = self.run
-        run.status.connect(mine(lambda s: self.rate_label.setText(self._run_prefix() + s)))
-        run.modelReady.connect(mine(self._on_model))
-        run.progress.connect(mine(self._on_progress))
-        # every result goes to the view the run estimates, whichever view is shown by then
-        run.batchReady.connect(mine(lambda start, cols: self.state.add_pose_batch(start, cols, view)))
-        run.finished.connect(mine(lambda seq, where: self._on_finished(seq, where, view)))
-        run.cancelled.connect(mine(self._on_cancelled))
-        run.failed.connect(mine(self._on_failed))
-        run.thread.finished.connect(self._update_enabled)
-        self.progress.setRange(0, max(self.state.n_frames, 1))
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
-        self.rate_label.setText("starting…")
-        self._update_enabled()
-        self.run.start()
-        return True
+        return self.runner.start(use_cache)
 
     def cancel_model(self):
-        if self.run is not None and self.run.is_running():
-            self.run.cancel()
-            self.rate_label.setText("cancelling…")
+        self.runner.cancel()
 
     def _stop_run(self):
-        if self.run is not None:
-            self.run.cancel()
-            self.run.wait(30000)
-            self.run = None
-            self._run_id += 1
-        self._end_progress()
-
-    def _end_progress(self):
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
-        self._update_enabled()
+        self.runner.stop()
 
     def is_running(self) -> bool:
-        return self.run is not None and self.run.is_running()
+        return self.runner.is_running()
 
-    def _on_model(self, info):
-        self.model_info = info
-        self.state.model_info = info
-        est = self.run.worker._estimator if self.run is not None else None
-        if est is not None and self.checkpoint == self.run.worker._checkpoint:
-            self._estimator = est
-        self.model_label.setText(f"model: {info.name} · device: {info.device}")
-        self.model_label.setToolTip(json.dumps(info.card, indent=1, default=str)[:3000])
-        self._show_info()
-
-    def _run_prefix(self) -> str:
-        """``cam01: `` where the recording has several views (the run's view may not be the one shown)."""
-        rec = self.state.recording
-        if rec is None or len(rec.views) < 2 or self._run_view >= len(rec.views):
-            return ""
-        return f"{rec.views[self._run_view].video_path.stem}: "
-
-    def _on_progress(self, done, total, rate, eta):
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.progress.setFormat(self._run_prefix() + "%v / %m frames")
-        self.rate_label.setText(f"{self._run_prefix()}{rate:.1f} frames/s · ETA {format_eta(eta)}")
-
-    def _on_finished(self, seq, where, view: int):
-        est = self.state.set_pose(seq, view)
-        self._end_progress()
-        if where.startswith("cache:"):
-            self.rate_label.setText(self._run_prefix() + "estimate loaded from the cache")
-        else:
-            self.rate_label.setText(self._run_prefix() + "estimate done"
-                                    + ("" if "not cached" not in where else " (not cached: no writable folder)"))
-        est.analysed = metrics_bridge.analyse_source(self.state.recording, est.pose, "model", view)
+    def _on_estimate_done(self, view: int):
         if view == self.state.view_index:
             self._show_view_metrics()
         self._update_enabled()
@@ -634,24 +481,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.state.recording is not None and self.state.estimate is None and not self.is_running():
             self.run_model()
 
-    def _on_cancelled(self, done):
-        self._end_progress()
-        est = self.state.estimates.get(self._run_view)
-        n = int(est.done.sum()) if est is not None else 0
-        self.rate_label.setText(f"{self._run_prefix()}cancelled after {n} frames; those are kept, not cached")
-
-    def _on_failed(self, message, exc):
-        self._end_progress()
-        self.rate_label.setText(self._run_prefix() + "model run failed")
-        self.show_error("The model could not run", exc if exc is not None else message)
-
     def _show_view_metrics(self):
         """The plots of the view shown: its estimate's metrics (when complete) and its ground truth's."""
         st = self.state
         if st.recording is None:
             return
         if st.view_index not in self._gt_analysed:
-            self._gt_analysed[st.view_index] = metrics_bridge.analyse_source(st.recording, None, "gt", st.view_index)
+            self._gt_analysed[st.view_index] = metrics.analyse_source(st.session, None, "gt", st.view_index)
         model, gt = self.analysed_model, self.analysed_gt
         st.set_metrics(model.metrics if model else None, gt.metrics if gt else None)
 
@@ -674,15 +510,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def export_dialog(self):
         if self.state.recording is None:
             return
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export CSV and TRC into a folder", self._last_dir())
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export CSV and TRC into a folder", self.opener.last_dir())
         if folder:
             self.export_tables(folder)
 
     def export_tables(self, out_dir) -> dict | None:
-        from .export import export_recording
-
+        analysed = self.export_source()
         try:
-            written = export_recording(out_dir, self.export_source(), self.state.recording, view_index=self.state.view_index)
+            if analysed is None:
+                raise KneeViewInputError(self.state.recording.root if self.state.recording else None, "nothing to export: "
+                                         "no joint centres (run the model, or open a recording with a C3D ground truth)")
+            written = self.state.session.export(out_dir, analysed.result)
         except KneeViewInputError as exc:
             self.show_error("Export failed", exc)
             return None
@@ -698,7 +536,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def export_image_dialog(self):
         rec = self.state.recording
         suffix = f"-{self.state.view.video_path.stem}" if rec is not None and len(rec.views) > 1 else ""
-        default = str(Path(self._last_dir()) / f"kneeview-views{suffix}.png")
+        default = str(Path(self.opener.last_dir()) / f"kneeview-views{suffix}.png")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export an image of the views", default, "PNG (*.png);;JPEG (*.jpg)")
         if path:
             self.export_image(path)
@@ -732,43 +570,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_run.setEnabled(has_rec and not running)
         self.act_rerun.setEnabled(has_rec and not running)
         self.act_cancel.setEnabled(running)
-        done = self.state.pose is not None and bool(self.state.pose_done.all()) and len(self.state.pose_done) > 0
         self.act_export_csv.setEnabled(has_rec and not running and (self.analysed_model is not None or self.analysed_gt is not None))
 
     def _show_info(self):
-        rec = self.state.recording
-        if rec is None:
-            self.info.setHtml("<p>No recording open.</p>")
-            return
-        v = self.state.reader.info
-        view = self.state.view
-        cam = view.camera
-        rows = [("Recording", str(rec.root)), ("Trial", rec.trial)]
-        if len(rec.views) > 1:
-            rows.append(("View", f"{self.state.view_index + 1} of {len(rec.views)} synchronised videos"))
-        rows += [
-            ("Video", f"{view.video_path.name} — {v.width}×{v.height}, "
-             f"{v.fps:g} frames/s, {v.frame_count} frames ({v.duration_s:.2f} s), {v.codec}"),
-            ("Calibration", str(rec.calibration_path) if rec.calibration_path else "none"),
-            ("Camera", f"{cam.device_id} {cam.name} (f = {cam.focal_length_px:.0f} px; {view.camera_match})" if cam else "none"),
-            ("Ground truth", str(rec.c3d_path) if rec.c3d_path else "none"),
-        ]
-        for key in ("athlete_id", "task", "year"):
-            if key in rec.metadata:
-                rows.append((key.replace("_", " ").capitalize(), str(rec.metadata[key])))
-        info = self.model_info
-        if info is not None:
-            rows.append(("Model", info.name))
-            rows.append(("Device", info.device))
-            rows.append(("Checkpoint", info.hash[:16]))
-        html = "<table cellspacing=3>" + "".join(
-            f"<tr><td><b>{k}</b></td><td>{html_escape(v)}</td></tr>" for k, v in rows) + "</table>"
-        if rec.problems:
-            html += "<p><b>Notes</b></p><ul>" + "".join(f"<li>{html_escape(p)}</li>" for p in rec.problems) + "</ul>"
-        if info is not None and info.card:
-            card = {k: v for k, v in info.card.items() if not isinstance(v, (list, dict)) or len(json.dumps(v, default=str)) < 400}
-            html += "<p><b>Model card</b></p><pre>" + html_escape(json.dumps(card, indent=1, default=str)) + "</pre>"
-        self.info.setHtml(html)
+        self.info.show_state(self.state, self.model_info)
 
     def _show_shortcuts(self):
         rows = [(a.text(), ", ".join(s.toString() for s in a.shortcuts())) for a in self.actions() if a.shortcuts()]

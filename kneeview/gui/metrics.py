@@ -1,9 +1,8 @@
-"""The bridge to :mod:`kneeview.analysis`: knee metrics and events as the plots want them.
+"""Knee metrics and events as the plots want them, from the session layer's analysis.
 
-The GUI computes nothing clinical: :func:`kneeview.analysis.analyse` does, on the ground
-truth resampled to the video frames or on the network's estimate put in the lab frame
-(``kneeview.analysis.sources``). When the analysis fails on a recording, the plots say so
-and everything else works.
+The GUI computes nothing clinical: :meth:`kneeview.session.Session.analyse` does, exactly
+as ``kneeview export`` does, so the plots and the CSV of a trial agree. When the analysis
+fails on a recording, the plots say so and everything else works.
 """
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import KneeViewInputError
 from .state import Metrics
 
 log = logging.getLogger(__name__)
@@ -22,54 +22,42 @@ PLOTTED = {"MKD (mm)": ("mkd_{side}_mm", "mkd"), "FPPA (deg)": ("fppa_{side}_deg
 
 @dataclass
 class Analysed:
-    """What the plots draw and what the export writes, from one source."""
+    """One analysed source of one view: the session layer's result and its plotted metrics."""
 
     metrics: Metrics
-    analysis: object  # kneeview.analysis.TrialAnalysis
-    inputs: object  # kneeview.analysis.sources.TrialInputs
+    result: object  # kneeview.session.Analysed: what the export writes
+
+    @property
+    def analysis(self):
+        return self.result.analysis
+
+    @property
+    def inputs(self):
+        return self.result.inputs
 
 
-def _task(recording):
-    from ..analysis import normalise_task
-
-    try:
-        return normalise_task((recording.metadata or {}).get("task"))
-    except ValueError:
+def analyse_source(session, pose=None, source: str = "model", view_index: int = 0) -> Analysed | None:
+    """The analysis of the estimate (``source="model"``, ``pose`` a
+    PoseSequence of the view) or of the ground truth (``"gt"``) of one view; None when it
+    cannot be done (no calibration, no ground truth, nothing estimated, a failure)."""
+    if session is None:
         return None
-
-
-def analyse_source(recording, pose=None, source: str = "model", view_index: int = 0) -> Analysed | None:
-    """Analyse the estimate (``source="model"``, ``pose`` a PoseSequence of the view) or the
-    ground truth (``"gt"``, projected through the view's camera) of one view of a recording;
-    None when it cannot be done (no calibration, no ground truth, a failure)."""
-    if recording is None:
+    rec = session.recording
+    if source == "gt" and rec.c3d_path is None:
         return None
-    try:
-        from ..analysis import analyse
-        from ..analysis.sources import from_ground_truth, from_pose_sequence
-    except ImportError as exc:
-        log.warning("knee metrics unavailable: %s", exc)
+    if source == "model" and (pose is None or rec.views[view_index].camera is None):
         return None
     try:
-        view = recording.views[view_index]
-        fps = float(view.video_info.fps)
-        if source == "gt":
-            if recording.c3d_path is None:
-                return None
-            inputs = from_ground_truth(recording, view_index)
-        else:
-            if pose is None or view.camera is None:
-                return None
-            inputs = from_pose_sequence(pose, view.camera, fps)
-        if not np.isfinite(inputs.joints_lab_mm).any():
-            return None
-        cutoff = min(6.0, 0.4 * fps)
-        analysis = analyse(inputs.joints_lab_mm, inputs.rate_hz, inputs.keypoints_px, task=_task(recording),
-                           cutoff_hz=cutoff, frame_index=inputs.frame_index)
+        analysed = session.analyse(source, view_index, pose=pose)
+    except KneeViewInputError as exc:
+        log.info("knee metrics (%s) not computed: %s", source, exc)
+        return None
     except Exception as exc:  # an analysis problem must not take the viewer down
         log.warning("knee metrics (%s) could not be computed: %s", source, exc, exc_info=True)
         return None
-    return Analysed(to_metrics(analysis, source), analysis, inputs)
+    if not np.isfinite(analysed.inputs.joints_lab_mm).any():
+        return None
+    return Analysed(to_metrics(analysed.analysis, analysed.source), analysed)
 
 
 def to_metrics(analysis, source: str) -> Metrics:
@@ -80,3 +68,4 @@ def to_metrics(analysis, source: str) -> Metrics:
         peaks[title] = {side: analysis.peaks.get(f"{peak_name}_peak_{side}_frame") for side in ("left", "right")}
     events = {name: int(analysis.frame_index[row]) for name, row in analysis.event_frames().items() if row is not None}
     return Metrics(time_s=np.asarray(analysis.time_s, float), series=series, events=events, peaks=peaks, source=source)
+

@@ -60,7 +60,7 @@ class SessionState(QtCore.QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.recording = None
+        self.session = None  # kneeview.session.Session of the open recording
         self.reader = None
         self.frames = None  # DisplayFrames: RGB frames for display
         self.view_index = 0
@@ -69,7 +69,6 @@ class SessionState(QtCore.QObject):
         self.gt_px: np.ndarray | None = None  # (T, 6, 2) raw pixels
         self.metrics: Metrics | None = None
         self.gt_metrics: Metrics | None = None
-        self.model_info = None
         self.frame = 0
         self._pending: int | None = None
         self._step = 0  # the last key step still being followed (0: the last move was no step)
@@ -89,6 +88,10 @@ class SessionState(QtCore.QObject):
         return self.reader.fps if self.reader is not None else 25.0
 
     @property
+    def recording(self):
+        return self.session.recording if self.session is not None else None
+
+    @property
     def view(self):
         """The view shown (``recording.views[view_index]``), or None."""
         return self.recording.views[self.view_index] if self.recording is not None else None
@@ -97,10 +100,10 @@ class SessionState(QtCore.QObject):
     def camera(self):
         return self.view.camera if self.recording is not None else None
 
-    def set_recording(self, recording, reader, view_index: int = 0) -> None:
-        """Show a recording (already opened and validated) through one of its views, whose
-        video ``reader`` is. Projects the ground truth."""
-        self.recording = recording
+    def set_recording(self, session, reader, view_index: int = 0) -> None:
+        """Show a recording (a :class:`kneeview.session.Session`, already opened and validated)
+        through one of its views, whose video ``reader`` is. Projects the ground truth."""
+        self.session = session
         self.estimates = {}
         self.metrics = self.gt_metrics = None
         self.frame = 0
@@ -144,7 +147,7 @@ class SessionState(QtCore.QObject):
 
     def close_recording(self) -> None:
         self._close_video()
-        self.recording = self.metrics = self.gt_metrics = None
+        self.session = self.metrics = self.gt_metrics = None
         self.estimates = {}
         self.view_index = 0
         self.gt_lab_mm = self.gt_px = None

@@ -25,14 +25,6 @@ def view_label(view) -> str:
     return stem + (f" — {' · '.join(extra)}" if extra else "")
 
 
-def export_name(recording, view_index: int) -> str:
-    """File name stem of an export: the trial, and the view's video where there are several."""
-    if len(recording.views) < 2:
-        return recording.trial
-    stem = recording.views[view_index].video_path.stem
-    return stem if stem.lower().startswith(recording.trial.lower()) else f"{recording.trial}_{stem}"
-
-
 def find_view(recording, name: str) -> int:
     """The index of the view whose video stem, file name or device id is ``name`` (any case)."""
     wanted = str(name).lower()

@@ -46,13 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera import BrownConrady, Calibration, Camera, NoDistortion, read_calibration
+from ..camera import DISCOVERED_SUFFIXES, BrownConrady, Calibration, Camera, NoDistortion, read_calibration
 from ..errors import KneeViewInputError, RecordingError
 from .c3d import GroundTruth, read_ground_truth
 from .video import VideoReader, probe_video
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
-CALIBRATION_SUFFIXES = (".xcp", ".toml", ".qca.txt")
 #: Largest shortfall (px per axis) of a video against its camera's calibrated window that is
 #: taken as a resize of the calibrated image (Pose2Sim's demo: 1088 -> 1080).
 MAX_RESIZE_PX = 16
@@ -62,7 +61,7 @@ _CAM_NUMBER = re.compile(r"^cam(?:era)?[ _-]?0*(\d+)$", re.IGNORECASE)
 def _is_calibration_file(p: Path) -> bool:
     name = p.name.lower()
     # Pose2Sim's project settings (Config.toml) sit beside its calibration/ folder
-    return p.is_file() and name.endswith(CALIBRATION_SUFFIXES) and not name.startswith(".") and name != "config.toml"
+    return p.is_file() and name.endswith(DISCOVERED_SUFFIXES) and not name.startswith(".") and name != "config.toml"
 
 
 def split_video_name(path: Path) -> tuple[str, str | None]:

@@ -22,7 +22,10 @@ def __getattr__(name):
     lazy = {
         "Estimator": "estimator",
         "FramePose": "estimator",
-        "InferenceCancelled": "estimator",
+        "InferenceCancelled": "interface",
+        "ModelIdentity": "card",
+        "PoseEstimator": "interface",
+        "card_identity": "card",
         "PoseConfig": "model",
         "build_model": "model",
         "load_checkpoint": "checkpoint",
@@ -35,5 +38,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["load_estimator", "Estimator", "FramePose", "InferenceCancelled", "PoseConfig", "build_model",
+__all__ = ["load_estimator", "Estimator", "FramePose", "InferenceCancelled", "ModelIdentity", "PoseEstimator",
+           "card_identity", "PoseConfig", "build_model",
            "load_checkpoint", "save_checkpoint"]

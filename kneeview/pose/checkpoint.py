@@ -1,8 +1,7 @@
 """Checkpoints: safetensors weights + a JSON model card. Nothing is ever unpickled.
 
-A checkpoint is two files side by side, ``NAME.safetensors`` and ``NAME.json`` (the
-card), or a folder holding one such pair (the bundled model is ``resources/model/``).
-The card records what is needed to rebuild and to judge the network: framework, backbone,
+A checkpoint is ``NAME.safetensors`` + ``NAME.json`` (the card; see
+:mod:`kneeview.pose.card`, which finds and reads them without torch). The card records what is needed to rebuild and to judge the network: framework, backbone,
 input size, joint order, 3D normalisation statistics, training data and schedule,
 evaluation figures, the KneeView version and the sha256 of the weights file. Loading
 checks all of it; any mismatch raises :class:`~kneeview.errors.CheckpointError`.
@@ -20,36 +19,12 @@ from .. import __version__
 from .. import joints as J
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import CheckpointError
+from .card import CARD_SUFFIX, FORMAT, FORMAT_VERSION, WEIGHTS_SUFFIX, read_card, resolve_checkpoint
 from .model import FRAMEWORKS, PoseConfig, PoseRCNN
-
-FORMAT = "kneeview-pose-checkpoint"
-FORMAT_VERSION = 1
-WEIGHTS_SUFFIX = ".safetensors"
-CARD_SUFFIX = ".json"
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def resolve_checkpoint(path) -> tuple[Path, Path]:
-    """(weights, card) paths of a checkpoint given as a folder, a .safetensors or a .json."""
-    path = Path(path)
-    if path.is_dir():
-        weights = sorted(path.glob(f"*{WEIGHTS_SUFFIX}"))
-        if len(weights) != 1:
-            what = "no" if not weights else f"{len(weights)}"
-            raise CheckpointError(path, f"expected one {WEIGHTS_SUFFIX} weights file in the folder, found {what}")
-        path = weights[0]
-    if path.suffix == CARD_SUFFIX:
-        weights, card = path.with_suffix(WEIGHTS_SUFFIX), path
-    else:
-        weights, card = path, path.with_suffix(CARD_SUFFIX)
-    if not weights.is_file():
-        raise CheckpointError(weights, "checkpoint weights file not found")
-    if not card.is_file():
-        raise CheckpointError(card, "model card not found (a checkpoint is NAME.safetensors + NAME.json)")
-    return weights, card
 
 
 def save_checkpoint(model: PoseRCNN, path, *, training: dict | None = None, evaluation: dict | None = None,
@@ -93,23 +68,6 @@ def save_checkpoint(model: PoseRCNN, path, *, training: dict | None = None, eval
     card_path = path.with_suffix(CARD_SUFFIX)
     atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
     return path, card_path
-
-
-def read_card(card_path: Path) -> dict:
-    try:
-        card = json.loads(Path(card_path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(card_path, f"cannot read the model card: {exc}") from None
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise CheckpointError(card_path, f"not a KneeView model card (expected format {FORMAT!r})", "format")
-    if card.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(card_path, f"card format version {card.get('format_version')!r} is not {FORMAT_VERSION}", "format_version")
-    if tuple(card.get("joints", ())) != J.JOINTS:
-        raise CheckpointError(card_path, f"the model's joints {card.get('joints')} are not KneeView's {list(J.JOINTS)}", "joints")
-    for key in ("config", "normalisation", "weights"):
-        if not isinstance(card.get(key), dict):
-            raise CheckpointError(card_path, "missing or malformed entry", key)
-    return card
 
 
 def load_checkpoint(path, device="cpu") -> tuple[PoseRCNN, dict]:

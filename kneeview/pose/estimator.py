@@ -17,10 +17,8 @@ import torch
 
 from .. import joints as J
 from ..sequence import PoseSequence
-
-
-class InferenceCancelled(Exception):
-    """``Estimator.run`` stopped because ``cancel()`` returned True."""
+from .card import ModelIdentity
+from .interface import run as run_estimator
 
 
 def to_network_xy(raw_px):
@@ -112,17 +110,14 @@ class Estimator:
         self.default_batch_size = 8 if device.type != "cpu" else 1
 
     @property
+    def identity(self) -> ModelIdentity:
+        """Which model this is (name, weights sha256, device, card)."""
+        return ModelIdentity.from_card(self.card, str(self.device))
+
+    @property
     def info(self) -> dict:
-        """What goes into PoseSequence.model and result caches."""
-        return {
-            "name": "kneeview-pose",
-            "framework": self.config.framework,
-            "backbone": self.config.backbone,
-            "kneeview_version": self.card.get("kneeview_version"),
-            "checkpoint_sha256": self.card.get("weights", {}).get("sha256"),
-            "device": str(self.device),
-            "runtime": self.runtime,
-        }
+        """What goes into PoseSequence.model: the identity, and the runtime that ran the trunk."""
+        return {**self.identity.as_model_dict(), "runtime": self.runtime}
 
     @torch.inference_mode()
     def predict(self, frames) -> FramePose | list[FramePose]:
@@ -161,43 +156,10 @@ class Estimator:
 
     def run(self, video_reader, progress: Callable[[int, int], None] | None = None,
             cancel: Callable[[], bool] | None = None, batch_size: int | None = None) -> PoseSequence:
-        """Every frame of a :class:`~kneeview.io.video.VideoReader` -> PoseSequence.
-
-        ``progress(done, total)`` is called after each batch; ``cancel()`` is checked
-        between batches and, when it returns True, :class:`InferenceCancelled` is raised
-        (no partial result is returned, so nothing incomplete gets cached).
-        """
-        batch_size = batch_size or self.default_batch_size
-        total = len(video_reader)
-        seq = PoseSequence.empty(total, video_reader.fps, source="model", model=self.info)
-        pending_idx: list[int] = []
-        pending: list[np.ndarray] = []
-        done = 0
-
-        def flush():
-            nonlocal done
-            for idx, pose in zip(pending_idx, self.predict(pending)):
-                seq.score[idx] = pose.score
-                seq.keypoints_px[idx] = pose.keypoints_px
-                seq.joints_cam_m[idx] = pose.joints_cam_m
-                seq.confidence[idx] = pose.confidence
-            done += len(pending)
-            pending_idx.clear()
-            pending.clear()
-            if progress is not None:
-                progress(done, total)
-
-        if cancel is not None and cancel():
-            raise InferenceCancelled("inference cancelled")
-        for idx, frame in video_reader.iter_frames():
-            pending_idx.append(idx)
-            pending.append(frame)
-            if len(pending) >= batch_size:
-                flush()
-                if cancel is not None and cancel():
-                    raise InferenceCancelled("inference cancelled")
-        if pending:
-            flush()
+        """Every frame of a :class:`~kneeview.io.video.VideoReader` -> PoseSequence
+        (:func:`kneeview.pose.interface.run`; ``cancel()`` -> InferenceCancelled)."""
+        seq = run_estimator(self, video_reader, batch_size, progress, cancel)
+        seq.model = self.info
         return seq
 
 

@@ -9,7 +9,7 @@ import pytest
 from analysis_fixtures import drop_jump, single_leg_squat
 from sessions import make_camera, noise_frames, write_video
 from kneeview import joints as J
-from kneeview.analysis.cli import register
+from kneeview.session.cli import register
 from kneeview.errors import KneeViewInputError
 
 C3D_RATE, FPS, SIZE = 100.0, 50.0, (160, 120)
@@ -96,27 +96,21 @@ def test_export_bad_input_is_a_clear_error(tree, tmp_path):
 
 def test_model_source_uses_the_estimator_and_recovers_the_lab_trajectories(tree, tmp_path):
     """A stand-in estimator that returns what a perfect network would: the PoseSequence fields."""
-    from kneeview.analysis.sources import analyse_recording
+    from sessions import ScriptedEstimator
+
     from kneeview.analysis.frames import mid_hip
-    from kneeview.io.recording import open_recording
-    from kneeview.sequence import PoseSequence
+    from kneeview.session import Session
 
     root, _ = tree
-    rec = open_recording(root / "S01")
-    cam = rec.view.camera
-    gt = rec.ground_truth_frames()
-
-    class PerfectEstimator:
-        def run(self, reader):
-            seq = PoseSequence.empty(len(reader), reader.fps, model={"name": "perfect", "version": "1"})
-            seq.keypoints_px[:] = cam.project(gt)
-            seq.joints_cam_m[:] = ((gt - mid_hip(gt)[:, None]) @ cam.R.T) / 1000.0
-            seq.confidence[:] = 0.9
-            return seq
-
-    model, inputs = analyse_recording(rec, "model", cutoff_hz=None, estimator=PerfectEstimator())
-    truth, _ = analyse_recording(rec, "gt", cutoff_hz=None)
-    assert inputs.source == "model" and inputs.model["version"] == "1"
+    session = Session.open(root / "S01")
+    cam = session.views[0].camera
+    gt = session.recording.ground_truth_frames()
+    perfect = ScriptedEstimator(cam.project(gt), ((gt - mid_hip(gt)[:, None]) @ cam.R.T) / 1000.0,
+                                name="perfect", card={"version": "1"})
+    analysed = session.analyse("model", cutoff_hz=None, estimator=perfect, use_cache=False)
+    model, inputs = analysed.analysis, analysed.inputs
+    truth = session.analyse("gt", cutoff_hz=None).analysis
+    assert inputs.source == "model" and inputs.model["name"] == "perfect"
     np.testing.assert_allclose(model.joints_lab_mm, truth.joints_lab_mm, atol=0.1)
     assert model.events.frames == truth.events.frames
     assert model.peaks["mkd_peak_left_mm"] == pytest.approx(truth.peaks["mkd_peak_left_mm"], abs=0.1)

@@ -11,7 +11,7 @@ def test_import_linter_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     proc = subprocess.run([str(lint), str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Contracts: 3 kept, 0 broken" in proc.stdout
+    assert "Contracts: 5 kept, 0 broken" in proc.stdout
 
 
 def _imports(path: Path) -> set[str]:
@@ -36,6 +36,16 @@ def test_no_qt_outside_gui_and_no_torch_outside_pose_and_trainer_even_lazily():
             assert not found & qt, f"{rel} imports Qt: {found & qt}"
         if not rel.startswith(("kneeview/pose/", "trainer/", "kneeview/gui/")):
             assert not found & torch, f"{rel} imports torch: {found & torch}"
+
+
+def test_the_session_layer_loads_neither_qt_nor_torch():
+    """The session layer is imported by the CLI and batch scripts: no Qt, no torch until a
+    model is actually loaded."""
+    code = ("import sys, kneeview.session, kneeview.session.cli; "
+            "print(sorted(m for m in ('torch', 'PySide6', 'pyqtgraph', 'onnxruntime') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_bundled_files_go_into_the_wheel(tmp_path):

@@ -24,13 +24,13 @@ class FakeEstimator:
     card = {"name": "fake-gt-projector", "version": "0.0", "framework": "test"}
 
     def __init__(self, keypoints_px, joints_cam_m, delay_s=0.0, batch_size=2, name="fake", gate=None, hold_at=0):
+        from kneeview.pose.card import ModelIdentity
+
+        self.identity = ModelIdentity(name=name, sha256="f" * 64, device="cpu", card=self.card)
         self.keypoints_px = np.asarray(keypoints_px, float)
         self.joints_cam_m = np.asarray(joints_cam_m, float)
         self.delay_s = delay_s
         self.default_batch_size = batch_size
-        self.device = "cpu"
-        self.name = name
-        self.checkpoint_sha256 = "f" * 64
         self.gate = gate
         self.hold_at = hold_at
         self.calls = 0

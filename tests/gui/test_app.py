@@ -1,6 +1,8 @@
 """The main window over a real-format session: open, infer in the worker, scrub, overlay."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PySide6 import QtCore
@@ -163,7 +165,7 @@ def test_results_are_cached_and_reopening_is_instant(make_session, make_window, 
     np.testing.assert_allclose(win.state.pose.keypoints_px, fake.keypoints_px)
 
     # a new checkpoint (another hash) does not reuse it
-    fake.checkpoint_sha256 = "e" * 64
+    fake.identity = replace(fake.identity, sha256="e" * 64)
     fake.frames_seen = 0
     win.run_model()
     wait_done(win)

@@ -76,7 +76,10 @@ def test_a_buggy_estimator_is_reported_not_fatal(make_session, make_window, dial
     folder = make_session(n_frames=4)
 
     class Broken:
-        card = {"name": "broken"}
+        from kneeview.pose.card import ModelIdentity
+
+        identity = ModelIdentity(name="broken", sha256="b" * 64, device="cpu")
+        default_batch_size = 1
 
         def predict(self, frames):
             raise ZeroDivisionError("oops")

@@ -30,9 +30,11 @@ SCRIPT = textwrap.dedent(r'''
     cam_mm = cam.world_to_camera(gt)
     rel = (cam_mm - cam_mm[:, :2].mean(axis=1, keepdims=True)) / 1000.0
 
+    from kneeview.pose.card import ModelIdentity
+
     class Fake:
-        card = {"name": "fake"}
-        device = "cpu"
+        identity = ModelIdentity(name="fake", sha256="f" * 64, device="cpu")
+        default_batch_size = 2
         def __init__(self):
             self.i = 0
         def predict(self, frames):

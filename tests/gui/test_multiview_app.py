@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kneeview import joints as J
+from kneeview.pose.card import ModelIdentity
 from sessions import make_qualisys_session, standing_joints
 
 N_FRAMES = 6
@@ -54,9 +55,7 @@ class ViewAwareFake:
                 for i, frame in reader.iter_frames():
                     self.lookup[_key(frame)] = (v, i)
         self.default_batch_size = 2
-        self.device = "cpu"
-        self.name = "fake-multiview"
-        self.checkpoint_sha256 = "a" * 64
+        self.identity = ModelIdentity(name="fake-multiview", sha256="a" * 64, device="cpu")
         self.gate, self.hold_view, self.hold_at = gate, hold_view, hold_at
         self.frames_by_view = [0] * len(rec.views)
 
@@ -190,7 +189,7 @@ def test_a_new_checkpoint_drops_every_views_estimate(qualisys, make_window, wait
     _choose(win, 3)
     wait_done(win)
     assert sorted(win.state.estimates) == [0, 3]
-    fake.checkpoint_sha256 = "b" * 64  # another model: the cached estimates do not apply
+    fake.identity = ModelIdentity(name="fake-multiview", sha256="b" * 64, device="cpu")  # another model: the cached estimates do not apply
     win.use_checkpoint("another.safetensors")  # reruns the view shown; the others' estimates are stale
     wait_done(win)
     assert sorted(win.state.estimates) == [3] and fake.frames_by_view == [N_FRAMES, 0, 0, 2 * N_FRAMES]

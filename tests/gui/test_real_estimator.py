@@ -32,7 +32,7 @@ def test_worker_runs_the_real_estimator_and_caches_by_checkpoint(make_session, m
     assert info.device == "cpu" and "kneeview-pose" in info.name
     assert "cpu" in win.model_label.text()
     reference = load_estimator(weights, device="cpu")
-    assert info.hash == reference.info["checkpoint_sha256"]
+    assert info.sha256 == reference.identity.sha256 == reference.info["checkpoint_sha256"]
     frame = np.asarray(VideoReader(next(folder.glob("*.avi")))[3])
     expected = reference.predict(frame)
     got_kp = win.state.pose.keypoints_px[3]
@@ -42,7 +42,7 @@ def test_worker_runs_the_real_estimator_and_caches_by_checkpoint(make_session, m
     else:
         assert np.isnan(win.state.pose.score[3]) and np.isnan(got_kp).all()
     cached = list((folder / ".kneeview").glob("*.npz"))
-    assert len(cached) == 1 and info.hash[:16] in cached[0].name
+    assert len(cached) == 1 and info.sha256[:16] in cached[0].name
 
 
 def test_tampered_checkpoint_shows_a_dialog(make_session, make_window, checkpoint, dialogs, qtbot, tmp_path):

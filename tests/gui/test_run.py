@@ -39,7 +39,7 @@ def test_run_with_a_path_opens_it(make_session, fake_for, monkeypatch, user_sett
 
     folder = make_session(n_frames=6)
     fake = fake_for(folder)
-    monkeypatch.setattr("kneeview.gui.worker.default_estimator_factory", lambda path=None, device="auto": fake)
+    monkeypatch.setattr("kneeview.session.estimates.load_estimator", lambda path=None, device="auto": fake)
     assert main([str(folder)]) == 0
     win = no_event_loop["window"]
     assert no_event_loop["recording"] == folder and no_event_loop["page"] == 1
@@ -54,7 +54,7 @@ def test_run_demo_and_empty(make_session, monkeypatch, user_settings, no_event_l
 
     folder = make_session(name="Demo", n_frames=6)
     monkeypatch.setattr("kneeview.bundled.demo_path", lambda: folder)
-    monkeypatch.setattr("kneeview.gui.worker.default_estimator_factory",
+    monkeypatch.setattr("kneeview.session.estimates.load_estimator",
                         lambda path=None, device="auto": (_ for _ in ()).throw(RuntimeError("no model in this test")))
     assert run([], demo=True) == 0
     assert no_event_loop["recording"] == folder

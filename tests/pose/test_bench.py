@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kneeview.pose import cli
+from kneeview import cli_bench as cli
 
 
 def test_bench_inference_command_prints_json(capsys, monkeypatch):

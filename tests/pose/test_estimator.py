@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from kneeview.pose.estimator import Estimator, FramePose, InferenceCancelled, input_scale, pick_device
+from kneeview.pose.estimator import Estimator, FramePose, input_scale, pick_device
+from kneeview.pose.interface import InferenceCancelled
 from kneeview.pose.model import PoseConfig
 
 

@@ -123,26 +123,25 @@ def test_npz_round_trip_and_bad_files(session, tmp_path, capsys):
 
 
 def test_model_source_runs_the_estimator_on_every_view(session, monkeypatch, capsys):
-    """--source model: each view's video goes through estimator.run (a fake estimator here, no torch)."""
-    from kneeview.analysis import sources
-    from kneeview.sequence import PoseSequence
+    """--source model: each view's video goes through the estimator, in view order, loaded once
+    (a scripted estimator here, no torch)."""
+    from sessions import ScriptedEstimator
 
     rec = open_recording(session)
     known = truth()[:2]
-    cams = {v.video_path.name: v.camera for v in rec.views}
+    answers = np.concatenate([v.camera.project(known) for v in rec.views])  # 2 frames a view
+    loads = []
 
-    class FakeEstimator:
-        def run(self, reader):
-            seq = PoseSequence.empty(2, 60.0)
-            seq.keypoints_px[:] = cams[reader.path.name].project(known)
-            seq.confidence[:] = 0.8
-            return seq
+    def load(*a, **k):
+        loads.append(a)
+        return ScriptedEstimator(answers, confidence=0.8)
 
-    monkeypatch.setattr(sources, "get_estimator", lambda *a, **k: FakeEstimator())
+    monkeypatch.setattr("kneeview.session.estimates.load_estimator", load)
     out = session / "model.c3d"
     assert main(["triangulate", str(session), "--source", "model", "--out", str(out), "--save-detections", str(session / "det.npz")]) == 0
     np.testing.assert_allclose(read_ground_truth(out).joints_lab_mm, known, atol=1e-3)
     assert load_detections(session / "det.npz").view_names == ("cam01", "cam02", "cam03", "cam04")
+    assert len(loads) == 1
 
 
 def test_existing_analysis_runs_on_the_pseudo_labels(session, tmp_path, capsys):

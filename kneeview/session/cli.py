@@ -17,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli_args import cutoff_hz, non_negative_float
 from ..errors import ExportError, KneeViewInputError
-from .sources import SOURCES
+from .inputs import SOURCES
 
 PART_RE = re.compile(r"\.part-(\d+)-of-(\d+)\.csv$")
 
@@ -28,57 +29,50 @@ def register(subparsers) -> None:
     p.add_argument("recording", help="session folder or video file")
     p.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or the C3D ground truth (gt)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
+    p.add_argument("--cutoff", type=cutoff_hz, default="auto",
+                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
     p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
     p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
     p.add_argument("--device", default="auto", help="device for --source model: auto (CUDA, MPS, CPU), cpu, cuda:0...")
     p.add_argument("--calibration", help="calibration file instead of the one found")
     p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
     p.add_argument("--camera", help="device id of the camera that filmed the video")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="use a truncated C3D's frames (the summary records frames declared and read); default: refuse it")
     p.set_defaults(func=run_export)
 
     b = subparsers.add_parser("batch", help="summarise every recording under a folder tree into one CSV")
     b.add_argument("root", help="folder tree with session folders")
     b.add_argument("--out", required=True, help="summary CSV to write")
     b.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or ground truth (gt)")
-    b.add_argument("--cutoff", type=float, default=6.0, help="low-pass cutoff in Hz (0: no filtering; default 6)")
+    b.add_argument("--cutoff", type=cutoff_hz, default="auto",
+                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
     b.add_argument("--task", help="dj or sls for every trial (default: per trial, from metadata or detected)")
     b.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
     b.add_argument("--device", default="auto",
                    help="device for --source model (default auto; under torchrun each rank takes GPU LOCAL_RANK)")
     b.add_argument("--merge", action="store_true", help="only merge the part files of an earlier sharded run")
-    b.add_argument("--merge-timeout", type=float, default=3600.0,
+    b.add_argument("--merge-timeout", type=non_negative_float, default=3600.0,
                    help="seconds rank 0 waits for the other ranks' parts (default 3600)")
+    b.add_argument("--allow-partial", action="store_true",
+                   help="use truncated C3D files' frames (recorded in the summary); default: skip such trials")
     b.set_defaults(func=run_batch)
 
 
-def _cutoff(value):
-    return None if value is None or value <= 0 else float(value)
-
-
-def _task(value):
-    from .events import normalise_task
-
-    try:
-        return normalise_task(value)
-    except ValueError as exc:
-        raise KneeViewInputError(None, str(exc), "--task") from None
+def _estimator_options(args) -> dict:
+    return {"checkpoint": args.model, "device": args.device}
 
 
 # ----------------------------------------------------------------------------- export
 def run_export(args) -> int:
-    from ..io.export import export_trial
-    from ..io.recording import open_recording
-    from .sources import analyse_recording
+    """Checks everything it can (recording, camera, cutoff, task) before a model is loaded."""
+    from .trial import Session, task_for
 
-    from .sources import get_estimator
-
-    rec = open_recording(args.recording, calibration=args.calibration, c3d=args.c3d, device_id=args.camera)
-    estimator = get_estimator(args.model, args.device) if args.source == "model" else None
-    analysis, inputs = analyse_recording(rec, args.source, _cutoff(args.cutoff), _task(args.task), estimator=estimator)
-    paths = export_trial(args.out, analysis, rec.trial, inputs.confidence, inputs.source, inputs.model,
-                         str(rec.view.video_path), rec.metadata)
-    for p in paths.values():
+    session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
+    session.check(args.source, 0, args.cutoff)
+    task = task_for(session.recording, args.task)
+    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, **_estimator_options(args))
+    for p in session.export(args.out, analysed).values():
         print(p)
     return 0
 
@@ -122,13 +116,12 @@ def errors_path(out: Path) -> Path:
 
 
 def summarise(video: Path, source: str, cutoff_hz, task, estimator=None) -> dict:
-    from ..io.export import summary_row
-    from ..io.recording import open_recording
-    from .sources import analyse_recording
+    """The summary row of one trial (``estimator``: the loaded network, shared by the trials)."""
+    from .trial import Session
 
-    rec = open_recording(video)
-    analysis, inputs = analyse_recording(rec, source, cutoff_hz, task, estimator=estimator)
-    return summary_row(analysis, rec.name, str(video), inputs.source, inputs.model, rec.metadata)
+    session = Session.open(video)
+    analysed = session.analyse(source, 0, cutoff_hz=cutoff_hz, task=task, estimator=estimator)
+    return session.summary_row(analysed, trial=session.recording.name)
 
 
 def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, task, progress: bool = True,
@@ -139,9 +132,9 @@ def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, t
     rows = []
     estimator = None
     if source == "model" and indices:
-        from .sources import get_estimator
+        from .estimates import load_estimator
 
-        estimator = get_estimator(checkpoint, device)
+        estimator = load_estimator(checkpoint, device)
     for i in tqdm(indices, desc=desc, unit="trial", disable=not progress, file=sys.stderr):
         video = videos[i]
         try:
@@ -214,29 +207,49 @@ def merge_parts(out: Path, world: int | None = None, newer_than: float | None = 
     return counts
 
 
+#: ``kneeview batch`` exit statuses: every trial summarised / none (or no trial found) / some skipped.
+BATCH_OK, BATCH_NONE, BATCH_SOME_SKIPPED = 0, 2, 3
+
+
 def run_batch(args) -> int:
+    """Exit 0 when every trial was summarised, 3 when some were skipped, 2 when none could be
+    (or the folder holds no trial: then nothing is written)."""
     from ..io.recording import find_recordings
 
     out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ExportError(out, "the output folder does not exist")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(out.parent, f"cannot create the output folder: {exc.strerror or exc}") from None
     rank, world = shard()
     if args.merge:
         counts = merge_parts(out, None)
         if counts is None:
             raise KneeViewInputError(out, "not every rank has written its part yet", "--merge")
         print(f"{out}: {counts[0]} trials" + (f", {counts[1]} skipped (see {errors_path(out)})" if counts[1] else ""))
-        return 0
-    task = _task(args.task)
+        return _batch_status(*counts)
+    from .trial import task_for
+
+    task = task_for(None, args.task)  # checked before any trial is read
     started = time.time()
     videos = find_recordings(args.root)
+    if not videos:
+        raise KneeViewInputError(args.root, "no trial (no video) under this folder", "root")
     indices = list(range(rank, len(videos), world))
     desc = "batch" if world == 1 else f"batch rank {rank}/{world}"
     if world > 1 and args.source == "model" and args.device == "auto":
         _one_gpu_per_rank()
-    rows = run_trials(videos, indices, args.source, _cutoff(args.cutoff), task, desc=desc,
+    rows = run_trials(videos, indices, args.source, args.cutoff, task, progress=sys.stderr.isatty(), desc=desc,
                       checkpoint=args.model, device=args.device)
     if world == 1:
+        if not any(r.get("status") == "ok" for r in rows):
+            # nothing to summarise: keep the summary the user had, list why in the errors file
+            bad = [{"recording": r.get("recording"), "error": r.get("error")} for r in rows]
+            from ..io.export import write_summary_csv
+
+            write_summary_csv(errors_path(out), bad)
+            print(f"{out}: not written, every trial was skipped (see {errors_path(out)})")
+            return BATCH_NONE
         good, bad = merge_rows(rows, out)
     else:
         _write_rows(part_path(out, rank, world), rows)
@@ -258,4 +271,10 @@ def run_batch(args) -> int:
     if bad:
         msg += f", {bad} skipped (see {errors_path(out)})"
     print(msg)
-    return 0
+    return _batch_status(good, bad)
+
+
+def _batch_status(good: int, bad: int) -> int:
+    if good == 0:
+        return BATCH_NONE
+    return BATCH_SOME_SKIPPED if bad else BATCH_OK

@@ -1,0 +1,55 @@
+"""The "Recording and model" panel: what is open, which camera, which model."""
+from __future__ import annotations
+
+import json
+from html import escape as html_escape
+
+from PySide6 import QtCore, QtWidgets
+
+
+class InfoPanel(QtWidgets.QTextBrowser):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        # keep the keyboard for scrubbing: the text pane would take PageUp/PageDown, arrows...
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+
+    def show_state(self, state, model=None) -> None:
+        """The open recording of ``state`` (a SessionState) and ``model`` (a ModelIdentity or None)."""
+        rec = state.recording
+        if rec is None:
+            self.setHtml("<p>No recording open.</p>")
+            return
+        v = state.reader.info
+        view = state.view
+        cam = view.camera
+        rows = [("Recording", str(rec.root)), ("Trial", rec.trial)]
+        if len(rec.views) > 1:
+            rows.append(("View", f"{state.view_index + 1} of {len(rec.views)} synchronised videos"))
+        rows += [
+            ("Video", f"{view.video_path.name} — {v.width}×{v.height}, "
+             f"{v.fps:g} frames/s, {v.frame_count} frames ({v.duration_s:.2f} s), {v.codec}"),
+            ("Calibration", str(rec.calibration_path) if rec.calibration_path else "none"),
+            ("Camera", f"{cam.device_id} {cam.name} (f = {cam.focal_length_px:.0f} px; {view.camera_match})" if cam else "none"),
+            ("Ground truth", str(rec.c3d_path) if rec.c3d_path else "none"),
+        ]
+        for key in ("athlete_id", "task", "year"):
+            if key in rec.metadata:
+                rows.append((key.replace("_", " ").capitalize(), str(rec.metadata[key])))
+        if model is not None:
+            rows.append(("Model", model.name))
+            rows.append(("Device", device_text(model)))
+            rows.append(("Checkpoint", model.sha256[:16]))
+        html = "<table cellspacing=3>" + "".join(
+            f"<tr><td><b>{k}</b></td><td>{html_escape(v)}</td></tr>" for k, v in rows) + "</table>"
+        if rec.problems:
+            html += "<p><b>Notes</b></p><ul>" + "".join(f"<li>{html_escape(p)}</li>" for p in rec.problems) + "</ul>"
+        if model is not None and model.card:
+            card = {k: v for k, v in model.card.items() if not isinstance(v, (list, dict)) or len(json.dumps(v, default=str)) < 400}
+            html += "<p><b>Model card</b></p><pre>" + html_escape(json.dumps(card, indent=1, default=str)) + "</pre>"
+        self.setHtml(html)
+
+
+def device_text(model) -> str:
+    """Where the model runs; a model known only from its card (a cached estimate) is not loaded."""
+    return model.device or "not loaded (cached estimate)"
