@@ -83,3 +83,71 @@ def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
     with atomic_open(path, "w", encoding=encoding, newline="") as fh:
         fh.write(text)
     return Path(path)
+
+
+def atomic_write_set(files: dict) -> list[Path]:
+    """Write several files as one: every target gets its new content, or none changes.
+
+    ``files`` maps each target path to its content (``str``, written as UTF-8, or
+    ``bytes``). Every content is first written to a temporary file beside its target and
+    fsynced; only when all are written are they renamed over the targets. A failure while
+    writing (full disk, read-only folder) removes the temporaries and raises
+    :class:`~kneeview.errors.ExportError` naming the file, the old files untouched. Should
+    a rename itself fail, the targets already replaced are restored from hard links taken
+    before the first rename.
+    """
+    items = [(Path(p), data.encode("utf-8") if isinstance(data, str) else bytes(data)) for p, data in files.items()]
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, data in items:
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            except OSError as exc:
+                raise ExportError(path, f"cannot write: {_explain(exc)}") from None
+            temps.append((path, Path(tmp)))
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, _default_mode(path))
+            except OSError as exc:
+                raise ExportError(path, f"cannot write: {_explain(exc)}") from None
+        _commit(temps)
+    finally:
+        for _, tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return [p for p, _ in items]
+
+
+def _commit(temps: list[tuple[Path, Path]]) -> None:
+    """Rename every temporary over its target, undoing the renames done if one fails."""
+    backups: dict[Path, Path | None] = {}
+    try:
+        for path, _ in temps:
+            backups[path] = None
+            if path.exists():
+                backup = path.with_name(f".{path.name}.{os.getpid()}.old")
+                os.link(path, backup)
+                backups[path] = backup
+    except OSError:  # no hard links here (some network or FAT folders): commit without an undo
+        for b in backups.values():
+            if b is not None:
+                b.unlink(missing_ok=True)
+        backups = {}
+    done: list[Path] = []
+    try:
+        for path, tmp in temps:
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                for p in done:
+                    b = backups.get(p)
+                    if b is not None:
+                        os.replace(b, p)
+                raise ExportError(path, f"cannot write: {_explain(exc)}") from None
+            done.append(path)
+    finally:
+        for b in backups.values():
+            if b is not None:
+                b.unlink(missing_ok=True)

@@ -16,6 +16,12 @@ from typing import Protocol
 
 import numpy as np
 
+#: Largest values taken as physical. A lab is tens of metres across; a focal length, a
+#: principal point or a sensor of a million pixels is a corrupt file, and such values
+#: overflow the projection (POSITION="1e308 ..." gave all-NaN 2D without an error).
+MAX_POSITION_MM = 1e5
+MAX_PIXELS = 1e6
+
 
 class Distortion(Protocol):
     def undistort(self, raw_px) -> np.ndarray: ...

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import CalibrationError
 from .distortion import BrownConrady, NotInvertibleError
-from .model import Calibration, Camera
+from .model import MAX_PIXELS, MAX_POSITION_MM, Calibration, Camera
 
 _UNITS_TO_MM = {"m": 1000.0, "mm": 1.0, "cm": 10.0}
 
@@ -83,12 +83,17 @@ def _camera(path: Path, key: str, table: dict, unit: str) -> Camera:
     K = _array(path, where, table, "matrix", (3, 3))
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         raise CalibrationError(path, f"{where} focal length must be positive", f"{where}.matrix")
+    if np.abs(K).max() > MAX_PIXELS or np.any(size > MAX_PIXELS):
+        raise CalibrationError(path, f"{where}.matrix or size is not physical (beyond {MAX_PIXELS:g} px)", f"{where}.matrix")
     dist = _array(path, where, table, "distortions", [(4,), (5,)]) if "distortions" in table else np.zeros(4)
     rot = _array(path, where, table, "rotation", [(3,), (3, 3)])
     R = cv2.Rodrigues(rot)[0] if rot.shape == (3,) else rot
     if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
         raise CalibrationError(path, f"{where}.rotation is not a rotation", f"{where}.rotation")
     t_mm = _array(path, where, table, "translation", (3,)) * _UNITS_TO_MM[unit]
+    if np.abs(t_mm).max() > MAX_POSITION_MM:
+        raise CalibrationError(path, f"{where}.translation is not physical (beyond +-{MAX_POSITION_MM:g} mm)",
+                               f"{where}.translation")
     image_size = (int(size[0]), int(size[1]))
     if table.get("fisheye", False):
         raise CalibrationError(path, f"{where} fisheye calibrations are not supported", f"{where}.fisheye")

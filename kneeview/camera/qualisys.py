@@ -57,7 +57,7 @@ import numpy as np
 from ..errors import CalibrationError
 from .distortion import BrownConrady, NotInvertibleError
 from .safe_xml import parse_calibration_xml
-from .model import Calibration, Camera
+from .model import MAX_PIXELS, MAX_POSITION_MM, Calibration, Camera
 
 MAX_QCA_BYTES = 16 * 1024 * 1024
 QCA_SUFFIX = ".qca.txt"
@@ -147,6 +147,9 @@ def _read_camera(path: Path, i: int, elem) -> Camera:
         raise CalibrationError(path, f"{where} <intrinsic> focal lengths must be positive", intr.field("focalLengthU"))
     cx = intr.float("centerPointU") / fu - left
     cy = intr.float("centerPointV") / fv - top
+    if max(fx, fy, abs(cx), abs(cy)) > MAX_PIXELS:
+        raise CalibrationError(path, f"{where} <intrinsic> focal length or centre point is not physical (beyond "
+                               f"{MAX_PIXELS:g} px)", intr.field("focalLengthU"))
     skew = intr.float("skew", 0.0) / fu
     K = np.array([[fx, skew, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     coefficients = (
@@ -169,6 +172,9 @@ def _read_camera(path: Path, i: int, elem) -> Camera:
     u, _, vt = np.linalg.svd(Rq)  # remove the rounding of the printed digits
     R = QTM_TO_OPENCV @ (u @ vt)
     position = np.array([tr.float(k) for k in ("x", "y", "z")])
+    if np.abs(position).max() > MAX_POSITION_MM:
+        raise CalibrationError(path, f"{where} <transform> x y z = {' '.join(f'{v:g}' for v in position)} is not physical "
+                               f"(beyond +-{MAX_POSITION_MM:g} mm)", f"{where}/transform")
 
     model = elem.attrib.get("model", "")
     residual = elem.attrib.get("avg-residual")

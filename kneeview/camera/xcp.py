@@ -28,9 +28,11 @@ from ..atomic import atomic_write_bytes
 from ..errors import CalibrationError
 from .distortion import NotInvertibleError, ViconRadial
 from .safe_xml import parse_calibration_xml
-from .model import Calibration, Camera, matrix_to_quaternion, quaternion_to_matrix
+from .model import MAX_PIXELS, MAX_POSITION_MM, Calibration, Camera, matrix_to_quaternion, quaternion_to_matrix
 
 MAX_XCP_BYTES = 64 * 1024 * 1024
+#: A rotation quaternion has norm 1; files round, and readers normalise, but not from far off.
+QUATERNION_NORM_RANGE = (0.5, 2.0)
 _VIDEO_WORDS = ("video", "vue", "webcam", "reference", "dv", "miqus video", "bonita video")
 
 
@@ -71,6 +73,14 @@ class _Fields:
             raise CalibrationError(self.path, f"{self.where} {name}={text!r} is not finite", f"{self.where}/@{name}")
         return vals
 
+    def bounded(self, name: str, n, limit: float, unit: str) -> list[float]:
+        """:meth:`floats`, each value within +-``limit``."""
+        vals = self.floats(name, n)
+        if any(abs(v) > limit for v in vals):
+            raise CalibrationError(self.path, f"{self.where} {name}={self.attrs[name]!r} is not physical (beyond "
+                                   f"+-{limit:g} {unit})", f"{self.where}/@{name}")
+        return vals
+
     def float(self, name: str, default: float | None = None) -> float:
         if default is not None and name not in self.attrs:
             return default
@@ -103,7 +113,7 @@ def _read_camera(path: Path, i: int, elem) -> Camera:
     f = _Fields(path, where, attrs)
     if not device_id:
         raise CalibrationError(path, f"{where} has no DEVICEID attribute", f"{where}/@DEVICEID")
-    w_h = f.floats("SENSOR_SIZE", 2)
+    w_h = f.bounded("SENSOR_SIZE", 2, MAX_PIXELS, "px")
     if any(v <= 0 or v != int(v) for v in w_h):
         raise CalibrationError(path, f"{where} SENSOR_SIZE={attrs['SENSOR_SIZE']!r} must be two positive integers", f"{where}/@SENSOR_SIZE")
     image_size = (int(w_h[0]), int(w_h[1]))
@@ -125,14 +135,18 @@ def _read_camera(path: Path, i: int, elem) -> Camera:
     kf = max(keyframes, key=frame_of)
     kwhere = f"{where}/KeyFrame"
     k = _Fields(path, kwhere, dict(kf.attrib))
-    focal = k.float("FOCAL_LENGTH")
+    focal = k.bounded("FOCAL_LENGTH", 1, MAX_PIXELS, "px")[0]
     if focal <= 0:
         raise CalibrationError(path, f"{kwhere} FOCAL_LENGTH must be positive, got {focal}", f"{kwhere}/@FOCAL_LENGTH")
-    ppx, ppy = k.floats("PRINCIPAL_POINT", 2)
-    quat = k.floats("ORIENTATION", 4)
-    if np.linalg.norm(quat) < 1e-9:
+    ppx, ppy = k.bounded("PRINCIPAL_POINT", 2, MAX_PIXELS, "px")
+    quat = k.bounded("ORIENTATION", 4, 1e3, "")
+    norm = float(np.linalg.norm(quat))
+    if norm < 1e-9:
         raise CalibrationError(path, f"{kwhere} ORIENTATION is a zero quaternion", f"{kwhere}/@ORIENTATION")
-    position = np.array(k.floats("POSITION", 3))
+    if not QUATERNION_NORM_RANGE[0] <= norm <= QUATERNION_NORM_RANGE[1]:
+        raise CalibrationError(path, f"{kwhere} ORIENTATION has norm {norm:.3g}; a rotation quaternion has norm 1",
+                               f"{kwhere}/@ORIENTATION")
+    position = np.array(k.bounded("POSITION", 3, MAX_POSITION_MM, "mm"))
     distortion = _read_radial(path, kwhere, dict(kf.attrib), (ppx, ppy), aspect)
     try:
         distortion.check_invertible(image_size)
@@ -170,6 +184,9 @@ def _read_radial(path: Path, where: str, attrs: dict, pp: tuple[float, float], a
         if len(vals) == 4:
             vals.append(0.0)
         xdc, ydc, w0, w1, w2 = vals
+        if max(abs(xdc), abs(ydc)) > MAX_PIXELS:
+            raise CalibrationError(path, f"{where} VICON_RADIAL2 centre ({xdc:g}, {ydc:g}) is not physical (beyond "
+                                   f"+-{MAX_PIXELS:g} px)", f"{where}/@VICON_RADIAL2")
         return ViconRadial(principal_point=pp, centre=(xdc, ydc), w=(w0, w1, w2), aspect=aspect)
     if "VICON_RADIAL" in attrs:
         vals = _Fields(path, where, attrs).floats("VICON_RADIAL", (2, 3))

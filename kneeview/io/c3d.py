@@ -8,6 +8,12 @@ package reads them instead.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
+import os
+import struct
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +22,12 @@ import numpy as np
 from .. import joints as J
 from ..atomic import atomic_path
 from ..errors import GroundTruthError
+
+log = logging.getLogger(__name__)
+
+#: Whether the running command accepts a C3D with fewer frames than its header declares
+#: (``--allow-partial``); see :meth:`GroundTruth.require_complete`.
+ALLOW_PARTIAL: contextvars.ContextVar[bool] = contextvars.ContextVar("kneeview_allow_partial_c3d", default=False)
 
 _UNIT_TO_MM = {"mm": 1.0, "m": 1000.0, "cm": 10.0, "millimeters": 1.0, "meters": 1000.0, "metres": 1000.0}
 
@@ -31,6 +43,7 @@ class PointData:
     first_frame: int
     units: str
     reader: str  # "ezc3d" or "c3d"
+    frames_declared: int | None = None  # what the header promises; None when it does not say
 
 
 @dataclass(frozen=True)
@@ -44,10 +57,45 @@ class GroundTruth:
     labels: dict[str, str] = field(default_factory=dict)  # joint -> label found in the file
     source_units: str = "mm"
     reader: str = "ezc3d"
+    frames_declared: int | None = None  # the header's frame count (None: not stated)
+    frames_read: int | None = None  # samples actually read from the file
 
     @property
     def n_frames(self) -> int:
         return int(self.joints_lab_mm.shape[0])
+
+    @property
+    def partial(self) -> bool:
+        """True when the file holds fewer frames than its header declares (a truncated file)."""
+        return self.frames_declared is not None and self.frames_read is not None and self.frames_read < self.frames_declared
+
+    def partial_problem(self) -> str | None:
+        """A sentence describing the truncation, or None for a complete file."""
+        if not self.partial:
+            return None
+        return (f"truncated C3D: the header declares {self.frames_declared} frames but only {self.frames_read} "
+                f"could be read")
+
+    def require_complete(self, allow_partial: bool | None = None) -> "GroundTruth":
+        """Raise :class:`GroundTruthError` when the file is truncated, unless partial data is allowed.
+
+        ``allow_partial`` None means what the running command allows (:data:`ALLOW_PARTIAL`,
+        set by ``--allow-partial``). When partial data is accepted a warning is logged.
+        Returns ``self`` so that a loader can chain it.
+        """
+        problem = self.partial_problem()
+        if problem is None:
+            return self
+        allowed = ALLOW_PARTIAL.get() if allow_partial is None else allow_partial
+        if not allowed:
+            raise GroundTruthError(self.path, f"{problem}; pass --allow-partial to use them", "POINT:FRAMES")
+        log.warning("%s: %s; using them (--allow-partial)", self.path, problem)
+        return self
+
+    def completeness(self) -> dict:
+        """``{"gt_frames_declared", "gt_frames_read", "gt_partial"}`` for a summary row."""
+        return {"gt_frames_declared": self.frames_declared, "gt_frames_read": self.frames_read,
+                "gt_partial": bool(self.partial)}
 
     @property
     def missing(self) -> list[str]:
@@ -83,23 +131,148 @@ class GroundTruth:
         return replace(self, joints_lab_mm=out, time_s=times_s, rate_hz=float("nan"))
 
 
+@contextlib.contextmanager
+def allowing_partial(allowed: bool = True):
+    """Within the block, :meth:`GroundTruth.require_complete` accepts truncated files (with a warning)."""
+    token = ALLOW_PARTIAL.set(bool(allowed))
+    try:
+        yield
+    finally:
+        ALLOW_PARTIAL.reset(token)
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Route the process's C-level stderr (fd 2) to a temporary file while a C library reads.
+
+    ezc3d writes its own diagnostics there; the user sees our one-line message instead.
+    Yields a list that receives the captured text.
+    """
+    captured: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (a windowed app): nothing to capture
+        yield captured
+        return
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", "replace"))
+
+
 def read_points(path) -> PointData:
     """Every 3D point of a C3D file, in the file's own units."""
     path = Path(path)
     if not path.is_file():
         raise GroundTruthError(path, "C3D file not found")
+    declared = check_structure(path)
     try:
-        return _read_ezc3d(path)
+        with _captured_stderr():
+            data = _read_ezc3d(path)
     except GroundTruthError:
         raise
-    except Exception as first:  # ezc3d raises RuntimeError/IOError with its own text
+    except Exception:  # ezc3d refuses big-endian files (and raises with advice meant for programmers)
         try:
-            return _read_c3d_package(path)
-        except Exception as second:
-            raise GroundTruthError(
-                path,
-                f"cannot read this C3D file (ezc3d: {str(first).strip()}; c3d: {str(second).strip() or type(second).__name__})",
-            ) from None
+            data = _read_c3d_package(path)
+        except GroundTruthError:
+            raise
+        except Exception:
+            raise GroundTruthError(path, "cannot read this C3D file: its parameters or data are malformed") from None
+    return replace(data, frames_declared=declared)
+
+
+_PROCESSORS = {84: "<", 85: "<", 86: ">"}  # Intel, DEC (read as little-endian integers), SGI/MIPS
+
+
+def check_structure(path) -> int | None:
+    """Check a C3D file's header and parameter section; return the header's frame count.
+
+    C3D readers trust the header's block pointers: ezc3d loops forever on a file cut inside
+    its parameter section. This walks the header and every parameter record with bounds
+    checks first, so that a truncated or malformed file is a :class:`GroundTruthError`.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(512)
+            if len(head) < 512:
+                raise GroundTruthError(path, f"not a C3D file: {size} bytes, shorter than a C3D header (512 bytes)")
+            if head[1] != 0x50 or head[0] < 2:
+                raise GroundTruthError(path, "not a C3D file (its header does not have the C3D signature)")
+            param_start = (head[0] - 1) * 512
+            fh.seek(param_start)
+            phead = fh.read(4)
+            if len(phead) < 4:
+                raise GroundTruthError(path, "truncated C3D: the file ends before its parameter section", "header")
+            endian = _PROCESSORS.get(phead[3])
+            if endian is None:
+                raise GroundTruthError(path, f"not a C3D file: unknown processor type {phead[3]} in the parameter section",
+                                       "parameters")
+            n_blocks = phead[2]
+            if n_blocks < 1:
+                raise GroundTruthError(path, "malformed C3D: the parameter section has no blocks", "parameters")
+            end = param_start + 512 * n_blocks
+            if size < end:
+                raise GroundTruthError(path, f"truncated C3D: the file ends inside its parameter section "
+                                       f"({size} of at least {end} bytes)", "parameters")
+            fh.seek(param_start)
+            section = fh.read(512 * n_blocks)
+    except OSError as exc:
+        raise GroundTruthError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    _walk_parameters(path, section, endian)
+    words = struct.unpack(endian + "10H", head[:20])
+    data_start = words[8]
+    if data_start == 0 or (data_start - 1) * 512 < end:
+        raise GroundTruthError(path, f"malformed C3D: the data start block ({data_start}) lies inside the parameter section",
+                               "header")
+    first, last = words[3], words[4]
+    if words[1] and last >= first >= 1:
+        if size < (data_start - 1) * 512 + 1:
+            raise GroundTruthError(path, "truncated C3D: the file ends before its data section", "header")
+        return int(last - first + 1)
+    return None
+
+
+def _walk_parameters(path: Path, section: bytes, endian: str) -> None:
+    """Follow every group/parameter record of the parameter section, checking each stays inside it."""
+    pos, n = 4, len(section)
+    for _ in range(100_000):
+        if pos + 2 > n:
+            raise GroundTruthError(path, "malformed C3D: a parameter record runs past the parameter section", "parameters")
+        name_len = abs(struct.unpack("b", section[pos:pos + 1])[0])
+        group_id = struct.unpack("b", section[pos + 1:pos + 2])[0]
+        if name_len == 0 or group_id == 0:
+            return  # the last record
+        name_end = pos + 2 + name_len
+        if name_end + 2 > n:
+            raise GroundTruthError(path, "malformed C3D: a parameter record runs past the parameter section", "parameters")
+        offset = struct.unpack(endian + "h", section[name_end:name_end + 2])[0]
+        if offset == 0:
+            return  # the last record
+        nxt = name_end + offset
+        if offset < 0 or nxt > n:
+            return  # real files (an SGI export) end with a record pointing nowhere: readers stop there too
+        if group_id > 0:  # a parameter: its dimensions and data must fit before the next record
+            body = section[name_end + 2:nxt]
+            if len(body) < 2:
+                raise GroundTruthError(path, "malformed C3D: a parameter record is cut short", "parameters")
+            elem = abs(struct.unpack("b", body[0:1])[0])
+            ndim = body[1]
+            if len(body) < 2 + ndim:
+                raise GroundTruthError(path, "malformed C3D: a parameter record is cut short", "parameters")
+            count = 1
+            for d in body[2:2 + ndim]:
+                count *= d
+            if elem not in (1, 2, 4) or 2 + ndim + elem * count > len(body):
+                raise GroundTruthError(path, "malformed C3D: a parameter's values do not fit in its record", "parameters")
+        pos = nxt
+    raise GroundTruthError(path, "malformed C3D: too many parameter records", "parameters")
 
 
 def _param(params: dict, group: str, name: str, default=None):
@@ -202,6 +375,8 @@ def read_ground_truth(path) -> GroundTruth:
         labels={j: data.labels[c] for j, c in columns.items()},
         source_units=data.units,
         reader=data.reader,
+        frames_declared=data.frames_declared,
+        frames_read=T,
     )
 
 

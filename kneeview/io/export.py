@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import __version__
 from .. import joints as J
-from ..atomic import atomic_open
+from ..atomic import atomic_open, atomic_write_set
 from ..errors import ExportError
 
 #: Rotation from the Vicon lab frame (Z up) to OpenSim's (Y up): rows are the OpenSim axes
@@ -87,14 +87,16 @@ def _num(v):
 
 
 def summary_row(analysis, trial: str = "", recording: str = "", source: str = "gt", model: dict | None = None,
-                metadata: dict | None = None) -> dict:
+                metadata: dict | None = None, ground_truth=None) -> dict:
     """One summary row of a trial: identification, events, peaks and asymmetry.
 
     Events: ``<event>_frame`` (video frame) and ``<event>_time_s`` for every event name of
     :data:`kneeview.analysis.events.EVENT_NAMES` (empty where the task has no such event or
     it was not found). Peaks (within the landing phase): ``<metric>_peak_<side>_<unit>``,
     ``<metric>_peak_<side>_frame`` / ``_time_s``; asymmetry ``<metric>_peak_asymmetry_<unit>``
-    = left minus right.
+    = left minus right. With ``ground_truth`` (the :class:`~kneeview.io.c3d.GroundTruth` the
+    trajectories come from), ``gt_frames_declared``, ``gt_frames_read`` and ``gt_partial``
+    record whether its C3D was complete (a truncated one is used only with --allow-partial).
     """
     model = dict(model or {})
     metadata = dict(metadata or {})
@@ -114,6 +116,8 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
         "leg_length_right_mm": analysis.leg_length_mm.get("right"),
         "leg_length_left_mm": analysis.leg_length_mm.get("left"),
     }
+    if ground_truth is not None:
+        row.update(ground_truth.completeness())
     for name, r in analysis.event_frames().items():
         row[f"{name}_frame"] = analysis.video_frame_of(r)
         row[f"{name}_time_s"] = analysis.time_of(r)
@@ -145,6 +149,10 @@ def write_summary_csv(path, rows) -> Path:
     return _write_csv(path, summary_table(list(rows)))
 
 
+def _summary_text(rows) -> str:
+    return _csv_text(summary_table([rows] if isinstance(rows, dict) else list(rows)))
+
+
 def write_trc(path, joints_lab_mm, rate_hz: float, frame_index=None, labels=J.JOINTS) -> Path:
     """Write joint centres as an OpenSim TRC marker file (tab-separated, mm).
 
@@ -154,6 +162,14 @@ def write_trc(path, joints_lab_mm, rate_hz: float, frame_index=None, labels=J.JO
     (default frame_index 0..T-1); missing coordinates are empty fields.
     """
     path = Path(path)
+    text = trc_text(path.name, joints_lab_mm, rate_hz, frame_index, labels)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    return path
+
+
+def trc_text(name: str, joints_lab_mm, rate_hz: float, frame_index=None, labels=J.JOINTS) -> str:
+    """The content of the TRC file ``name`` (see :func:`write_trc`)."""
     joints = np.asarray(joints_lab_mm, dtype=np.float64)
     T = joints.shape[0]
     if joints.shape[1:] != (len(labels), 3):
@@ -163,7 +179,7 @@ def write_trc(path, joints_lab_mm, rate_hz: float, frame_index=None, labels=J.JO
     rate = f"{float(rate_hz):.6g}"
     first = int(frame_index[0]) + 1 if T else 1
     lines = [
-        f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+        f"PathFileType\t4\t(X/Y/Z)\t{name}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
         f"{rate}\t{rate}\t{T}\t{len(labels)}\tmm\t{rate}\t{first}\t{T}",
         "Frame#\tTime\t" + "\t".join(f"{name}\t\t" for name in labels).rstrip("\t"),
@@ -173,10 +189,7 @@ def write_trc(path, joints_lab_mm, rate_hz: float, frame_index=None, labels=J.JO
     for r in range(T):
         vals = ["" if not np.isfinite(v) else f"{v:.5f}" for v in os_xyz[r].ravel()]
         lines.append(f"{r + 1}\t{frame_index[r] / float(rate_hz):.6f}\t" + "\t".join(vals))
-    text = "\n".join(lines) + "\n"
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    return path
+    return "\n".join(lines) + "\n"
 
 
 def read_trc(path) -> tuple[dict, list[str], np.ndarray]:
@@ -198,17 +211,22 @@ def read_trc(path) -> tuple[dict, list[str], np.ndarray]:
 
 
 def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "gt", model: dict | None = None,
-                 recording: str = "", metadata: dict | None = None) -> dict[str, Path]:
-    """Write ``<name>_frames.csv``, ``<name>_summary.csv`` and ``<name>.trc`` into ``out_dir``."""
+                 recording: str = "", metadata: dict | None = None, ground_truth=None) -> dict[str, Path]:
+    """Write ``<name>_frames.csv``, ``<name>_summary.csv`` and ``<name>.trc`` into ``out_dir``.
+
+    The three are one set (:func:`~kneeview.atomic.atomic_write_set`): all are replaced or,
+    on a full disk or a read-only folder, none is and the error names the file.
+    """
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(out_dir, f"cannot create the output folder: {exc.strerror or exc}") from None
-    paths = {
-        "frames": write_frames_csv(out_dir / f"{name}_frames.csv", analysis, confidence),
-        "summary": write_summary_csv(out_dir / f"{name}_summary.csv",
-                                     summary_row(analysis, name, recording, source, model, metadata)),
-        "trc": write_trc(out_dir / f"{name}.trc", analysis.joints_lab_mm, analysis.rate_hz, analysis.frame_index),
+    paths = {"frames": out_dir / f"{name}_frames.csv", "summary": out_dir / f"{name}_summary.csv", "trc": out_dir / f"{name}.trc"}
+    texts = {
+        paths["frames"]: _csv_text(frames_table(analysis, confidence)),
+        paths["summary"]: _summary_text(summary_row(analysis, name, recording, source, model, metadata, ground_truth)),
+        paths["trc"]: trc_text(paths["trc"].name, analysis.joints_lab_mm, analysis.rate_hz, analysis.frame_index),
     }
+    atomic_write_set(texts)
     return paths

@@ -8,6 +8,7 @@ sequential decoding. An LRU cache keeps recently decoded frames for scrubbing.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -18,6 +19,26 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
+
+
+def quiet_native_logs() -> None:
+    """Keep OpenCV's and FFmpeg's own console messages off stderr.
+
+    A corrupt file makes them print ``[ WARN:0] ... cap.cpp`` or ``[mjpeg @ 0x...] overread``
+    lines around KneeView's one-line message (and through the batch progress bar); the
+    reader reports what matters itself. FFmpeg reads its level when OpenCV's FFmpeg backend
+    starts (the first capture), so setting the variable here, before any capture, is in time.
+    A user's own setting of either variable is respected.
+    """
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # an OpenCV build without the logging module
+        pass
+
+
+quiet_native_logs()
 
 #: FourCCs whose every frame is a key frame: seeking by index is exact.
 INTRA_ONLY_CODECS = {"MJPG", "mjpg", "FFV1", "ffv1", "png ", "PNG ", "MPNG", "HFYU", "rawv", "DIB ", "I420", "Y800", "LAGS"}
@@ -34,6 +55,7 @@ class VideoInfo:
     frame_count: int
     codec: str
     truncated: bool = False  # the container promised more frames than can be decoded
+    declared_frame_count: int | None = None  # what the container says (None: it does not say)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,6 +82,8 @@ class VideoReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise VideoError(self.path, "video file not found")
+        if self.path.stat().st_size == 0:
+            raise VideoError(self.path, "the video file is empty (0 bytes)")
         self._lock = threading.RLock()
         self._cap = self._open()
         cap = self._cap
@@ -76,7 +100,8 @@ class VideoReader:
         self._pos = 1  # index of the frame the next read() returns
         self.intra_only = codec in INTRA_ONLY_CODECS
         verified = self._verify_count(count)
-        self.info = VideoInfo(self.path, width, height, fps if fps > 0 else 25.0, verified, codec, verified < count)
+        self.info = VideoInfo(self.path, width, height, fps if fps > 0 else 25.0, verified, codec, verified < count,
+                              count if count > 0 else None)
         self._fps_known = fps > 0
         frame_bytes = width * height * 3
         self._cache_size = max(2, int(cache_mb * 2**20 // frame_bytes))
