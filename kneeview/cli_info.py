@@ -15,9 +15,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Exit 0 whenever the recording can be opened, listing its problems (a camera not matched
+    or not matching the video, a C3D that is unreadable, truncated or without joint centres, a
+    truncated video); exit 2 (one line) only when the video, the calibration or the folder
+    cannot be read at all."""
     from .io.recording import describe_recording, open_recording
 
-    rec = open_recording(args.path, calibration=args.calibration, c3d=args.c3d, device_id=args.camera)
+    rec = open_recording(args.path, calibration=args.calibration, c3d=args.c3d, device_id=args.camera, strict=False)
     info = describe_recording(rec)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -39,6 +43,7 @@ def format_info(info: dict) -> str:
         lines.append(
             f"  video    {v['width']}x{v['height']} px, {v['fps']:.3f} fps, {v['frame_count']} frames "
             f"({v['duration_s']:.2f} s), codec {v['codec'].strip() or '?'}"
+            + (f"; the container declares {v['declared_frame_count']}" if (v.get("declared_frame_count") or 0) > v["frame_count"] else "")
         )
         cam = v["camera"]
         if cam:
@@ -72,7 +77,8 @@ def format_info(info: dict) -> str:
         gaps = ", ".join(f"{j} {g['missing_samples']} samples in {g['gaps']} gaps" for j, g in gt["gaps"].items() if g["missing_samples"])
         lines += [
             f"Ground truth {gt['path']} ({gt['reader']})",
-            f"  {gt['rate_hz']:g} Hz, {gt['frames']} frames ({gt['duration_s']:.2f} s)",
+            f"  {gt['rate_hz']:g} Hz, {gt['frames']} frames ({gt['duration_s']:.2f} s)"
+            + (f" of the {gt['frames_declared']} its header declares" if (gt.get("frames_declared") or 0) > gt["frames"] else ""),
             "  joint centres: " + ", ".join(f"{j}={lab}" for j, lab in gt["joint_centres"].items()),
         ]
         if gt["missing_joints"]:

@@ -259,11 +259,14 @@ def _video_folder(folder: Path) -> tuple[Path, Path]:
     return folder, folder
 
 
-def open_recording(path, calibration=None, c3d=None, device_id=None) -> Recording:
+def open_recording(path, calibration=None, c3d=None, device_id=None, strict: bool = True) -> Recording:
     """Open a session folder, or one video of it. Explicit files override discovery.
 
     Raises :class:`KneeViewInputError` subclasses for unreadable or inconsistent files;
-    what is merely missing (no calibration, no C3D) is listed in ``problems``.
+    what is merely missing (no calibration, no C3D) is listed in ``problems``. With
+    ``strict=False`` (``kneeview info``, which describes what it can) a calibration whose
+    camera does not match the video's size leaves the view without a camera and is listed
+    in ``problems`` instead.
     """
     path = Path(path).absolute()
     if not path.exists():
@@ -303,9 +306,14 @@ def open_recording(path, calibration=None, c3d=None, device_id=None) -> Recordin
     views: list[View] = []
     if multi is not None:
         for video, cam, how in multi:
-            cam, how, found = _fit_video_size(calib, cam, video, probe_video(video).size, how)
+            try:
+                cam, how, found = _fit_video_size(calib, cam, video, probe_video(video).size, how)
+            except RecordingError as exc:
+                if strict or exc.field != "SENSOR_SIZE":
+                    raise
+                cam, how, found = None, "the calibration does not match the video", [str(exc)]
             problems += found
-            views.append(View(video, cam.device_id, cam, how))
+            views.append(View(video, cam.device_id if cam else None, cam, how))
     else:
         for video in videos:
             _, name_id = split_video_name(video)
@@ -313,7 +321,12 @@ def open_recording(path, calibration=None, c3d=None, device_id=None) -> Recordin
             if calib is None:
                 views.append(View(video, wanted, None, "no calibration"))
                 continue
-            cam, how, found = _match_camera(calib, video, wanted, forced=device_id is not None)
+            try:
+                cam, how, found = _match_camera(calib, video, wanted, forced=device_id is not None)
+            except RecordingError as exc:
+                if strict or exc.field != "SENSOR_SIZE":
+                    raise
+                cam, how, found = None, "the calibration does not match the video", [str(exc)]
             problems += found
             views.append(View(video, cam.device_id if cam else wanted, cam, how))
 
@@ -380,10 +393,14 @@ def describe_recording(rec: Recording) -> dict:
             "frame_count": info.frame_count,
             "duration_s": round(info.duration_s, 3),
             "codec": info.codec,
+            "declared_frame_count": info.declared_frame_count,
             "camera_match": view.camera_match,
             "camera": view.camera.describe() if view.camera else None,
         }
         out["views"].append(entry)
+        if info.truncated:
+            out["problems"].append(f"{view.video_path}: truncated video: the container declares "
+                                   f"{info.declared_frame_count} frames but only {info.frame_count} can be decoded")
     out["calibration"] = (
         {"path": str(rec.calibration_path), "format": rec.calibration.source_format, "cameras": len(rec.calibration.cameras),
          "video_cameras": [c.device_id for c in rec.calibration.video_cameras()]}
@@ -401,7 +418,10 @@ def describe_recording(rec: Recording) -> dict:
                 "missing_joints": gt.missing,
                 "gaps": gt.gaps(),
                 "reader": gt.reader,
+                "frames_declared": gt.frames_declared,
             }
+            if gt.partial:
+                out["problems"].append(f"{rec.c3d_path}: {gt.partial_problem()} (export and batch need --allow-partial)")
         except KneeViewInputError as exc:
             out["ground_truth"] = {"path": str(rec.c3d_path), "error": str(exc)}
             out["problems"].append(str(exc))
