@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate_real import add_parser as add_evaluate_real
 
     add_evaluate_real(sub)
+    from .evaluate_clinical import add_parser as add_evaluate_clinical
+
+    add_evaluate_clinical(sub)
     return parser
 
 
@@ -126,7 +129,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .data import load_split
+    from .splits import load_split
     from .evaluate import evaluate_checkpoint, format_tables, write_json
 
     trial_ids = None
