@@ -14,6 +14,7 @@ import logging
 import os
 import struct
 import tempfile
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -172,13 +173,16 @@ def read_points(path) -> PointData:
         raise GroundTruthError(path, "C3D file not found")
     declared = check_structure(path)
     try:
-        with _captured_stderr():
+        with _captured_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the readers' own advice is not for the user
             data = _read_ezc3d(path)
     except GroundTruthError:
         raise
     except Exception:  # ezc3d refuses big-endian files (and raises with advice meant for programmers)
         try:
-            data = _read_c3d_package(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = _read_c3d_package(path)
         except GroundTruthError:
             raise
         except Exception:
