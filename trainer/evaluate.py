@@ -112,7 +112,7 @@ def evaluate_checkpoint(checkpoint, data_root, trial_ids=None, frames_per_video:
     """Run a checkpoint (None = the bundled model) over trials; returns {"summary", "card", ...}."""
     from kneeview.pose.estimator import load_estimator
 
-    from .data import collect_samples
+    from .samples import collect_samples
 
     est = load_estimator(checkpoint, device=device)
     samples = collect_samples(data_root, trial_ids, frames_per_video, stride, progress=False)

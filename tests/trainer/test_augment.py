@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kneeview import joints as J
-from trainer.data import Augment, PoseDataset
+from trainer.augment import Augment, augment_frame
 
 W, H = 320, 256
 F = 400.0
@@ -34,9 +34,8 @@ def scene():
 
 def augment(seed, **kw):
     kw = {"colour": 0.0, "blur": 0.0, **kw}
-    ds = PoseDataset([], np.zeros((6, 3)), np.ones(3), augment=Augment(**kw), seed=seed)
     img, kp, box, j3 = scene()
-    return ds._augment(img, kp, box, j3)
+    return augment_frame(img, kp, box, j3, Augment(**kw), np.random.default_rng(seed))
 
 
 def dot_centre(img, colour):
@@ -118,9 +117,8 @@ def dot_near(img, colour, where, radius=12.0):
 @pytest.mark.parametrize("flip", [0.0, 1.0])
 def test_every_person_of_a_frame_moves_with_the_pixels(seed, flip):
     img0, kp0, box0, j30 = two_people()
-    ds = PoseDataset([], np.zeros((6, 3)), np.ones(3), seed=seed,
-                     augment=Augment(colour=0.0, blur=0.0, rotate=1.0, rotate_deg=30.0, flip=flip, scale=(0.8, 1.1)))
-    img, kp, box, j3 = ds._augment(img0, kp0, box0, j30)
+    settings = Augment(colour=0.0, blur=0.0, rotate=1.0, rotate_deg=30.0, flip=flip, scale=(0.8, 1.1))
+    img, kp, box, j3 = augment_frame(img0, kp0, box0, j30, settings, np.random.default_rng(seed))
     assert kp.shape == (2, 6, 2) and box.shape == (2, 2, 2) and j3.shape == (2, 6, 3)
     src = list(J.FLIP_INDEX) if flip else list(range(6))
     for person, colours in ((0, COLOURS), (1, COLOURS_B)):
@@ -136,9 +134,7 @@ def test_every_person_of_a_frame_moves_with_the_pixels(seed, flip):
         assert (box[person, 0] <= kp[person, known].min(axis=0)).all() and (kp[person, known].max(axis=0) <= box[person, 1]).all()
     assert np.isnan(j3[1]).all() and np.isfinite(j3[0]).all()
     # the first person's result is the single-person augmentation's, draw for draw
-    single = PoseDataset([], np.zeros((6, 3)), np.ones(3), seed=seed,
-                         augment=Augment(colour=0.0, blur=0.0, rotate=1.0, rotate_deg=30.0, flip=flip, scale=(0.8, 1.1)))
-    img1, kp1, box1, j31 = single._augment(img0, kp0[0], box0[0], j30[0])
+    img1, kp1, box1, j31 = augment_frame(img0, kp0[0], box0[0], j30[0], settings, np.random.default_rng(seed))
     np.testing.assert_allclose(kp1, kp[0])
     np.testing.assert_allclose(box1, box[0])
     np.testing.assert_allclose(j31, j3[0])

@@ -13,7 +13,9 @@ from sessions import load_tool, noise_frames, write_video
 from kneeview import joints as J
 from kneeview.errors import KneeViewInputError
 from trainer.cli import main
-from trainer.data import BOX_MARGIN, PoseDataset, people_samples, people_split
+from trainer.dataset import PoseDataset
+from trainer.people_labels import people_samples, people_split
+from trainer.samples import BOX_MARGIN
 
 W, H, T = 160, 120, 5
 #: BlazePose landmark index of each KneeView joint (RFEP LFEP RFEO LFEO RTIO LTIO), written out by hand

@@ -12,7 +12,7 @@ from kneeview.errors import KneeViewInputError
 from kneeview.io.c3d import write_ground_truth
 from kneeview.io.recording import open_recording
 from trainer.cli import main
-from trainer.data import real_samples, real_split, segment_split
+from trainer.real_recordings import real_samples, real_split, segment_split
 from trainer.fit import mix_weights
 
 N_REAL = 20

@@ -1,7 +1,8 @@
 """The athlete-grouped 70:15:15 split."""
 from __future__ import annotations
 
-from trainer.data import load_split, make_split, save_split, trial_athletes
+from trainer.samples import trial_athletes
+from trainer.splits import load_split, make_split, save_split
 
 
 def test_every_athlete_in_exactly_one_split():
@@ -39,7 +40,7 @@ def test_athlete_in_two_years_stays_together(tiny_data, tmp_path):
 def test_normalisation_stats_pool_the_deviation_over_joints():
     import numpy as np
 
-    from trainer.data import ViewSamples, normalisation_stats
+    from trainer.samples import ViewSamples, normalisation_stats
 
     rng = np.random.default_rng(0)
     j = rng.normal(0, 1, (500, 6, 3)) * np.array([0.01, 0.05, 0.1, 0.1, 0.2, 0.2])[None, :, None] + 0.3

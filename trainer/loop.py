@@ -1,0 +1,215 @@
+"""The training loop: one process, or DistributedDataParallel under ``torchrun``.
+
+Each stage (framework B: the 2D stage, then the lifting stage; A and C: one joint stage)
+has its own optimiser and learning-rate schedule. The training state (``RUN/last.pt``:
+tensors and plain data only, read back with ``torch.load(weights_only=True)``) is saved
+every ``checkpoint_every`` iterations and at the end of each stage, so that a run resumes
+where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from kneeview.errors import KneeViewInputError
+
+from .config import TrainConfig
+
+
+class Dist:
+    """This process's place in the run: rank, world size and device; the process group under ``torchrun``."""
+
+    def __init__(self, device_pref: str = "auto"):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
+        self.device = torch.device(f"cuda:{self.local_rank}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(self.device)
+        self.enabled = self.world > 1
+        if self.enabled and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    def close(self) -> None:
+        if self.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+@dataclass
+class Stopwatch:
+    """Training time of a run: ``before_s`` recorded by the processes it resumed from, plus this one's."""
+
+    before_s: float = 0.0
+    started: float = field(default_factory=time.time)
+
+    def elapsed_s(self) -> float:
+        return self.before_s + time.time() - self.started
+
+
+def lr_factor(cfg: TrainConfig, it: int, total: int) -> float:
+    warm = max(0, min(cfg.warmup_iterations, total // 5))
+    if warm and it < warm:
+        return 0.01 + 0.99 * it / warm
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = (it - warm) / max(1, total - warm)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model, cfg: TrainConfig, lr: float):
+    body = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.body.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.body.")]
+    groups = [g for g in ({"params": body, "lr": lr * cfg.backbone_lr_mult}, {"params": rest, "lr": lr}) if g["params"]]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.weight_decay)
+    raise KneeViewInputError(None, f"optimizer must be adamw or sgd, not {cfg.optimizer!r}", "optimizer")
+
+
+def stages_of(cfg: TrainConfig) -> list[tuple[str, int, float]]:
+    """(stage, iterations, learning rate) of each training stage."""
+    if cfg.framework == "B":
+        return [("2d", cfg.iterations, cfg.lr), ("lift", cfg.lift_iterations, cfg.lift_lr)]
+    return [("joint", cfg.iterations, cfg.lr)]
+
+
+def load_state(path: Path) -> dict | None:
+    """The training state saved at ``path`` (``RUN/last.pt``), or None when there is none."""
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def save_state(path: Path, model, opt, sched, scaler, stage: str, global_it: int, epoch: int, elapsed: float) -> None:
+    tmp = path.with_suffix(".pt.part")
+    torch.save({
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "stage": stage,
+        "global_iteration": global_it, "epoch": epoch, "elapsed_s": elapsed,
+    }, tmp)
+    os.replace(tmp, path)
+
+
+def train(model, loader, sampler, cfg: TrainConfig, dist: Dist, run_dir: Path, state: dict | None = None,
+          on_checkpoint=None, quiet: bool = False) -> Stopwatch:
+    """Run every stage of ``cfg`` on ``model`` from ``state`` (a resumed run's) or from the start.
+
+    At every checkpoint the main process saves the training state to ``RUN/last.pt`` and calls
+    ``on_checkpoint(model, global_iteration, elapsed_s)``. Returns the run's stopwatch.
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    last_path = run_dir / "last.pt"
+    stages = stages_of(cfg)
+    total = sum(n for _, n, _ in stages)
+    done_global = int(state["global_iteration"]) if state else 0
+    use_amp = cfg.amp and dist.device.type == "cuda"
+    progress = _Progress(cfg, run_dir, total, done_global, quiet) if dist.main else None
+    clock = Stopwatch(float(state.get("elapsed_s", 0.0)) if state else 0.0)
+    g = 0
+    epoch = int(state.get("epoch", 0)) if state else 0
+    ema = None
+    for stage, n_iter, lr in stages:
+        if g + n_iter <= done_global:
+            g += n_iter
+            continue
+        if cfg.framework == "B":
+            model.set_stage(stage)
+        start_it = max(0, done_global - g)
+        model.train()
+        net = DDP(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None) if dist.enabled else model
+        opt = make_optimizer(model, cfg, lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it, n=n_iter: lr_factor(cfg, it, n))
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        if state is not None and state.get("stage") == stage and start_it > 0:
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            if use_amp and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+        it = start_it
+        while it < n_iter:
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+            for images, targets in loader:
+                if it >= n_iter:
+                    break
+                images = [im.to(dist.device, non_blocking=True) for im in images]
+                targets = [{k: v.to(dist.device, non_blocking=True) for k, v in t.items()} for t in targets]
+                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    losses = net(images, targets)
+                loss = losses["loss_3d"] if stage == "lift" else sum(losses.values())
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                it += 1
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise RuntimeError(f"loss became {value} at iteration {g + it}; lower the learning rate")
+                ema = value if ema is None else 0.95 * ema + 0.05 * value
+                if progress is not None:
+                    progress.update(stage, ema, losses, value, opt.param_groups[-1]["lr"], g + it,
+                                    it % cfg.log_every == 0 or it == n_iter)
+                if it % cfg.checkpoint_every == 0 or it == n_iter:
+                    if dist.main:
+                        elapsed = clock.elapsed_s()
+                        save_state(last_path, model, opt, sched, scaler, stage, g + it, epoch, elapsed)
+                        if on_checkpoint is not None:
+                            on_checkpoint(model, g + it, elapsed)
+                    dist.barrier()
+            epoch += 1
+        g += n_iter
+        state = None
+    if progress is not None:
+        progress.close()
+    return clock
+
+
+class _Progress:
+    """The main process's TensorBoard log (``RUN/tb``) and progress bar (none when ``quiet``)."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, total: int, done: int, quiet: bool):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / "tb"))
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc=f"framework {cfg.framework}", unit="it", dynamic_ncols=True)
+
+    def update(self, stage: str, ema: float, losses: dict, total_loss: float, lr: float, global_it: int, log: bool) -> None:
+        """One iteration done; ``log``: write its losses and learning rate to TensorBoard."""
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(stage=stage, loss=f"{ema:.4f}", l2d=f"{float(losses['loss_2d'].detach()):.4f}",
+                                 l3d=f"{float(losses['loss_3d'].detach()):.4f}")
+        if log:
+            for k, v in losses.items():
+                self.writer.add_scalar(f"loss/{k}", float(v.detach()), global_it)
+            self.writer.add_scalar("loss/total", total_loss, global_it)
+            self.writer.add_scalar("lr", lr, global_it)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.writer.close()
