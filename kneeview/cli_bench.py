@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from .errors import KneeViewInputError
+from .cli_args import image_size, positive_int
 
 
 def register(subparsers) -> None:
@@ -22,11 +22,11 @@ def register(subparsers) -> None:
     p = sub.add_parser("inference", help="frames per second of the pose network (CPU batch 1, GPU batched) vs torchvision's Keypoint R-CNN")
     p.add_argument("--checkpoint", help="checkpoint to measure (default: the bundled model)")
     p.add_argument("--random-init", action="store_true", help="measure the default architecture with random weights (no checkpoint needed)")
-    p.add_argument("--frames", type=int, default=20, help="frames timed for the KneeView model (default 20)")
-    p.add_argument("--baseline-frames", type=int, default=3, help="frames timed for the baseline (default 3)")
+    p.add_argument("--frames", type=positive_int, default=20, help="frames timed for the KneeView model (default 20)")
+    p.add_argument("--baseline-frames", type=positive_int, default=3, help="frames timed for the baseline (default 3)")
     p.add_argument("--no-baseline", action="store_true", help="skip torchvision's Keypoint R-CNN")
-    p.add_argument("--size", default="1920x1080", help="frame size WxH when no demo video exists (default 1920x1080)")
-    p.add_argument("--gpu-batch", type=int, default=16, help="batch size for the GPU throughput (default 16)")
+    p.add_argument("--size", type=image_size, default="1920x1080", help="frame size WxH when no demo video exists (default 1920x1080)")
+    p.add_argument("--gpu-batch", type=positive_int, default=16, help="batch size for the GPU throughput (default 16)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_cmd_bench_inference)
 
@@ -61,21 +61,11 @@ def _frames(n: int, size: tuple[int, int]) -> list[np.ndarray]:
     return out
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w < 32 or h < 32:
-            raise ValueError
-        return w, h
-    except ValueError:
-        raise KneeViewInputError(None, f"--size must look like 1920x1080, not {text!r}", "--size") from None
-
-
 def _cmd_bench_inference(args) -> int:
     from .pose.bench import bench_inference
 
-    n, n_base, gpu_batch = max(1, args.frames), max(1, args.baseline_frames), max(1, args.gpu_batch)
-    imgs = _frames(max(n, n_base, gpu_batch * 3), _parse_size(args.size))
+    n, n_base, gpu_batch = args.frames, args.baseline_frames, args.gpu_batch
+    imgs = _frames(max(n, n_base, gpu_batch * 3), args.size)
     res = bench_inference(imgs, checkpoint=args.checkpoint, random_init=args.random_init, frames=n,
                           baseline_frames=n_base, baseline=not args.no_baseline, gpu_batch=gpu_batch)
     if args.json:
