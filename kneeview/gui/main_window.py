@@ -17,6 +17,7 @@ from .. import __version__
 from ..errors import ExportError, KneeViewInputError
 from . import metrics
 from .info_panel import InfoPanel
+from .menus import build_actions, build_menus
 from .opener import RecordingOpener, split_dropped
 from .plots import PlotPanel
 from .run_controller import RunController
@@ -24,7 +25,7 @@ from .state import SessionState
 from .timeline import Timeline
 from .video_view import VideoView
 from .view3d import Skeleton3DView
-from .view_selector import ViewSelector, remember_view, view_label
+from .view_selector import remember_view, view_label
 from .welcome import WelcomePage
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[name] = dock
         self._build_status_bar()
-        self._build_actions()
-        self._build_menus()
+        build_actions(self)
+        build_menus(self)
         self._connect()
         self._update_enabled()
         self._refresh_recent()
@@ -96,108 +97,6 @@ class MainWindow(QtWidgets.QMainWindow):
         # the status bar's widgets, under the names the window has always had
         self.progress, self.rate_label = self.runner.progress, self.runner.rate_label
         self.cancel_button, self.model_label = self.runner.cancel_button, self.runner.model_label
-
-    def _action(self, text, slot, shortcut=None, tip=None, checkable=False):
-        act = QtGui.QAction(text, self)
-        if shortcut is not None:
-            act.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
-            act.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            act.setStatusTip(tip)
-            act.setToolTip(tip)
-        act.setCheckable(checkable)
-        act.triggered.connect(slot)
-        self.addAction(act)  # shortcuts work even when menus are hidden
-        return act
-
-    def _build_actions(self):
-        K = QtGui.QKeySequence
-        Key = QtCore.Qt.Key
-        Mod = QtCore.Qt.KeyboardModifier
-        self.act_open = self._action("Open recording (video)…", self.open_dialog, K.StandardKey.Open, "Open a reference video of a session")
-        self.act_open_folder = self._action("Open session folder…", self.open_folder_dialog, K("Ctrl+Shift+O"), "Open a Vicon session folder")
-        self.act_calib = self._action("Use calibration…", self.calibration_dialog, tip="Use another calibration (.xcp, .toml) for this recording")
-        self.act_c3d = self._action("Use C3D ground truth…", self.c3d_dialog, tip="Use another C3D file as the ground truth")
-        self.act_demo = self._action("Open demo", self.open_demo, tip="Open the bundled demo recording")
-        self.act_close = self._action("Close recording", self.close_recording, K.StandardKey.Close)
-        self.act_run = self._action("Run model", self.run_model, K("Ctrl+R"), "Estimate the joint centres of every frame")
-        self.act_rerun = self._action("Re-run model (ignore cache)", lambda: self.run_model(use_cache=False))
-        self.act_cancel = self._action("Cancel model run", self.cancel_model, K("Esc"))
-        self.act_checkpoint = self._action("Use checkpoint…", self.checkpoint_dialog,
-                                           tip="Use another trained model (.safetensors with its .json card)")
-        self.act_export_csv = self._action("Export CSV and TRC…", self.export_dialog, K("Ctrl+E"),
-                                           "Per-frame joints and metrics (CSV), a trial summary (CSV) and the 3D joint centres for OpenSim (TRC)")
-        self.act_export_img = self._action("Export image of the views…", self.export_image_dialog, K("Ctrl+Shift+S"))
-        self.act_quit = self._action("Quit", self.close, K.StandardKey.Quit)
-        st = self.state
-        self.act_play = self._action("Play / pause", self.timeline.toggle, K(Key.Key_Space))
-        self.act_next = self._action("Next frame", lambda: st.step(1), K(Key.Key_Right))
-        self.act_prev = self._action("Previous frame", lambda: st.step(-1), K(Key.Key_Left))
-        self.act_next10 = self._action("10 frames forward", lambda: st.step(10), K(Mod.ShiftModifier | Key.Key_Right))
-        self.act_prev10 = self._action("10 frames back", lambda: st.step(-10), K(Mod.ShiftModifier | Key.Key_Left))
-        self.act_first = self._action("First frame", lambda: st.set_frame(0), K(Key.Key_Home))
-        self.act_last = self._action("Last frame", lambda: st.set_frame(st.n_frames - 1), K(Key.Key_End))
-        self.act_prev_event = self._action("Previous event", lambda: self.timeline.jump_event(-1), [K(Key.Key_PageUp), K("Ctrl+Left")])
-        self.act_next_event = self._action("Next event", lambda: self.timeline.jump_event(+1), [K(Key.Key_PageDown), K("Ctrl+Right")])
-        self.act_fit = self._action("Fit video to window", self.video.fit, K("F"))
-        self.act_rotate = self._action("Auto-rotate 3D", self.view3d.set_auto_rotate, K("R"), checkable=True)
-        self.act_show_gt = self._action("Show ground truth", self._toggle_gt, K("G"), checkable=True)
-        self.act_show_gt.setChecked(True)
-        self.speed_actions = []
-        for i, (label, factor) in enumerate((("1×", 1.0), ("1/2×", 0.5), ("1/4×", 0.25), ("1/10×", 0.1))):
-            act = self._action(f"Speed {label}", lambda _=False, f=factor: self.timeline.set_speed(f), K(f"{i + 1}"))
-            self.speed_actions.append(act)
-
-    def _build_menus(self):
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        for a in (self.act_open, self.act_open_folder, self.act_demo):
-            f.addAction(a)
-        self.recent_menu = f.addMenu("Open recent")
-        f.addSeparator()
-        for a in (self.act_calib, self.act_c3d):
-            f.addAction(a)
-        f.addSeparator()
-        for a in (self.act_export_csv, self.act_export_img):
-            f.addAction(a)
-        f.addSeparator()
-        f.addAction(self.act_close)
-        f.addAction(self.act_quit)
-        m = mb.addMenu("&Model")
-        for a in (self.act_run, self.act_rerun, self.act_cancel):
-            m.addAction(a)
-        m.addSeparator()
-        m.addAction(self.act_checkpoint)
-        p = mb.addMenu("&Playback")
-        for a in (self.act_play, self.act_prev, self.act_next, self.act_prev10, self.act_next10, self.act_first,
-                  self.act_last, self.act_prev_event, self.act_next_event):
-            p.addAction(a)
-        p.addSeparator()
-        for a in self.speed_actions:
-            p.addAction(a)
-        self.camera_menu = mb.addMenu("&Camera")
-        self.camera_menu.setToolTipsVisible(True)
-        v = mb.addMenu("&View")
-        for a in (self.act_fit, self.act_show_gt, self.act_rotate):
-            v.addAction(a)
-        v.addSeparator()
-        for dock in self.docks.values():
-            v.addAction(dock.toggleViewAction())
-        h = mb.addMenu("&Help")
-        h.addAction(self._action("Keyboard shortcuts", self._show_shortcuts))
-        h.addAction(self._action("About KneeView", self._about))
-        tb = self.addToolBar("Main")
-        tb.setObjectName("toolbar_main")
-        tb.setMovable(False)
-        for a in (self.act_open, self.act_open_folder, self.act_run, self.act_cancel, self.act_export_csv, self.act_export_img):
-            tb.addAction(a)
-        self.view_selector = ViewSelector()
-        label = QtWidgets.QLabel(" View: ")
-        label.setToolTip(self.view_selector.toolTip())
-        # widgets in a toolbar are shown and hidden through their actions
-        self._view_selector_actions = [tb.addSeparator(), tb.addWidget(label), tb.addWidget(self.view_selector)]
-        self.camera_group = QtGui.QActionGroup(self)
-        self.camera_group.setExclusive(True)
 
     def _connect(self):
         w = self.welcome

@@ -75,7 +75,9 @@ class RunController(QtCore.QObject):
         estimate_run = st.session.estimate_run(view, estimator=self.estimator, checkpoint=self.checkpoint,
                                                device=self.device, use_cache=use_cache,
                                                **({"factory": self.estimator_factory} if self.estimator_factory else {}))
-        self.run = run = InferenceRun(InferenceWorker(estimate_run), self)
+        session = st.session
+        self.run = run = InferenceRun(InferenceWorker(
+            estimate_run, analyse=lambda pose: metrics.analyse_source(session, pose, "model", view)), self)
         st.begin_pose()
         st.set_metrics(None, st.gt_metrics)
 
@@ -87,7 +89,7 @@ class RunController(QtCore.QObject):
         run.progress.connect(mine(self._on_progress))
         # every result goes to the view the run estimates, whichever view is shown by then
         run.batchReady.connect(mine(lambda start, cols: st.add_pose_batch(start, cols, view)))
-        run.finished.connect(mine(lambda seq, where: self._on_finished(seq, where, view)))
+        run.finished.connect(mine(lambda seq, where, analysed: self._on_finished(seq, where, analysed, view)))
         run.cancelled.connect(mine(self._on_cancelled))
         run.failed.connect(mine(self._on_failed))
         run.thread.finished.connect(self.runChanged)
@@ -149,7 +151,7 @@ class RunController(QtCore.QObject):
         self.progress.setFormat(self.prefix() + "%v / %m frames")
         self.rate_label.setText(f"{self.prefix()}{rate:.1f} frames/s · ETA {format_eta(eta)}")
 
-    def _on_finished(self, seq, where: str, view: int) -> None:
+    def _on_finished(self, seq, where: str, analysed, view: int) -> None:
         est = self.state.set_pose(seq, view)
         self._end_progress()
         if where.startswith("cache:"):
@@ -157,7 +159,7 @@ class RunController(QtCore.QObject):
         else:
             self.rate_label.setText(self.prefix() + "estimate done"
                                     + ("" if "not cached" not in where else " (not cached: no writable folder)"))
-        est.analysed = metrics.analyse_source(self.state.session, est.pose, "model", view)
+        est.analysed = analysed
         self.estimateDone.emit(view)
 
     def _on_cancelled(self, _done) -> None:

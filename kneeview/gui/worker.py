@@ -2,7 +2,9 @@
 :class:`~kneeview.session.EstimateRun` in a QThread and relays what it reports as signals.
 
 Everything about estimating (cache lookup by the model card, loading the model, batching,
-caching the result) is the session layer's; the worker only moves it to a thread.
+caching the result) is the session layer's; the worker only moves it to a thread, with the
+analysis of the finished estimate (the per-trial reconstruction takes seconds), so the GUI
+thread never waits for either.
 Progress (frames done, frames/s, ETA) and every finished batch are reported, so the views
 show estimates as they arrive. ``cancel()`` is thread-safe; a cancelled run keeps what it
 has and is not cached.
@@ -28,14 +30,16 @@ class InferenceWorker(QtCore.QObject):
     modelReady = QtCore.Signal(object)  # kneeview.pose.ModelIdentity
     progress = QtCore.Signal(int, int, float, float)  # done, total, frames/s, eta_s
     batchReady = QtCore.Signal(int, object)  # first frame, dict of arrays
-    finished = QtCore.Signal(object, str)  # PoseSequence, "computed..." | "cache:<path>"
+    finished = QtCore.Signal(object, str, object)  # PoseSequence, "computed..." | "cache:<path>", analysis or None
     cancelled = QtCore.Signal(int)  # frames done
     failed = QtCore.Signal(str, object)  # message, KneeViewInputError or None
 
-    def __init__(self, estimate_run):
-        """``estimate_run``: a :class:`kneeview.session.EstimateRun` (``Session.estimate_run``)."""
+    def __init__(self, estimate_run, analyse=None):
+        """``estimate_run``: a :class:`kneeview.session.EstimateRun` (``Session.estimate_run``);
+        ``analyse(pose)``, run in the thread on the finished estimate, gives ``finished``'s third value."""
         super().__init__()
         self.estimate_run = estimate_run
+        self.analyse = analyse
         self._cancel = threading.Event()
         self._done = 0
 
@@ -67,8 +71,10 @@ class InferenceWorker(QtCore.QObject):
         else:
             if self._cancel.is_set() and not result.from_cache:
                 self.cancelled.emit(self._done)  # cancelled during the last batch: not kept as complete
-            else:
-                self.finished.emit(result.pose, result.where)
+                return
+            self.status.emit("analysing…")
+            analysed = self.analyse(result.pose) if self.analyse is not None else None
+            self.finished.emit(result.pose, result.where, analysed)
 
     def _on_batch(self, batch) -> None:
         self._done = batch.done
@@ -87,7 +93,7 @@ class InferenceRun(QtCore.QObject):
     modelReady = QtCore.Signal(object)
     progress = QtCore.Signal(int, int, float, float)
     batchReady = QtCore.Signal(int, object)
-    finished = QtCore.Signal(object, str)
+    finished = QtCore.Signal(object, str, object)
     cancelled = QtCore.Signal(int)
     failed = QtCore.Signal(str, object)
 

@@ -30,14 +30,16 @@ def test_worker_relays_batches_in_order_and_cancels(make_session, qtbot):
 
     folder = make_session(n_frames=7)
     session = Session.open(folder)
-    run = InferenceRun(InferenceWorker(session.estimate_run(0, estimator=Counting(), use_cache=False)))
+    run = InferenceRun(InferenceWorker(session.estimate_run(0, estimator=Counting(), use_cache=False),
+                                       analyse=lambda pose: ("analysed", len(pose))))
     batches, finished = [], []
     run.batchReady.connect(lambda start, cols: batches.append((start, cols["keypoints_px"][:, 0, 0].tolist())))
-    run.finished.connect(lambda seq, where: finished.append((seq, where)))
+    run.finished.connect(lambda seq, where, analysed: finished.append((seq, where, analysed)))
     with qtbot.waitSignal(run.finished, timeout=20000):
         run.start()
     assert batches == [(0, [0.0, 1.0, 2.0]), (3, [3.0, 4.0, 5.0]), (6, [6.0])]
-    seq, where = finished[0]
+    seq, where, analysed = finished[0]
+    assert analysed == ("analysed", 7)  # the analysis ran on the complete estimate, before `finished`
     np.testing.assert_array_equal(seq.keypoints_px[:, 0, 0], np.arange(7))
     assert where == "computed (not cached)" and seq.model["checkpoint_sha256"] == "c" * 64
     run.wait()
