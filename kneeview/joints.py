@@ -29,6 +29,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "LTIO": ("LAJC", "LAnkleJC", "L_AJC", "LeftAnkleJC"),
 }
 
+#: BlazePose landmark of each joint (MediaPipe's 33 pose landmarks: 23/24 left/right hip,
+#: 25/26 knees, 27/28 ankles; its left and right are the person's, as Plug-in Gait's are).
+BLAZEPOSE_INDEX: tuple[int, ...] = (24, 23, 26, 25, 28, 27)
+
 #: Index of the joint that a horizontal (left/right) mirror turns each joint into.
 FLIP_INDEX: tuple[int, ...] = (1, 0, 3, 2, 5, 4)
 

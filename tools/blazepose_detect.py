@@ -9,9 +9,11 @@
 
 An independent, off-the-shelf 2D detector for the pseudo-labels of a real multi-view
 recording. It runs in its own virtual environment (mediapipe 0.10.21 needs numpy < 2) and
-is called as a tool: it imports neither kneeview nor torch nor Qt, only numpy, OpenCV and
-(inside :func:`run_on_frames`) mediapipe. The functions above :func:`run_on_frames` need
-numpy alone, so the tests import this file without mediapipe.
+is called as a tool: it imports numpy, OpenCV, (inside :func:`run_on_frames`) mediapipe, and
+of KneeView only :mod:`kneeview.joints` (plain Python: the joint order and BlazePose's
+landmark of each joint), from the repository beside ``tools/`` where kneeview is not
+installed; no torch, no Qt. The functions above :func:`run_on_frames` need numpy alone, so
+the tests import this file without mediapipe.
 
 Detector: the legacy ``mp.solutions.pose`` graph with ``model_complexity=1``, i.e.
 ``pose_landmark_full.tflite`` (+ ``pose_detection.tflite``), both inside the wheel; the
@@ -57,10 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: KneeView's joint order (kneeview.joints.JOINTS; this tool does not import kneeview).
-JOINTS = ("RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO")
-#: BlazePose landmark index of each joint in JOINTS (23 left hip, 24 right hip, 25/26 knees, 27/28 ankles).
-BLAZEPOSE_INDEX = (24, 23, 26, 25, 28, 27)
+REPOSITORY = str(Path(__file__).resolve().parents[1])
+if REPOSITORY not in sys.path:  # the detector's venv does not install kneeview; an installed one comes first
+    sys.path.append(REPOSITORY)
+from kneeview.joints import BLAZEPOSE_INDEX, JOINTS  # noqa: E402
+
 #: Other body points written for triangulation (the person's extent: head to toes, hands),
 #: named like the extra points of KneeView's synthetic trials. HEAD = between the ears.
 BODY_POINTS = {"HEAD": (7, 8), "RSHO": (12,), "LSHO": (11,), "RELB": (14,), "LELB": (13,), "RWRI": (16,),

@@ -27,9 +27,9 @@ BlazePose's 2D figures are optimistic: the labels were triangulated from its own
 ``--run RUN`` restricts the evaluation to the held-out frames of a training run that mixed
 in this session (``RUN/split.json``, key ``"real"``, one entry per session:
 ``test_frames``, ``holdout_views``...) and labels each view "trained" or "held out". The
-summary then judges the issue's target on the held-out views (without ``--run``: all
-views): the model detects the person in >= 99 % of frames and its median 2D error is
-within 1.5x BlazePose's.
+summary then judges the model on the held-out views (without ``--run``: all views) against
+its target: it detects the person in >= 99 % of frames and its median 2D error is within
+1.5x BlazePose's.
 
 BlazePose's 3D: ``world_landmarks_m`` (V, T, 33, 3) in the detections file, MediaPipe's
 ``pose_world_landmarks`` -- metres, origin between its hips. MediaPipe documents no
@@ -49,7 +49,6 @@ file without them gives NaN BlazePose 3D columns and a note.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -59,12 +58,11 @@ import numpy as np
 from kneeview import joints as J
 from kneeview.errors import KneeViewInputError
 
-ROOT = Path(__file__).resolve().parents[1]
-#: BlazePose landmark of each joint in kneeview.joints.JOINTS (as tools/blazepose_detect.py maps them).
-BLAZEPOSE_INDEX = (24, 23, 26, 25, 28, 27)
+from .pose2sim_demo import fetch_demo
+
 PCK_THRESHOLD_M = 0.10
 CUTOFF_HZ = 6.0
-#: The issue's target on the views the model did not train on.
+#: The model's target on the views it did not train on: detection rate, and median 2D error against BlazePose's.
 TARGET_DETECTED_PCT = 99.0
 TARGET_2D_RATIO = 1.5
 SOURCES = ("model", "blazepose")
@@ -72,16 +70,6 @@ SIDES = ("left", "right")
 
 
 # ----------------------------------------------------------------------------- inputs
-def fetch_demo() -> Path:
-    """Pose2Sim's Demo_SinglePerson in the cache (tools/fetch_pose2sim_demo.py; downloads once)."""
-    spec = importlib.util.spec_from_file_location("fetch_pose2sim_demo", ROOT / "tools" / "fetch_pose2sim_demo.py")
-    if spec is None or not (ROOT / "tools" / "fetch_pose2sim_demo.py").is_file():
-        raise KneeViewInputError(None, "no --session given and tools/fetch_pose2sim_demo.py is not available", "--session")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.fetch_demo()
-
-
 def real_split_entry(run, session, names=()) -> dict:
     """The ``"real"`` entry of ``RUN/split.json`` (or of the split file ``run``) for ``session``.
 
@@ -120,7 +108,7 @@ def load_world_landmarks(path) -> np.ndarray | None:
         if "world_landmarks_m" not in z.files:
             return None
         world = np.asarray(z["world_landmarks_m"], dtype=np.float64)
-    if world.ndim != 4 or world.shape[-1] != 3 or world.shape[2] <= max(BLAZEPOSE_INDEX):
+    if world.ndim != 4 or world.shape[-1] != 3 or world.shape[2] <= max(J.BLAZEPOSE_INDEX):
         raise KneeViewInputError(path, f"world_landmarks_m has shape {world.shape}, expected (views, frames, 33, 3)",
                                  "world_landmarks_m")
     return world
@@ -128,7 +116,7 @@ def load_world_landmarks(path) -> np.ndarray | None:
 
 def world_to_joints_m(world_landmarks_m) -> np.ndarray:
     """BlazePose world landmarks (T, 33, 3) -> KneeView joints (T, 6, 3), metres, mid-hip-relative (NaN where missing)."""
-    joints = np.asarray(world_landmarks_m, dtype=np.float64)[:, list(BLAZEPOSE_INDEX)]
+    joints = np.asarray(world_landmarks_m, dtype=np.float64)[:, list(J.BLAZEPOSE_INDEX)]
     return joints - joints[:, [J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP")]].mean(axis=1, keepdims=True)
 
 
@@ -350,7 +338,7 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
 
 
 def summarise(views: dict, pooled: dict, with_run: bool) -> dict:
-    """The issue's target on the held-out views (``with_run``) or on all views."""
+    """The model against its target on the held-out views (``with_run``) or on all views."""
     names = [n for n, v in views.items() if (v["status"] == "held out" if with_run else True)]
     out = {"views": names, "scope": "held-out views" if with_run else "all views",
            "target": f"model detects the person in >= {TARGET_DETECTED_PCT:g} % of frames and its median 2D error is "

@@ -1,6 +1,6 @@
 """The shipped model on a real person: Pose2Sim's 4-view lab recording, frames it never trained on.
 
-The recording is fetched from PyPI (tools/fetch_pose2sim_demo.py; skipped only when PyPI
+The recording is fetched from PyPI (trainer.pose2sim_demo; skipped only when PyPI
 cannot be reached). Its labels are the multi-view BlazePose pseudo-labels of
 docs/real-recording.md, kept in tests/pose/data (made with the pinned detector venv; the
 videos themselves are not in the repository), with BlazePose's own per-view 2D.
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sessions import load_tool
 
 from kneeview.analysis.multiview import load_detections
 from kneeview.bundled import model_path
 from kneeview.io.recording import open_recording
+from trainer import pose2sim_demo as fetch
 
 torch = pytest.importorskip("torch")
 
@@ -36,7 +36,6 @@ def card():
 
 @pytest.fixture(scope="module")
 def demo():
-    fetch = load_tool("fetch_pose2sim_demo")
     try:
         folder = fetch.fetch_demo()
     except fetch.DemoUnavailable as exc:

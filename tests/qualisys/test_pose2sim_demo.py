@@ -4,22 +4,22 @@ Skipped only when PyPI cannot be reached; any other failure of the fetch fails t
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from sessions import load_tool
+from sessions import TOOLS
 
 from kneeview.camera.triangulate import triangulate
 from kneeview.cli import main
 from kneeview.io.recording import open_recording
-
-
-def _fetch_module():
-    return load_tool("fetch_pose2sim_demo")
+from trainer import pose2sim_demo as fetch
 
 
 @pytest.fixture(scope="module")
 def demo():
-    fetch = _fetch_module()
     try:
         return fetch.fetch_demo()
     except fetch.DemoUnavailable as exc:
@@ -66,7 +66,6 @@ def test_two_view_triangulation_reprojects_into_the_other_views(demo):
 
 
 def test_multiperson_demo_is_the_same_lab_and_cameras(demo):
-    fetch = _fetch_module()
     multi = fetch.fetch_demo(demo="MultiPerson")  # the wheel is cached by the single-person fetch
     assert multi.name == "Demo_MultiPerson" and multi.parent == demo.parent
     rec = open_recording(multi)
@@ -74,3 +73,9 @@ def test_multiperson_demo_is_the_same_lab_and_cameras(demo):
     assert (multi / "calibration" / "Calib.qca.txt").read_bytes() == (demo / "calibration" / "Calib.qca.txt").read_bytes()
     with pytest.raises(ValueError, match="no Pose2Sim demo"):
         fetch.fetch_demo(demo="Batch")
+
+
+def test_the_tool_prints_the_cached_folder(demo):
+    out = subprocess.run([sys.executable, str(TOOLS / "fetch_pose2sim_demo.py")], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert Path(out.stdout.strip()) == demo

@@ -69,7 +69,7 @@ def write_detections(path, rec, offset_px=(3.0, 4.0), world=True, frame_offsets=
         lm = np.full((len(rec.views), T, 33, 3), np.nan)
         for v, view in enumerate(rec.views):
             # MediaPipe's origin is between its hips; any origin must do, since the joints are re-centred
-            lm[v][:, list(er.BLAZEPOSE_INDEX)] = camera_rel_m(view.camera, truth) + np.array([0.01, -0.02, 0.03])
+            lm[v][:, list(J.BLAZEPOSE_INDEX)] = camera_rel_m(view.camera, truth) + np.array([0.01, -0.02, 0.03])
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         np.savez_compressed(path, **arrays, world_landmarks_m=lm, detector=np.array("fake BlazePose"))
@@ -236,7 +236,7 @@ def test_the_subcommand_writes_json_and_a_plot(session, rec, tmp_path, monkeypat
 
 def test_landmark_mapping_is_the_detector_tools(rec):
     tool = load_tool("blazepose_detect")
-    assert er.BLAZEPOSE_INDEX == tool.BLAZEPOSE_INDEX and tool.JOINTS == J.JOINTS
+    assert tool.BLAZEPOSE_INDEX is J.BLAZEPOSE_INDEX and tool.JOINTS is J.JOINTS
     world = np.zeros((1, 33, 3))
     world[0, 24] = [-0.1, 0.0, 0.0]  # right hip
     world[0, 23] = [0.1, 0.0, 0.02]  # left hip
