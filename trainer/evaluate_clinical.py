@@ -30,7 +30,7 @@ from kneeview import joints as J
 
 KNEE = {"right": J.JOINTS.index("RFEO"), "left": J.JOINTS.index("LFEO")}
 EVENTS = ("initial_contact", "deepest", "take_off")
-#: issue targets at 1920x1080 on new seeds: figure -> (statistic, limit)
+#: the accuracy required at 1920x1080 on seeds no training used: figure -> (statistic, limit)
 TARGETS = {
     "peak_mkd_err_mm": (("median", 3.0), ("max", 8.0)),
     "mkd_rms_mm": (("median", 5.0),),
