@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import os
 import struct
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -142,30 +140,6 @@ def allowing_partial(allowed: bool = True):
         ALLOW_PARTIAL.reset(token)
 
 
-@contextlib.contextmanager
-def _captured_stderr():
-    """Route the process's C-level stderr (fd 2) to a temporary file while a C library reads.
-
-    ezc3d writes its own diagnostics there; the user sees our one-line message instead.
-    Yields a list that receives the captured text.
-    """
-    captured: list[str] = []
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 (a windowed app): nothing to capture
-        yield captured
-        return
-    with tempfile.TemporaryFile() as sink:
-        try:
-            os.dup2(sink.fileno(), 2)
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode("utf-8", "replace"))
-
-
 def read_points(path) -> PointData:
     """Every 3D point of a C3D file, in the file's own units."""
     path = Path(path)
@@ -173,7 +147,7 @@ def read_points(path) -> PointData:
         raise GroundTruthError(path, "C3D file not found")
     declared = check_structure(path)
     try:
-        with _captured_stderr(), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the readers' own advice is not for the user
             data = _read_ezc3d(path)
     except GroundTruthError:

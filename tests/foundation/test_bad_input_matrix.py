@@ -181,6 +181,16 @@ def test_batch_with_good_and_bad_trials_exits_3_and_lists_the_bad_one(tmp_path):
     assert "truncated C3D" in pd.read_csv(out / "summary.errors.csv").loc[0, "error"]
 
 
+def test_batch_allow_partial_uses_a_truncated_c3d(tmp_path):
+    bad = copy_demo(tmp_path / "root" / "partial")
+    truncate(c3d(bad), 0.5)
+    proc = kneeview("batch", tmp_path / "root", "--source", "gt", "--out", tmp_path / "summary.csv", "--allow-partial",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (warning,) = proc.stderr.splitlines()
+    assert str(c3d(bad)) in warning and "--allow-partial" in warning
+
+
 def test_batch_where_every_trial_fails_exits_2_and_keeps_the_old_summary(tmp_path):
     bad = copy_demo(tmp_path / "root" / "bad")
     truncate(c3d(bad), 1024)
