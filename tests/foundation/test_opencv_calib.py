@@ -71,6 +71,8 @@ def test_json_with_mm_translation(tmp_path):
         ('size = [ 1088.0, 1920.0]\nmatrix = [ [ 1677.9', 'size = [ "a", 1920.0]\nmatrix = [ [ 1677.9', "not numeric"),
         ("translation = [ 0.2418, 0.7653, 4.1218]\n", "", "has no 'translation'"),
         ("[cam_01]", "[cam_01", "malformed TOML"),
+        ("translation = [ 0.2418, 0.7653, 4.1218]", "translation = [ 1e300, 0.7653, 4.1218]", "not physical"),
+        ("matrix = [ [ 1677.9", "matrix = [ [ 1e12", "not physical"),
     ],
 )
 def test_bad_toml(tmp_path, old, new, message):

@@ -205,6 +205,9 @@ def test_external_entity_is_not_read(tmp_path):
         ('DEVICEID="59883"', 'DEVICEID="2107395"', "DEVICEID", "more than once"),
         ('Vicon3Parameter 957.1 543.2 -1.9e-07 2.2e-14 0', 'Vicon3Parameter 957.1 543.2 -2e-06 0 0', "VICON_RADIAL2", "folds over"),
         ('VICON_RADIAL2="Vicon3Parameter 957.1 543.2 -1.9e-07 2.2e-14 0"', 'VICON_RADIAL2="Fancy 1 2 3 4 5"', "VICON_RADIAL2", "not supported"),
+        ('POSITION="3500 -2800 2400"', 'POSITION="1e308 1e308 1e308"', "POSITION", "not physical"),
+        ('ORIENTATION="0.3 -0.6 0.7 0.2"', 'ORIENTATION="3e-5 0 0 1e-5"', "ORIENTATION", "norm"),
+        ('FOCAL_LENGTH="1800.2"', 'FOCAL_LENGTH="1e9"', "FOCAL_LENGTH", "not physical"),
     ],
 )
 def test_bad_attribute_names_file_and_field(tmp_path, xcp_file, old, new, field, message):

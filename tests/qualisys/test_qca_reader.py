@@ -134,6 +134,7 @@ def _edit(tmp_path, old, new, count=1):
     ('r11="0.5536380477336265"', 'r11="0.9"', "camera[serial=cam01]/transform"),
     ('serial="cam02"', 'serial="cam01"', "camera/@serial"),
     ('serial="cam01" ', "", "camera #1/@serial"),
+    ('x="1460.2323709212087"', 'x="1e308"', "camera[serial=cam01]/transform"),  # not physical
 ])
 def test_bad_values_name_file_and_field(tmp_path, old, new, field):
     p = _edit(tmp_path, old, new)
