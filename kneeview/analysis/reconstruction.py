@@ -1,0 +1,743 @@
+"""Calibrated per-trial reconstruction: the network's output -> lab-frame joint centres with uncertainty.
+
+The network's 2D keypoints are precise, its 3D (mid-hip-relative, camera frame) is not, and
+placing that 3D from the 2D alone (:func:`.frames.locate_mid_hip`) leaves the depth wrong by
+decimetres. :func:`reconstruct` solves, once per trial, a sparse robust non-linear least-squares
+problem for every joint centre of every frame in the lab frame (mm, Z up, floor Z =
+``floor_mm``), with an analytic sparse Jacobian and these terms, each in units of its standard
+deviation:
+
+* reprojection: each joint projects (pinhole ``camera.K``, ``camera.R``, ``camera.position_mm``)
+  onto its UNDISTORTED 2D keypoint, in corrected pixels, weighted by sqrt(confidence); joints
+  with confidence 0 or NaN 2D give none; robust (soft L1), so a mislabelled frame is outvoted;
+* the network's 3D as a weak prior on the direction of each segment (right/left thigh and
+  shank, hip to hip), rotated into the lab (``lab = cam @ R``): segment vector over the fitted
+  length against the network's unit vector, so the prior does not favour a smaller skeleton; robust;
+* constant segment lengths: thigh and shank per side and hip width are five unknowns of the
+  trial (started at the median of the network's lengths, weakly held to it);
+* the feet on the floor: an ankle joint centre is never below the trial's ankle contact
+  height (one unknown, bounded above the floor) by more than ``floor_tolerance_mm`` (a soft
+  hinge); while in contact (from a first solve without these terms: ankle slow and near its
+  lowest level for ``min_contact_s``) it is at that height and does not slide;
+* temporal smoothness: second differences scaled by ``rate_hz**2`` (an acceleration, mm/s^2);
+  robust, so landing impacts are not smoothed away.
+
+Frames where nobody was detected (NaN 2D) inside the trial are bridged by the smoothness and
+segment-length terms (straight-line motion); gaps longer than ``max_gap_s`` are returned as
+NaN, as are frames before the first and after the last detection.
+
+Solver: :func:`levenberg_marquardt`, robust (IRLS) Levenberg-Marquardt whose steps are exact
+solves of the banded normal equations. ``scipy.optimize.least_squares`` (``trf``) only takes
+inexact LSMR steps with a sparse Jacobian; on this problem they stalled (50-300 s for a 200-frame
+trial without converging), the exact steps converge in ~10 iterations (~0.2 s).
+
+Two solves: the first without the floor terms, its scale from the network's segment lengths,
+finds the contacts; the second starts from it scaled about the camera centre (which keeps every
+reprojection) so that the contact ankle height matches the anthropometric prior, and has all
+terms. Right and left thigh, and right and left shank, are held to the same length (8 mm).
+
+Uncertainty: the Gauss-Newton covariance s^2 (J^T J)^-1 at the solution (J the robust-scaled
+Jacobian, s^2 the residual variance per degree of freedom), computed from a banded Cholesky
+factor of the per-frame block with the trial's unknowns (lengths, contact height) eliminated
+by a Schur complement, so its diagonal and posterior samples cost O(T).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg import cho_factor, cho_solve, cho_solve_banded, cholesky_banded, solve_banded, solve_triangular
+
+from .. import joints as J
+from .filtering import lowpass
+from .frames import camera_to_lab, locate_mid_hip
+from .metrics import knee_metrics_3d
+
+#: The trial's segments: name -> (proximal joint, distal joint), in the order of the length unknowns.
+SEGMENTS: dict[str, tuple[int, int]] = {
+    "thigh_right": (J.JOINTS.index("RFEP"), J.JOINTS.index("RFEO")),
+    "shank_right": (J.JOINTS.index("RFEO"), J.JOINTS.index("RTIO")),
+    "thigh_left": (J.JOINTS.index("LFEP"), J.JOINTS.index("LFEO")),
+    "shank_left": (J.JOINTS.index("LFEO"), J.JOINTS.index("LTIO")),
+    "hip_width": (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP")),
+}
+ANKLES = (J.JOINTS.index("RTIO"), J.JOINTS.index("LTIO"))
+KNEES = (J.JOINTS.index("RFEO"), J.JOINTS.index("LFEO"))
+NJ = J.N_JOINTS
+PER_FRAME = NJ * 3
+
+
+@dataclass
+class ReconstructionSettings:
+    """Standard deviations (the weights) and thresholds of :func:`reconstruct`."""
+
+    sigma_px: float | None = None  # 2D keypoint error, corrected pixels; None: sigma_px_per_diagonal x image diagonal
+    sigma_px_per_diagonal: float = 0.0025
+    sigma_direction: float = 0.15  # network segment direction prior: segment vector / length vs the network's unit vector
+    sigma_length_mm: float = 3.0  # frame-to-frame variation of a segment length
+    sigma_length_prior_mm: float = 60.0  # fitted length vs the network's median length
+    sigma_symmetry_mm: float = 8.0  # right vs left thigh, right vs left shank
+    sigma_acceleration_mm_s2: float = 8000.0  # smoothness (second difference * rate^2)
+    # the first solve (no floor) takes its scale from the network's lengths; little smoothing,
+    # because accelerations shrink with the skeleton's size and would pull it towards the camera
+    sigma_length_prior_first_mm: float = 15.0
+    sigma_acceleration_first_mm_s2: float = 8000.0
+    sigma_contact_mm: float = 4.0  # ankle height in contact vs the trial's contact height
+    sigma_slide_mm: float = 3.0  # ankle horizontal motion per frame in contact
+    sigma_floor_mm: float = 2.0  # stiffness of the below-contact-height hinge
+    # anthropometric prior of the ankle joint centre's height in contact: a fraction of the leg
+    # (ankle 0.039, thigh 0.245, shank 0.246 of stature: Drillis & Contini), which with the floor
+    # fixes the trial's scale, hence the depth
+    ankle_height_per_leg: float = 0.0795
+    sigma_ankle_height_mm: float = 15.0
+    floor_tolerance_mm: float = 10.0  # how far an ankle may sink below the contact height
+    min_ankle_height_mm: float = 20.0  # lowest ankle contact height above the floor
+    max_ankle_height_mm: float = 250.0
+    contact_speed_mm_s: float = 250.0  # "slow": ankle speed below this
+    contact_height_mm: float = 50.0  # "low": within this of the ankle's lowest level
+    min_contact_s: float = 0.08
+    robust_px: float = 3.0  # soft-L1 knee of the 2D residuals, in sigma units
+    robust_direction: float = 2.0
+    robust_acceleration: float = 3.0
+    max_gap_s: float = 0.25  # longer runs of undetected frames come back NaN
+    reliable_residual: float = 3.0  # frame unreliable above this RMS 2D residual (sigma units)
+    reliable_confidence: float = 0.3  # ... or below this mean confidence
+    reliable_sd_mm: float = 40.0  # ... or a knee sd over this
+
+
+@dataclass
+class Reconstruction:
+    """Result of :func:`reconstruct`. Frames (rows) as in the input."""
+
+    joints_lab_mm: np.ndarray  # (T, 6, 3) lab frame, mm; NaN outside the solved frames
+    joints_sd_mm: np.ndarray  # (T, 6, 3) posterior standard deviation per coordinate, mm
+    segment_lengths_mm: dict  # SEGMENTS name -> fitted length, mm
+    segment_lengths_sd_mm: dict
+    ankle_contact_height_mm: float  # the trial's ankle joint centre height in floor contact
+    contact: np.ndarray  # (T, 2) bool: right, left ankle in floor contact
+    reliable: np.ndarray  # (T,) bool
+    residual_2d: np.ndarray  # (T,) RMS reprojection residual per frame, in units of sigma_px (NaN: no 2D)
+    bridged: np.ndarray  # (T,) bool: no detection, filled by the smoothness (short gaps)
+    sigma_px: float  # the 2D error used (given or estimated)
+    residual_scale: float  # s: covariance scaled by s^2
+    rate_hz: float
+    solve_time_s: float
+    settings: ReconstructionSettings = field(repr=False, default_factory=ReconstructionSettings)
+    _posterior: object = field(repr=False, default=None)
+
+    def __len__(self) -> int:
+        return len(self.joints_lab_mm)
+
+    def sample(self, n: int, seed=None) -> np.ndarray:
+        """``n`` draws (n, T, 6, 3) mm from the Gaussian posterior around :attr:`joints_lab_mm`.
+
+        Frames returned as NaN stay NaN in every draw.
+        """
+        rng = np.random.default_rng(seed)
+        out = np.repeat(self.joints_lab_mm[None], int(n), axis=0)
+        if self._posterior is None or n <= 0:
+            return out
+        delta = self._posterior.draw(int(n), rng)  # (n, n_frames_solved * 18)
+        span = self._posterior.span
+        d = delta.reshape(int(n), span[1] - span[0], NJ, 3)
+        out[:, span[0]:span[1]] += d
+        return out
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _interpolate_frames(X, ok):
+    """Fill frames (T, ...) where ``ok`` is False by linear interpolation (nearest at the ends)."""
+    X = np.array(X, dtype=np.float64, copy=True)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return X
+    flat = X.reshape(len(X), -1)
+    t = np.arange(len(X))
+    for c in range(flat.shape[1]):
+        flat[:, c] = np.interp(t, idx, flat[idx, c])
+    return flat.reshape(X.shape)
+
+
+def _runs(mask):
+    """[start, stop) of the runs of True in a 1D bool array."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _soft_l1_rows(scale):
+    """A least_squares loss: soft L1 with a per-residual knee ``scale`` (inf: plain squares)."""
+    c2 = np.asarray(scale, dtype=np.float64) ** 2
+    robust = np.isfinite(c2)
+    c2r = c2[robust]
+
+    def loss(z):
+        rho = np.empty((3, z.size))
+        rho[0], rho[1], rho[2] = z, 1.0, 0.0
+        zr = z[robust]
+        q = 1.0 + zr / c2r
+        sq = np.sqrt(q)
+        rho[0, robust] = 2.0 * c2r * (sq - 1.0)
+        rho[1, robust] = 1.0 / sq
+        rho[2, robust] = -0.5 / (c2r * q * sq)
+        return rho
+
+    return loss
+
+
+class _Problem:
+    """Residuals and sparse Jacobian of one solve over frames ``0..n-1`` (already cut to the span)."""
+
+    def __init__(self, uv_corr, weight_2d, dir_lab, dir_ok, lengths0, camera, rate_hz, s: ReconstructionSettings,
+                 sigma_px, contact=None, with_floor=True, floor_mm=0.0):
+        self.n = n = len(uv_corr)
+        self.floor_mm = float(floor_mm)
+        self.K = np.asarray(camera.K, float)
+        self.R = np.asarray(camera.R, float)
+        self.C = np.asarray(camera.position_mm, float)
+        self.s = s
+        self.n_x = n * PER_FRAME
+        self.iL = self.n_x  # 5 lengths
+        self.ih = self.n_x + len(SEGMENTS)
+        self.n_var = self.ih + 1
+        self.lengths0 = np.asarray(lengths0, float)
+        self.leg_ref = 0.5 * float(self.lengths0[:4].sum())
+        self.with_floor = with_floor
+        blocks = []  # (name, rows) in residual order
+        scales = []
+
+        # 2D reprojection
+        t2, j2 = np.nonzero(weight_2d > 0)
+        self.t2, self.j2 = t2, j2
+        self.uv = uv_corr[t2, j2]
+        self.w2 = weight_2d[t2, j2] / sigma_px
+        blocks.append(("2d", 2 * len(t2)))
+        scales.append(np.full(2 * len(t2), s.robust_px))
+
+        # direction prior
+        seg = np.array(list(SEGMENTS.values()))
+        td, ed = np.nonzero(dir_ok)
+        self.td, self.ed = td, ed
+        self.dhat = dir_lab[td, ed]
+        self.dp, self.dc = seg[ed, 0], seg[ed, 1]
+        blocks.append(("direction", 3 * len(td)))
+        scales.append(np.full(3 * len(td), s.robust_direction))
+
+        # segment lengths, every frame and segment
+        tl, el = np.meshgrid(np.arange(n), np.arange(len(seg)), indexing="ij")
+        self.tl, self.el = tl.ravel(), el.ravel()
+        self.lp, self.lc = seg[self.el, 0], seg[self.el, 1]
+        blocks.append(("length", len(self.tl)))
+        blocks.append(("length_prior", len(seg)))
+        blocks.append(("symmetry", 2))
+        scales.append(np.full(len(self.tl) + len(seg) + 2, np.inf))
+
+        # floor hinge, every ankle sample
+        if with_floor:
+            blocks.append(("floor", 2 * n))
+            scales.append(np.full(2 * n, np.inf))
+            contact = np.zeros((n, 2), bool) if contact is None else contact
+            tc, ac = np.nonzero(contact)
+            self.tc, self.ac = tc, np.asarray(ANKLES)[ac]
+            both = contact[1:] & contact[:-1]
+            ts, as_ = np.nonzero(both)
+            self.ts, self.as_ = ts + 1, np.asarray(ANKLES)[as_]
+            blocks.append(("ankle_height", 1))
+            blocks.append(("contact", len(tc)))
+            blocks.append(("slide", 2 * len(ts)))
+            scales.append(np.full(1 + len(tc) + 2 * len(ts), np.inf))
+
+        # smoothness
+        self.n_acc = max(n - 2, 0) * PER_FRAME
+        self.acc_w = rate_hz ** 2 / s.sigma_acceleration_mm_s2
+        blocks.append(("acceleration", self.n_acc))
+        scales.append(np.full(self.n_acc, s.robust_acceleration))
+
+        self.blocks = blocks
+        offs = np.cumsum([0] + [b[1] for b in blocks])
+        self.offset = {name: int(o) for (name, _), o in zip(blocks, offs[:-1])}
+        self.m = int(offs[-1])
+        self.loss = _soft_l1_rows(np.concatenate(scales))
+        self._build_structure()
+
+    # variable index of (frame, joint, coordinate)
+    @staticmethod
+    def xi(t, j, k=0):
+        return (np.asarray(t) * NJ + np.asarray(j)) * 3 + k
+
+    def _build_structure(self):
+        rows, cols = [], []
+        s = self
+        # 2D: rows 2i+a, cols 3 of joint
+        o = s.offset["2d"]
+        r = o + 2 * np.arange(len(s.t2))[:, None, None] + np.arange(2)[None, :, None]
+        c = s.xi(s.t2, s.j2)[:, None, None] + np.arange(3)[None, None, :]
+        r, c = np.broadcast_arrays(r, c)
+        rows.append(r.ravel()), cols.append(c.ravel())
+        # direction: 3 rows x (child 3 diag, parent 3 diag, length 1)
+        o = s.offset["direction"]
+        base = o + 3 * np.arange(len(s.td))[:, None] + np.arange(3)[None, :]
+        rows += [base.ravel(), base.ravel(), base.ravel()]
+        cols += [(s.xi(s.td, s.dc)[:, None] + np.arange(3)).ravel(), (s.xi(s.td, s.dp)[:, None] + np.arange(3)).ravel(),
+                 np.repeat(s.iL + s.ed, 3)]
+        # length: 1 row x (child 3, parent 3, length 1)
+        o = s.offset["length"]
+        base = o + np.arange(len(s.tl))
+        rows += [np.repeat(base, 3), np.repeat(base, 3), base]
+        cols += [(s.xi(s.tl, s.lc)[:, None] + np.arange(3)).ravel(), (s.xi(s.tl, s.lp)[:, None] + np.arange(3)).ravel(),
+                 s.iL + s.el]
+        o = s.offset["length_prior"]
+        rows.append(o + np.arange(len(SEGMENTS)))
+        cols.append(s.iL + np.arange(len(SEGMENTS)))
+        o = s.offset["symmetry"]  # thigh right - left, shank right - left
+        rows.append(np.array([o, o, o + 1, o + 1]))
+        cols.append(s.iL + np.array([0, 2, 1, 3]))
+        if s.with_floor:
+            o = s.offset["floor"]
+            ta = np.repeat(np.arange(s.n), 2)
+            aa = np.tile(np.asarray(ANKLES), s.n)
+            base = o + np.arange(2 * s.n)
+            rows += [base, base]
+            cols += [s.xi(ta, aa, 2), np.full(2 * s.n, s.ih)]
+            o = s.offset["ankle_height"]
+            rows += [np.full(5, o)]
+            cols += [np.array([s.ih, s.iL, s.iL + 1, s.iL + 2, s.iL + 3])]
+            o = s.offset["contact"]
+            base = o + np.arange(len(s.tc))
+            rows += [base, base]
+            cols += [s.xi(s.tc, s.ac, 2), np.full(len(s.tc), s.ih)]
+            o = s.offset["slide"]
+            base = o + 2 * np.arange(len(s.ts))[:, None] + np.arange(2)
+            rows += [base.ravel(), base.ravel()]
+            cols += [(s.xi(s.ts, s.as_)[:, None] + np.arange(2)).ravel(), (s.xi(s.ts - 1, s.as_)[:, None] + np.arange(2)).ravel()]
+        o = s.offset["acceleration"]
+        if s.n_acc:
+            base = o + np.arange(s.n_acc)
+            rows += [base, base, base, np.repeat(base, 4)]
+            cols += [base - o, base - o + PER_FRAME, base - o + 2 * PER_FRAME, np.tile(s.iL + np.arange(4), s.n_acc)]
+        self.rows = np.concatenate(rows).astype(np.int64)
+        self.cols = np.concatenate(cols).astype(np.int64)
+
+    def unpack(self, x):
+        return x[:self.n_x].reshape(self.n, NJ, 3), x[self.iL:self.iL + len(SEGMENTS)], x[self.ih]
+
+    def residuals(self, x):
+        return self._evaluate(x, jac=False)
+
+    def jacobian(self, x):
+        return self._evaluate(x, jac=True)
+
+    def _evaluate(self, x, jac):
+        s, st = self, self.s
+        X, L, h = self.unpack(x)
+        res, vals = [], []
+        # 2D
+        P = X[s.t2, s.j2]
+        Xc = (P - s.C) @ s.R.T
+        z = np.maximum(Xc[:, 2], 1.0)
+        uvw = Xc @ s.K.T
+        p = uvw[:, :2] / z[:, None]
+        res.append((s.w2[:, None] * (p - s.uv)).ravel())
+        if jac:
+            dcam = (s.K[None, :2, :] - p[:, :, None] * s.K[None, 2:3, :]) / z[:, None, None]  # (n, 2, 3) camera frame
+            vals.append((s.w2[:, None, None] * (dcam @ s.R)).ravel())
+        # direction prior
+        w = 1.0 / st.sigma_direction
+        Le = L[s.ed, None]
+        d = X[s.td, s.dc] - X[s.td, s.dp]
+        res.append((w * (d / Le - s.dhat)).ravel())
+        if jac:
+            wl = np.repeat(w / Le[:, 0], 3)
+            vals += [wl, -wl, (-w * d / Le ** 2).ravel()]
+        # lengths
+        w = 1.0 / st.sigma_length_mm
+        d = X[s.tl, s.lc] - X[s.tl, s.lp]
+        ln = np.linalg.norm(d, axis=-1)
+        res.append(w * (ln - L[s.el]))
+        if jac:
+            u = d / np.maximum(ln, 1e-9)[:, None]
+            vals += [(w * u).ravel(), (-w * u).ravel(), np.full(len(s.tl), -w)]
+        w = 1.0 / st.sigma_length_prior_mm
+        res.append(w * (L - s.lengths0))
+        if jac:
+            vals.append(np.full(len(SEGMENTS), w))
+        w = 1.0 / st.sigma_symmetry_mm
+        res.append(w * np.array([L[0] - L[2], L[1] - L[3]]))
+        if jac:
+            vals.append(np.array([w, -w, w, -w]))
+        if s.with_floor:
+            w = 1.0 / st.sigma_floor_mm
+            za = X[:, ANKLES, 2].ravel()
+            gap = h - st.floor_tolerance_mm - za
+            active = gap > 0
+            res.append(w * np.where(active, gap, 0.0))
+            if jac:
+                vals += [np.where(active, -w, 0.0), np.where(active, w, 0.0)]
+            w = 1.0 / st.sigma_ankle_height_mm
+            k = st.ankle_height_per_leg / 2.0
+            res.append(np.array([w * (h - self.floor_mm - k * (L[0] + L[1] + L[2] + L[3]))]))
+            if jac:
+                vals += [np.array([w, -w * k, -w * k, -w * k, -w * k])]
+            w = 1.0 / st.sigma_contact_mm
+            res.append(w * (X[s.tc, s.ac, 2] - h))
+            if jac:
+                vals += [np.full(len(s.tc), w), np.full(len(s.tc), -w)]
+            w = 1.0 / st.sigma_slide_mm
+            res.append((w * (X[s.ts, s.as_, :2] - X[s.ts - 1, s.as_, :2])).ravel())
+            if jac:
+                vals += [np.full(2 * len(s.ts), w), np.full(2 * len(s.ts), -w)]
+        if s.n_acc:
+            # in units of the athlete's size (leg_ref / leg), so that smoothness does not favour
+            # a smaller skeleton nearer the camera, which would look the same and move less
+            leg = 0.5 * (L[0] + L[1] + L[2] + L[3])
+            w = s.acc_w * s.leg_ref / leg
+            xf = x[:s.n_x].reshape(s.n, PER_FRAME)
+            r = (w * (xf[2:] - 2.0 * xf[1:-1] + xf[:-2])).ravel()
+            res.append(r)
+            if jac:
+                vals += [np.full(s.n_acc, w), np.full(s.n_acc, -2.0 * w), np.full(s.n_acc, w),
+                         np.repeat(-0.5 * r / leg, 4)]
+        if not jac:
+            return np.concatenate(res)
+        return sparse.csr_matrix((np.concatenate(vals), (s.rows, s.cols)), shape=(s.m, s.n_var))
+
+    def block(self, f, name):
+        o = self.offset[name]
+        size = dict(self.blocks)[name]
+        return f[o:o + size]
+
+
+class _ArrowCholesky:
+    """Cholesky factor of a symmetric positive definite matrix whose first ``n_x`` unknowns (the
+    frames, ordered in time) form a band and whose last few (the trial's unknowns) are dense:
+    banded Cholesky of the frame block, Schur complement for the rest. O(T) time and memory."""
+
+    def __init__(self, H, n_x):
+        H = H.tocsr()
+        B = H[:n_x, :n_x].tocoo()
+        self.C = H[:n_x, n_x:].toarray()
+        D = H[n_x:, n_x:].toarray()
+        upper = B.row <= B.col
+        kb = int(np.max(B.col[upper] - B.row[upper])) if upper.any() else 0
+        ab = np.zeros((kb + 1, n_x))
+        np.add.at(ab, (kb + B.row[upper] - B.col[upper], B.col[upper]), B.data[upper])
+        self.kb, self.n_x = kb, n_x
+        self.U = cholesky_banded(ab, lower=False)
+        self.BinvC = cho_solve_banded((self.U, False), self.C) if self.C.shape[1] else self.C
+        S = D - self.C.T @ self.BinvC
+        self.S_cho = cho_factor(0.5 * (S + S.T), lower=True)
+
+    def solve(self, rhs):
+        bx, bg = rhs[:self.n_x], rhs[self.n_x:]
+        y = cho_solve_banded((self.U, False), bx)
+        g = cho_solve(self.S_cho, bg - self.C.T @ y)
+        return np.concatenate([y - self.BinvC @ g, g])
+
+
+class _Posterior:
+    """Gaussian posterior N(x, s^2 (J^T J)^-1) of the frame unknowns, from an :class:`_ArrowCholesky`."""
+
+    def __init__(self, Jac, n_x, scale2, span):
+        self.span = span
+        A = (Jac.T @ Jac).tocsr()
+        A = A + sparse.diags(np.full(A.shape[0], 1e-9 * max(float(A.diagonal().max()), 1.0)))
+        f = _ArrowCholesky(A, n_x)
+        self.kb, self.n_x, self.U, self.BinvC = f.kb, n_x, f.U, f.BinvC
+        self.S_cho = f.S_cho
+        self.Sinv = cho_solve(self.S_cho, np.eye(len(self.S_cho[0])))
+        self.scale2 = scale2
+        diag = self._diag_inverse_banded() + np.einsum("ij,jk,ik->i", self.BinvC, self.Sinv, self.BinvC)
+        self.var_x = scale2 * np.maximum(diag, 0.0)
+        self.var_g = scale2 * np.maximum(np.diag(self.Sinv), 0.0)
+
+    def _diag_inverse_banded(self):
+        """diag(B^-1) from B = U^T U (U upper, band kb), by the Takahashi recursion over the band."""
+        kb, n = self.kb, self.n_x
+        U = np.zeros((n + kb, kb + 1))  # U[i, d] = U_{i, i+d}
+        for d in range(kb + 1):
+            U[:n - d, d] = self.U[kb - d, d:]
+        Z = np.zeros((n + kb, kb + 1))  # Z[i, d] = (B^-1)_{i, i+d}, within the band
+        a = np.arange(kb)
+        base = np.minimum(a[:, None], a[None, :])
+        dist = np.abs(a[:, None] - a[None, :])
+        diag = np.empty(n)
+        for i in range(n - 1, -1, -1):
+            u = U[i, 1:]
+            W = Z[i + 1 + base, dist]
+            uii = U[i, 0]
+            row = -(u @ W) / uii
+            Z[i, 1:] = row
+            Z[i, 0] = 1.0 / uii ** 2 - (u @ row) / uii
+            diag[i] = Z[i, 0]
+        return diag
+
+    def draw(self, n, rng):
+        ng = len(self.Sinv)
+        zg = rng.standard_normal((ng, n))
+        Ls = np.tril(self.S_cho[0])  # S = Ls Ls^T, so Ls^-T z ~ N(0, S^-1)
+        g = solve_triangular(Ls.T, zg, lower=False)
+        zf = rng.standard_normal((self.n_x, n))
+        f = solve_banded((0, self.kb), self.U, zf) - self.BinvC @ g
+        return (np.sqrt(self.scale2) * f).T
+
+
+@dataclass
+class _Solution:
+    x: np.ndarray
+    fun: np.ndarray
+    jac: object  # robust-scaled Jacobian at x (sparse)
+    cost: float
+    nfev: int
+    converged: bool
+
+
+def levenberg_marquardt(fun, jac, loss, x0, lb, ub, n_x: int, max_iter: int = 60, rtol: float = 1e-8,
+                        xtol_mm: float = 1e-4) -> _Solution:
+    """Robust Levenberg-Marquardt with exact sparse steps.
+
+    Minimises 0.5 sum(loss(f(x)^2)) like ``least_squares(..., loss=loss)``, but each step solves
+    the damped normal equations (J^T W J + lambda diag) dx = -J^T W f exactly (:class:`_ArrowCholesky`;
+    the first ``n_x`` unknowns are the frames, in time order)
+    (W: the loss's first derivative, iteratively reweighted least squares), which converges in a
+    few dozen iterations where the trust-region solver's iterative LSMR steps stall on this
+    poorly scaled problem (depth is weakly observed). Bounds are kept by clipping.
+    """
+    x = np.clip(np.asarray(x0, float), lb, ub)
+    f = fun(x)
+    rho = loss(f * f)
+    cost = 0.5 * float(rho[0].sum())
+    lam = 1e-3
+    nfev = 1
+    converged = False
+    for _ in range(max_iter):
+        Jm = jac(x)
+        w = rho[1]
+        Jw = sparse.diags(np.sqrt(w)) @ Jm
+        H = (Jw.T @ Jw).tocsr()
+        g = Jm.T @ (w * f)
+        dH = np.maximum(H.diagonal(), 1e-9 * max(float(H.diagonal().max()), 1.0))
+        improved = False
+        for _ in range(10):
+            try:
+                step = -_ArrowCholesky(H + sparse.diags(lam * dH), n_x).solve(g)
+            except np.linalg.LinAlgError:
+                lam *= 8.0
+                continue
+            x_new = np.clip(x + step, lb, ub)
+            f_new = fun(x_new)
+            nfev += 1
+            rho_new = loss(f_new * f_new)
+            cost_new = 0.5 * float(rho_new[0].sum())
+            if np.isfinite(cost_new) and cost_new <= cost:
+                improved = True
+                break
+            lam *= 8.0
+        if not improved:
+            converged = True  # no descent left at any damping: a minimum to within round-off
+            break
+        small = np.max(np.abs(x_new - x)) < xtol_mm or (cost - cost_new) <= rtol * max(cost, 1e-12)
+        x, f, rho, cost = x_new, f_new, rho_new, cost_new
+        lam = max(lam / 5.0, 1e-9)
+        if small:
+            converged = True
+            break
+    Jm = jac(x)
+    w = rho[1]
+    return _Solution(x, f, sparse.diags(np.sqrt(w)) @ Jm, cost, nfev, converged)
+
+
+# ----------------------------------------------------------------------------- the entry point
+def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, floor_mm: float = 0.0,
+                settings: ReconstructionSettings | None = None, **overrides) -> Reconstruction:
+    """Lab-frame joint centres (mm) of one trial from the network's output and the calibration.
+
+    ``keypoints_px`` (T, 6, 2) raw distorted pixels (NaN: not detected), ``joints_cam_m``
+    (T, 6, 3) metres relative to the mid-hip in the camera frame, ``confidence`` (T, 6),
+    ``camera`` a :class:`kneeview.camera.Camera`, ``rate_hz`` the frame rate, ``floor_mm`` the
+    floor's lab Z. Weights and thresholds: :class:`ReconstructionSettings` (``settings`` or
+    keyword overrides such as ``sigma_px=2.0``).
+    """
+    t_start = time.perf_counter()
+    st = settings or ReconstructionSettings()
+    if overrides:
+        st = ReconstructionSettings(**{**st.__dict__, **overrides})
+    kp = np.asarray(keypoints_px, dtype=np.float64)
+    net = np.asarray(joints_cam_m, dtype=np.float64)
+    conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64), nan=0.0)
+    T = len(kp)
+    if kp.shape != (T, NJ, 2) or net.shape != (T, NJ, 3) or conf.shape != (T, NJ):
+        raise ValueError(f"expected keypoints (T, {NJ}, 2), joints (T, {NJ}, 3), confidence (T, {NJ}); "
+                         f"got {kp.shape}, {net.shape}, {conf.shape}")
+    rate_hz = float(rate_hz)
+
+    cor = camera.undistort_points(kp.reshape(-1, 2)).reshape(T, NJ, 2)
+    obs = np.isfinite(cor).all(-1) & (conf > 0)
+    has_data = obs.sum(-1) >= 2
+    empty = _empty_result(T, rate_hz, st)
+    if has_data.sum() < 3:
+        return empty
+    first, last = np.flatnonzero(has_data)[[0, -1]]
+    span = (int(first), int(last) + 1)
+    n = span[1] - span[0]
+    sl = slice(*span)
+
+    # network 3D in the lab: segment directions and lengths, and a first placement
+    rel_lab = camera_to_lab(net, camera)
+    seg = np.array(list(SEGMENTS.values()))
+    vec = rel_lab[:, seg[:, 1]] - rel_lab[:, seg[:, 0]]
+    net_len = np.linalg.norm(vec, axis=-1)
+    dir_ok = np.isfinite(net_len) & (net_len > 1.0) & has_data[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dir_lab = vec / net_len[..., None]
+    lengths0 = np.array([np.median(net_len[dir_ok[:, e], e]) if dir_ok[:, e].any() else 450.0
+                         for e in range(len(SEGMENTS))])
+    hip = locate_mid_hip(net, kp, camera, conf)
+    X0 = camera_to_lab(net, camera, hip)
+    ok0 = np.isfinite(X0).all(axis=(1, 2))
+    if not ok0[sl].any():
+        return empty
+    X0 = _interpolate_frames(X0[sl], ok0[sl])
+
+    weight = np.where(obs, np.sqrt(np.clip(conf, 0.0, 1.0)), 0.0)[sl]
+    uv = np.where(obs[..., None], cor, 0.0)[sl]
+    dlab = np.where(dir_ok[..., None], dir_lab, 0.0)[sl]
+    dok = dir_ok[sl]
+    sigma_px = float(st.sigma_px) if st.sigma_px else st.sigma_px_per_diagonal * float(np.hypot(*camera.image_size))
+
+    def solve(problem, x0):
+        lb = np.full(problem.n_var, -np.inf)
+        ub = np.full(problem.n_var, np.inf)
+        lb[problem.ih] = floor_mm + st.min_ankle_height_mm
+        ub[problem.ih] = floor_mm + st.max_ankle_height_mm
+        return levenberg_marquardt(problem.residuals, problem.jacobian, problem.loss, x0, lb, ub, problem.n_x)
+
+    # pass 1: no floor terms; tells where the feet are in contact and the 2D noise level
+    st1 = ReconstructionSettings(**{**st.__dict__, "sigma_length_prior_mm": st.sigma_length_prior_first_mm,
+                                    "sigma_acceleration_mm_s2": st.sigma_acceleration_first_mm_s2})
+    p1 = _Problem(uv, weight, dlab, dok, lengths0, camera, rate_hz, st1, sigma_px, with_floor=False)
+    x0 = np.concatenate([X0.ravel(), lengths0, [floor_mm + 60.0]])
+    r1 = solve(p1, x0)
+    X1, L1, _ = p1.unpack(r1.x)
+    contact = detect_contact(lowpass(X1, rate_hz, min(6.0, 0.2 * rate_hz)), rate_hz, floor_mm, st)
+    hz = X1[:, list(ANKLES), 2][contact]
+    h0 = float(np.median(hz)) if hz.size else float(np.nanmin(X1[:, list(ANKLES), 2]))
+
+    # pass 2: everything
+    # start pass 2 from pass 1 scaled about the camera centre so that the contact ankle height
+    # matches the anthropometric prior (scaling keeps every reprojection)
+    Cz = float(camera.position_mm[2])
+    leg1 = 0.5 * float(L1[:4].sum())
+    k = 1.0
+    if hz.size:
+        den = h0 - Cz - st.ankle_height_per_leg * leg1
+        k = (floor_mm - Cz) / den if abs(den) > 1e-6 else 1.0
+        k = float(np.clip(k, 0.5, 2.0))
+    C = np.asarray(camera.position_mm, float)
+    X2_0 = C + k * (X1 - C)
+    h0 = floor_mm + st.ankle_height_per_leg * k * leg1
+    p2 = _Problem(uv, weight, dlab, dok, lengths0, camera, rate_hz, st, sigma_px, contact=contact, with_floor=True,
+                  floor_mm=floor_mm)
+    r2 = solve(p2, np.concatenate([X2_0.ravel(), k * L1, [h0]]))
+    X2, L2, h2 = p2.unpack(r2.x)
+
+    # uncertainty
+    dof = max(p2.m - p2.n_var, 1)
+    scale2 = float(2.0 * r2.cost / dof)
+    post = _Posterior(sparse.csr_matrix(r2.jac), p2.n_x, scale2, span)
+    sd = np.full((T, NJ, 3), np.nan)
+    sd[sl] = np.sqrt(post.var_x).reshape(n, NJ, 3)
+    var_g = post.var_g
+
+    out = np.full((T, NJ, 3), np.nan)
+    out[sl] = X2
+    # per-frame 2D residual (sigma units, without the confidence weight)
+    r2d = p2.block(r2.fun, "2d").reshape(-1, 2) / weight[p2.t2, p2.j2][:, None]
+    ss = np.zeros(n)
+    cnt = np.zeros(n)
+    np.add.at(ss, p2.t2, np.sum(r2d ** 2, axis=-1))
+    np.add.at(cnt, p2.t2, 2)
+    resid = np.full(T, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resid[sl] = np.sqrt(ss / cnt)
+
+    bridged = np.zeros(T, bool)
+    bridged[sl] = ~has_data[sl]
+    for a, b in _runs(~has_data[sl]):
+        if (b - a) / rate_hz > st.max_gap_s:
+            out[span[0] + a:span[0] + b] = np.nan
+            sd[span[0] + a:span[0] + b] = np.nan
+    contact_full = np.zeros((T, 2), bool)
+    contact_full[sl] = contact
+    mean_conf = np.where(obs, conf, 0.0).mean(-1)
+    knee_sd = np.linalg.norm(sd[:, list(KNEES)], axis=-1).max(-1)
+    reliable = (np.isfinite(out).all(axis=(1, 2)) & ~bridged & (np.nan_to_num(resid, nan=np.inf) <= st.reliable_residual)
+                & (mean_conf >= st.reliable_confidence) & (np.nan_to_num(knee_sd, nan=np.inf) <= st.reliable_sd_mm))
+    names = list(SEGMENTS)
+    return Reconstruction(
+        joints_lab_mm=out, joints_sd_mm=sd,
+        segment_lengths_mm={k: float(v) for k, v in zip(names, L2)},
+        segment_lengths_sd_mm={k: float(np.sqrt(v)) for k, v in zip(names, var_g[:len(names)])},
+        ankle_contact_height_mm=float(h2), contact=contact_full, reliable=reliable, residual_2d=resid,
+        bridged=bridged, sigma_px=sigma_px, residual_scale=float(np.sqrt(scale2)), rate_hz=rate_hz,
+        solve_time_s=time.perf_counter() - t_start, settings=st, _posterior=post)
+
+
+def _empty_result(T, rate_hz, st):
+    nan = np.full((T, NJ, 3), np.nan)
+    return Reconstruction(nan, nan.copy(), {k: float("nan") for k in SEGMENTS}, {k: float("nan") for k in SEGMENTS},
+                          float("nan"), np.zeros((T, 2), bool), np.zeros(T, bool), np.full(T, np.nan), np.zeros(T, bool),
+                          float("nan"), float("nan"), float(rate_hz), 0.0, st, None)
+
+
+def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: ReconstructionSettings | None = None) -> np.ndarray:
+    """(T, 2) bool, right and left ankle in floor contact: slow and near the trial's lowest ankle level.
+
+    The lowest level is a low percentile of both ankles' heights (one floor, one pair of
+    shoes); a contact must last ``min_contact_s``.
+    """
+    st = settings or ReconstructionSettings()
+    X = np.asarray(joints_lab_mm, float)
+    ank = X[:, list(ANKLES)]  # (T, 2, 3)
+    vel = np.gradient(ank, axis=0) * rate_hz
+    speed = np.linalg.norm(vel, axis=-1)
+    z = ank[..., 2]
+    slow = speed < st.contact_speed_mm_s
+    if not slow.any():
+        return np.zeros(z.shape, bool)
+    level = np.percentile(z[slow], 5)
+    low = z < level + st.contact_height_mm
+    cand = slow & low
+    out = np.zeros_like(cand)
+    min_len = max(2, int(round(st.min_contact_s * rate_hz)))
+    for a in range(2):
+        for s, e in _runs(cand[:, a]):
+            if e - s >= min_len:
+                out[s:e, a] = True
+    return out
+
+
+def metric_uncertainty(recon: Reconstruction, reference_frame: int | None = None, n_samples: int = 200,
+                       seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-frame standard deviation of the MKD and FPPA columns of :func:`.metrics.knee_metrics_3d`.
+
+    Propagates the reconstruction's posterior by sampling: ``n_samples`` draws, the metrics
+    of each, their per-frame sd. Keys: the metric's column name + ``_sd`` (``mkd_left_mm_sd``,
+    ``mkd_ic_right_mm_sd``, ``fppa_left_deg_sd``...), same units as the metric.
+    """
+    draws = recon.sample(n_samples, seed=seed)
+    cols = None
+    acc: dict[str, list] = {}
+    for d in draws:
+        m = knee_metrics_3d(d, reference_frame)
+        if cols is None:
+            cols = [k for k in m if k.startswith(("mkd", "fppa"))]
+        for k in cols:
+            acc.setdefault(k, []).append(m[k])
+    out = {}
+    for k in cols or []:
+        a = np.asarray(acc[k])
+        with np.errstate(invalid="ignore"):
+            out[f"{k}_sd"] = np.nanstd(a, axis=0, ddof=1) if len(a) > 1 else np.zeros(a.shape[1])
+    return out
