@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from . import report_action, study_window
 from .view_selector import ViewSelector
 
 
@@ -40,6 +41,10 @@ def build_actions(win) -> None:
     win.act_export_csv = add_action(win, "Export CSV and TRC…", win.export_dialog, K("Ctrl+E"),
                                        "Per-frame joints and metrics (CSV), a trial summary (CSV) and the 3D joint centres for OpenSim (TRC)")
     win.act_export_img = add_action(win, "Export image of the views…", win.export_image_dialog, K("Ctrl+Shift+S"))
+    win.act_export_report = add_action(win, "Export report…", lambda: report_action.export_report_dialog(win), K("Ctrl+P"),
+                                       "A one-page screening report of the trial (PDF)")
+    win.act_open_study = add_action(win, "Open study…", lambda: study_window.open_study_dialog(win),
+                                    tip="Athletes of a summary CSV (kneeview batch), ranked by asymmetry or peak")
     win.act_quit = add_action(win, "Quit", win.close, K.StandardKey.Quit)
     st = win.state
     win.act_play = add_action(win, "Play / pause", win.timeline.toggle, K(Key.Key_Space))
@@ -65,14 +70,14 @@ def build_menus(win) -> None:
     """Menus, the tool bar and the view selector, from the actions."""
     mb = win.menuBar()
     f = mb.addMenu("&File")
-    for a in (win.act_open, win.act_open_folder, win.act_demo):
+    for a in (win.act_open, win.act_open_folder, win.act_demo, win.act_open_study):
         f.addAction(a)
     win.recent_menu = f.addMenu("Open recent")
     f.addSeparator()
     for a in (win.act_calib, win.act_c3d):
         f.addAction(a)
     f.addSeparator()
-    for a in (win.act_export_csv, win.act_export_img):
+    for a in (win.act_export_csv, win.act_export_report, win.act_export_img):
         f.addAction(a)
     f.addSeparator()
     f.addAction(win.act_close)

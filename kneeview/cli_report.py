@@ -1,0 +1,63 @@
+"""``kneeview report`` (one trial's screening report, PDF) and ``kneeview study`` (a study across
+athletes from a summary CSV, PDF or HTML)."""
+from __future__ import annotations
+
+import argparse
+
+from .cli_args import cutoff_hz
+from .session import SOURCES
+
+
+def _suffix(*allowed: str):
+    def check(text: str) -> str:
+        if not str(text).lower().endswith(allowed):
+            raise argparse.ArgumentTypeError(f"{text!r} must end with {' or '.join(allowed)}")
+        return text
+
+    check.__name__ = "output file"
+    return check
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("report", help="a one-page screening report of a trial (PDF)")
+    p.add_argument("recording", help="session folder or video file")
+    p.add_argument("--out", required=True, type=_suffix(".pdf"), help="the PDF to write")
+    p.add_argument("--source", choices=SOURCES, default="model",
+                   help="network estimate (model, default) or the C3D ground truth (gt)")
+    p.add_argument("--cutoff", type=cutoff_hz, default="auto",
+                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
+    p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
+    p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
+    p.add_argument("--device", default="auto", help="device for --source model: auto (CUDA, MPS, CPU), cpu, cuda:0...")
+    p.add_argument("--calibration", help="calibration file instead of the one found")
+    p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
+    p.add_argument("--camera", help="device id of the camera that filmed the video")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="use a truncated C3D's frames (the report says so); default: refuse it")
+    p.set_defaults(func=run_report)
+
+    s = subparsers.add_parser("study", help="a study across athletes from a `kneeview batch` summary (PDF or HTML)")
+    s.add_argument("summary", help="summary CSV written by `kneeview batch`")
+    s.add_argument("--out", required=True, type=_suffix(".pdf", ".html", ".htm"), help="the PDF or HTML file to write")
+    s.set_defaults(func=run_study)
+
+
+def run_report(args) -> int:
+    """Checks the recording, camera, cutoff and task before a model is loaded."""
+    from .report import write_trial_report
+    from .session.trial import Session, task_for
+
+    session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
+    session.check(args.source, 0, args.cutoff)
+    task = task_for(session.recording, args.task)
+    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, checkpoint=args.model,
+                               device=args.device)
+    print(write_trial_report(args.out, session, analysed))
+    return 0
+
+
+def run_study(args) -> int:
+    from .report import write_study
+
+    print(write_study(args.summary, args.out))
+    return 0
