@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "kneeview.session.cli",
     "kneeview.synth.cli",
     "kneeview.cli_bench",
+    "kneeview.cli_report",
 )
 
 

@@ -104,6 +104,7 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
         "trial": trial,
         "recording": recording,
         "athlete_id": metadata.get("athlete_id"),
+        "year": metadata.get("year"),
         "source": source,
         "software_version": __version__,
         "model_name": model.get("name") if source == "model" else None,
