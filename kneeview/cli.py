@@ -41,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_app(paths: list[str], demo: bool) -> int:
     try:
-        from .gui.app import run  # noqa: F401  (the GUI lands with the desktop-app issue)
-    except ImportError:
+        from .gui.app import run
+    except ImportError as exc:  # Qt or its system libraries missing: the commands still work
         print(
-            "kneeview: the desktop application is not part of this build yet.\n"
+            f"kneeview: the desktop application cannot start ({exc}).\n"
             "Try `kneeview info PATH` to describe a recording, or `kneeview --help`.",
             file=sys.stderr,
         )

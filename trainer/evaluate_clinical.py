@@ -11,7 +11,9 @@ compared with the same analysis of the C3D ground truth, per leg:
 * peak FPPA from the 3D and from the 2D keypoints — absolute error, degrees;
 * left-right asymmetry of peak MKD — absolute error, mm;
 * events (initial contact, deepest, take-off; a single-leg squat's deepest) — frames off;
-* knee joint centre lab position — median distance over the frames, mm.
+* knee joint centre lab position — median distance over the frames, mm;
+* the 2D keypoints in the video's own pixels — median distance per joint from the ground
+  truth projected through the calibration (the same for every placement).
 
 Each placement of the network's 3D (``calibrated``: the per-trial reconstruction; ``raw``:
 the network's 3D placed from its 2D) is evaluated in the same run, and the table is broken
@@ -39,7 +41,7 @@ TARGETS = {
     "event_err_frames": (("max", 1.0),),
 }
 FIGURES = ("peak_mkd_err_mm", "peak_mkd_ic_err_mm", "mkd_rms_mm", "peak_fppa_err_deg", "peak_fppa_2d_err_deg",
-           "asymmetry_err_mm", "knee_position_err_mm", "event_err_frames")
+           "asymmetry_err_mm", "knee_position_err_mm", "event_err_frames", "knee_2d_err_px")
 
 
 def _abs_err(a, b) -> float:
@@ -74,7 +76,10 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
                 events[name] = float("inf") if fm is None else float(abs(int(fm) - int(fg)))
         event_err = max(events.values()) if events else float("nan")
         asym = _abs_err(m.peaks.get("mkd_peak_asymmetry_mm", np.nan), g.peaks.get("mkd_peak_asymmetry_mm", np.nan))
+        err_2d = np.linalg.norm(model.inputs.keypoints_px - truth.inputs.keypoints_px, axis=-1)  # (T, 6) px
         for side in ("left", "right"):
+            joint_2d = {name: float(np.nanmedian(err_2d[:, J.JOINTS.index(name)]))
+                        for name in J.JOINTS if name.startswith(side[0].upper())}
             knee = np.linalg.norm(m.joints_lab_mm_raw[:, KNEE[side]] - g.joints_lab_mm_raw[:, KNEE[side]], axis=-1)
             knee = knee[np.isfinite(knee)]
             rows.append({
@@ -91,6 +96,8 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
                 "asymmetry_err_mm": asym,
                 "knee_position_err_mm": float(np.median(knee)) if knee.size else float("nan"),
                 "event_err_frames": event_err,
+                "keypoint_err_px": joint_2d,
+                "knee_2d_err_px": joint_2d[J.JOINTS[KNEE[side]]],
                 "events_frames_off": events,
                 "analysis_s": seconds,
             })
@@ -156,16 +163,17 @@ def evaluate_clinical(data, checkpoint=None, device: str = "cpu", placements=("c
 def format_table(result: dict) -> str:
     cols = (("peak_mkd_err_mm", "median"), ("peak_mkd_err_mm", "max"), ("peak_mkd_ic_err_mm", "median"),
             ("mkd_rms_mm", "median"), ("peak_fppa_err_deg", "median"), ("peak_fppa_2d_err_deg", "median"),
-            ("asymmetry_err_mm", "median"), ("knee_position_err_mm", "median"), ("event_err_frames", "max"))
+            ("asymmetry_err_mm", "median"), ("knee_position_err_mm", "median"), ("event_err_frames", "max"),
+            ("knee_2d_err_px", "median"))
     head = ("| placement | group | trials | peak MKD med | peak MKD max | peak MKD-IC med | MKD RMS med | "
-            "FPPA 3D med | FPPA 2D med | asym. med | knee pos. med | events max |")
+            "FPPA 3D med | FPPA 2D med | asym. med | knee pos. med | events max | knee 2D px med |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for placement, groups in result["summary"].items():
         for name, stats in groups.items():
             cells = [f"{stats[f][s]:.1f}" if stats[f][s] is not None else "–" for f, s in cols]
             lines.append(f"| {placement} | {name} | {stats['trials']} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("units: mm (MKD, asymmetry, knee position), degrees (FPPA), frames (events)")
+    lines.append("units: mm (MKD, asymmetry, knee position), degrees (FPPA), frames (events), native video pixels (2D)")
     for placement, met in result["targets"].items():
         lines.append(f"targets ({placement}): " + ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in met.items()))
     return "\n".join(lines)

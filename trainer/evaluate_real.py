@@ -169,21 +169,22 @@ def score_view(truth_px, truth_rel_m, thigh_px, rows, keypoints_px, joints_rel_m
     return out, err_px[det]
 
 
-def mkd_curves(seq, camera, rate_hz: float) -> dict:
-    """MKD (T,) mm of each side from a PoseSequence (camera-frame 3D) put into the lab."""
+def mkd_curves(seq, camera, rate_hz: float, placement: str = "calibrated") -> dict:
+    """MKD (T,) mm of each side from a PoseSequence (camera-frame 3D) put into the lab
+    (``placement``: :func:`kneeview.session.inputs.from_pose_sequence`'s)."""
     from kneeview.analysis import analyse
     from kneeview.session.inputs import from_pose_sequence
 
-    inputs = from_pose_sequence(seq, camera, rate_hz)
+    inputs = from_pose_sequence(seq, camera, rate_hz, placement)
     res = analyse(inputs.joints_lab_mm, inputs.rate_hz, inputs.keypoints_px, cutoff_hz=CUTOFF_HZ,
                   frame_index=inputs.frame_index)
     return {side: np.asarray(res.metrics[f"mkd_{side}_mm"], dtype=np.float64) for side in SIDES}
 
 
-def _mkd_or_nan(seq, camera, rate_hz: float, T: int, what: str, notes: list) -> dict:
+def _mkd_or_nan(seq, camera, rate_hz: float, T: int, what: str, notes: list, placement: str = "calibrated") -> dict:
     """:func:`mkd_curves` cut or NaN-padded to T frames; NaN curves (and a note) where they cannot be computed."""
     try:
-        curves = mkd_curves(seq, camera, rate_hz)
+        curves = mkd_curves(seq, camera, rate_hz, placement)
     except (KneeViewInputError, ValueError) as exc:
         notes.append(f"{what}: MKD could not be computed ({getattr(exc, 'problem', exc)})")
         return _nan_curves(T)
@@ -207,8 +208,11 @@ def _nan_curves(T: int) -> dict:
 
 # ----------------------------------------------------------------------------- evaluation
 def evaluate(session, checkpoint=None, detections=None, run=None, device: str = "auto", estimator=None,
-             progress=None) -> dict:
+             progress=None, placement: str = "calibrated") -> dict:
     """Evaluate a model (``estimator``, or ``checkpoint``/the bundled model) and BlazePose on ``session``.
+
+    The model's MKD comes from its 3D put in the lab by ``placement`` (the app's default, the
+    calibrated reconstruction, or ``"raw"``); BlazePose's from its own 3D, placed raw.
 
     ``estimator`` is anything with ``run(video_reader) -> PoseSequence`` (and optionally
     ``info``/``card``); ``progress(message)`` is told which view is running. Returns the
@@ -298,7 +302,7 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
         found = np.isfinite(_pad(seq.score, T)) & np.isfinite(kp).all(axis=(1, 2))
         v["model"], pooled[(name, "model")] = score_view(truth_px, truth_rel_m, thigh_px, rows, kp,
                                                          _pad(seq.joints_cam_m, T), found)
-        curves[name]["model"] = _mkd_or_nan(seq, cam, fps, n_frames, f"{name}, model", notes)
+        curves[name]["model"] = _mkd_or_nan(seq, cam, fps, n_frames, f"{name}, model", notes, placement)
         v["model"].update(mkd_rms(curves[name]["model"], labels_mkd, rows))
 
         hits = [j for j, n in enumerate(det_names) if n in (name, view.device_id)]
@@ -315,7 +319,9 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
                                                                  bp_found)
         if bp_3d is not None:
             bp_seq = blazepose_sequence(bp_kp, _pad(det.confidence[j], T), bp_3d, det.fps or fps, detector)
-            curves[name]["blazepose"] = _mkd_or_nan(bp_seq, cam, det.fps or fps, n_frames, f"{name}, BlazePose", notes)
+            # BlazePose's own monocular 3D, placed from its 2D: the baseline a single camera gives
+            curves[name]["blazepose"] = _mkd_or_nan(bp_seq, cam, det.fps or fps, n_frames, f"{name}, BlazePose", notes,
+                                                    placement="raw")
         else:
             curves[name]["blazepose"] = _nan_curves(n_frames)
         v["blazepose"].update(mkd_rms(curves[name]["blazepose"], labels_mkd, rows))
@@ -525,12 +531,15 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="write the MKD curves as a PNG")
     p.add_argument("--device", default="auto", help="device for the model (auto, cpu, cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--raw-3d", action="store_true", help="the model's MKD from its own 3D placed from its 2D, "
+                   "instead of the calibrated per-trial reconstruction")
 
 
 def cmd(args) -> int:
     session = args.session or fetch_demo()
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    result = evaluate(session, args.checkpoint, args.detections, args.run, device=args.device, progress=progress)
+    result = evaluate(session, args.checkpoint, args.detections, args.run, device=args.device, progress=progress,
+                      placement="raw" if args.raw_3d else "calibrated")
     print(format_report(result))
     if args.json_out:
         from .evaluate import write_json

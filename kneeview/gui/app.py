@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from pathlib import Path
 
 log = logging.getLogger("kneeview.gui")
 
@@ -44,7 +43,7 @@ def install_excepthook(parent_getter=lambda: None):
 
 
 def make_app(argv=None):
-    from PySide6 import QtGui, QtWidgets
+    from PySide6 import QtWidgets
     import pyqtgraph as pg
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(list(argv or sys.argv[:1]))
@@ -58,9 +57,6 @@ def make_app(argv=None):
     # (the model running) handing work to it and waiting for it costs the GUI thread more
     # than the conversion itself (scrub benchmark: 35 ms of CPU per seek instead of 18).
     cv2.setNumThreads(1)
-    icon = Path(__file__).resolve().parent.parent.parent / "resources" / "icons" / "kneeview.png"
-    if icon.is_file():
-        app.setWindowIcon(QtGui.QIcon(str(icon)))
     return app
 
 

@@ -57,15 +57,21 @@ def analyse_source(session, pose=None, source: str = "model", view_index: int = 
         return None
     if not np.isfinite(analysed.inputs.joints_lab_mm).any():
         return None
-    return Analysed(to_metrics(analysed.analysis, analysed.source), analysed)
+    return Analysed(to_metrics(analysed), analysed)
 
 
-def to_metrics(analysis, source: str) -> Metrics:
-    series, peaks = {}, {}
+def to_metrics(analysed) -> Metrics:
+    """A session-layer analysis as the plots draw it: series, their sd bands, events, peaks."""
+    analysis = analysed.analysis
+    series, peaks, sd = {}, {}, {}
     for title, (column, peak_name) in PLOTTED.items():
-        series[title] = {side: np.asarray(analysis.metrics[column.format(side=side)], float)
-                         for side in ("left", "right") if column.format(side=side) in analysis.metrics}
+        names = {side: column.format(side=side) for side in ("left", "right")}
+        series[title] = {side: np.asarray(analysis.metrics[c], float) for side, c in names.items() if c in analysis.metrics}
+        sd[title] = {side: np.asarray(analysed.uncertainty[f"{c}_sd"], float) for side, c in names.items()
+                     if f"{c}_sd" in analysed.uncertainty}
         peaks[title] = {side: analysis.peaks.get(f"{peak_name}_peak_{side}_frame") for side in ("left", "right")}
     events = {name: int(analysis.frame_index[row]) for name, row in analysis.event_frames().items() if row is not None}
-    return Metrics(time_s=np.asarray(analysis.time_s, float), series=series, events=events, peaks=peaks, source=source)
-
+    recon = analysed.inputs.reconstruction
+    unreliable = ~np.asarray(recon.reliable, bool) if recon is not None else None
+    return Metrics(time_s=np.asarray(analysis.time_s, float), series=series, events=events, peaks=peaks,
+                   source=analysed.source, sd=sd, unreliable=unreliable)

@@ -99,7 +99,7 @@ class RecordingOpener(QtCore.QObject):
         gt_error = None
         if rec.c3d_path is not None:
             try:
-                rec.ground_truth()
+                rec.ground_truth().require_complete()  # a truncated C3D is not shown as a whole trial
             except KneeViewInputError as exc:  # show the video anyway, without ground truth
                 gt_error = exc
                 rec.problems.append(str(exc))

@@ -153,12 +153,15 @@ class PlotPanel(QtWidgets.QWidget):
         else:
             src = "network estimate" if m is not None else "ground truth (C3D)"
             extra = " — dashed: ground truth (C3D)" if (m is not None and g is not None) else ""
+            band = " Shaded: ±1 SD of the estimate; grey spans: unreliable frames." if m is not None and m.sd else ""
             self.message.setText(f"Medial knee displacement (MKD) and frontal plane projection angle (FPPA), valgus positive. "
-                                 f"Solid: {src}{extra}. Click or drag on a plot to seek; the wheel zooms time.")
+                                 f"Solid: {src}{extra}.{band} Click or drag on a plot to seek; the wheel zooms time.")
         main = m if m is not None else g
         for name, p in self.plots.items():
             if main is None:
                 continue
+            self._draw_unreliable(p, main)
+            self._draw_bands(p, main, name)
             self._draw(p, main, name, p.curves)
             if m is not None and g is not None:
                 self._draw(p, g, name, p.gt_curves)
@@ -175,6 +178,36 @@ class PlotPanel(QtWidgets.QWidget):
             y = series.get(side)
             if y is not None:
                 curve.setData(m.time_s, np.asarray(y, float), connect="finite")
+
+    def _draw_bands(self, p: MetricPlot, m: Metrics, name: str):
+        """Plus and minus one standard deviation around each leg's curve, in the leg's colour."""
+        for side, colour in (("right", style.RIGHT), ("left", style.LEFT)):
+            y, sd = m.series.get(name, {}).get(side), m.sd.get(name, {}).get(side)
+            if y is None or sd is None:
+                continue
+            ok = np.isfinite(y) & np.isfinite(sd)
+            lo = pg.PlotDataItem(m.time_s, np.where(ok, y - sd, np.nan), pen=None, connect="finite")
+            hi = pg.PlotDataItem(m.time_s, np.where(ok, y + sd, np.nan), pen=None, connect="finite")
+            band = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(*colour[:3], 60))
+            band.kneeview_band = side  # for tests and screenshots: which leg's band
+            for item in (lo, hi, band):
+                p.addItem(item)
+                p.decorations.append(item)
+
+    def _draw_unreliable(self, p: MetricPlot, m: Metrics):
+        """Grey spans over the frames whose 3D fit is unreliable."""
+        if m.unreliable is None or not m.unreliable.any():
+            return
+        bad = np.asarray(m.unreliable, bool)
+        edges = np.flatnonzero(np.diff(np.r_[0, bad.astype(int), 0]))
+        dt = (m.time_s[1] - m.time_s[0]) if len(m.time_s) > 1 else 0.02
+        for a, b in zip(edges[::2], edges[1::2]):
+            region = pg.LinearRegionItem((m.time_s[a] - dt / 2, m.time_s[b - 1] + dt / 2), movable=False,
+                                         brush=pg.mkBrush(150, 150, 150, 45), pen=pg.mkPen(None))
+            region.setZValue(-10)
+            region.setToolTip("the 3D fit is unreliable here (poor 2D fit, low confidence or large uncertainty)")
+            p.addItem(region)
+            p.decorations.append(region)
 
     @staticmethod
     def _fit_y(p: MetricPlot, sources, name: str) -> float:

@@ -36,6 +36,8 @@ class Metrics:
     events: dict[str, int] = field(default_factory=dict)  # name -> frame
     peaks: dict[str, dict[str, int]] = field(default_factory=dict)  # metric -> leg -> frame
     source: str = "model"
+    sd: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # like series: the standard deviation
+    unreliable: np.ndarray | None = None  # (T,) bool: frames where the 3D fit cannot be trusted
 
 
 @dataclass

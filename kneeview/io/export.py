@@ -43,11 +43,13 @@ def _write_csv(path, df: pd.DataFrame) -> Path:
     return path
 
 
-def frames_table(analysis, confidence=None) -> pd.DataFrame:
+def frames_table(analysis, confidence=None, uncertainty: dict | None = None, reliable=None) -> pd.DataFrame:
     """The per-frame table of a :class:`~kneeview.analysis.TrialAnalysis`.
 
     ``confidence`` (T, 6) per-joint confidence in [0, 1]; default 1 where the joint is
-    known in 3D and NaN elsewhere.
+    known in 3D and NaN elsewhere. ``uncertainty``: per-frame standard deviations of metric
+    columns (``mkd_left_mm_sd``...), written after their metric; ``reliable`` (T,) bool: the
+    ``fit_reliable`` column (1/0), where the 3D fit can be trusted.
     """
     T = len(analysis)
     cols: dict[str, np.ndarray] = {"frame": np.asarray(analysis.frame_index, dtype=np.int64),
@@ -64,14 +66,19 @@ def frames_table(analysis, confidence=None) -> pd.DataFrame:
         cols[f"{name}_y_mm"] = joints[:, k, 1]
         cols[f"{name}_z_mm"] = joints[:, k, 2]
         cols[f"{name}_confidence"] = confidence[:, k]
+    uncertainty = uncertainty or {}
     for name, series in analysis.metrics.items():
         cols[name] = np.asarray(series, dtype=np.float64)
+        if f"{name}_sd" in uncertainty:
+            cols[f"{name}_sd"] = np.asarray(uncertainty[f"{name}_sd"], dtype=np.float64)
+    if reliable is not None:
+        cols["fit_reliable"] = np.asarray(reliable, dtype=bool).astype(np.int64)
     return pd.DataFrame(cols)
 
 
-def write_frames_csv(path, analysis, confidence=None) -> Path:
+def write_frames_csv(path, analysis, confidence=None, uncertainty: dict | None = None, reliable=None) -> Path:
     """Write the per-frame CSV (see the module docstring for the columns)."""
-    return _write_csv(path, frames_table(analysis, confidence))
+    return _write_csv(path, frames_table(analysis, confidence, uncertainty, reliable))
 
 
 def _num(v):
@@ -87,7 +94,8 @@ def _num(v):
 
 
 def summary_row(analysis, trial: str = "", recording: str = "", source: str = "gt", model: dict | None = None,
-                metadata: dict | None = None, ground_truth=None) -> dict:
+                metadata: dict | None = None, ground_truth=None, uncertainty: dict | None = None,
+                placement: str | None = None, reliable=None) -> dict:
     """One summary row of a trial: identification, events, peaks and asymmetry.
 
     Events: ``<event>_frame`` (video frame) and ``<event>_time_s`` for every event name of
@@ -97,6 +105,9 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
     = left minus right. With ``ground_truth`` (the :class:`~kneeview.io.c3d.GroundTruth` the
     trajectories come from), ``gt_frames_declared``, ``gt_frames_read`` and ``gt_partial``
     record whether its C3D was complete (a truncated one is used only with --allow-partial).
+    With ``uncertainty`` (per-frame sd columns), each peak's standard deviation at its frame
+    (``mkd_peak_left_mm_sd``...); ``placement`` says how the model's 3D was put in the lab;
+    ``reliable`` (T,) bool counts the frames whose fit is unreliable (``frames_unreliable``).
     """
     model = dict(model or {})
     metadata = dict(metadata or {})
@@ -114,6 +125,7 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
         "rate_hz": analysis.rate_hz,
         "n_frames": len(analysis),
         "cutoff_hz": analysis.cutoff_hz,
+        "placement": placement if source == "model" else None,
         "leg_length_right_mm": analysis.leg_length_mm.get("right"),
         "leg_length_left_mm": analysis.leg_length_mm.get("left"),
     }
@@ -128,6 +140,18 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
             row[key[: -len("_frame")] + "_time_s"] = analysis.time_of(value)
         else:
             row[key] = value
+    uncertainty = uncertainty or {}
+    for key, value in analysis.peaks.items():
+        if key.endswith("_frame") or value is None:
+            continue
+        name, _, rest = key.partition("_peak_")
+        side, _, unit = rest.partition("_")
+        column = f"{name}_{side}_{unit}_sd"
+        frame = analysis.peaks.get(f"{name}_peak_{side}_frame")
+        if column in uncertainty and frame is not None:
+            row[f"{key}_sd"] = float(uncertainty[column][frame])
+    if reliable is not None:
+        row["frames_unreliable"] = int((~np.asarray(reliable, dtype=bool)).sum())
     row["events_notes"] = "; ".join(analysis.events.notes) or None
     return {k: _num(v) for k, v in row.items()}
 
@@ -138,7 +162,7 @@ def summary_table(rows: list[dict]) -> pd.DataFrame:
         return pd.DataFrame(columns=["trial"])
     df = pd.DataFrame(rows)
     for col in df.columns:
-        if col.endswith("_frame") or col in ("n_frames",):
+        if col.endswith("_frame") or col in ("n_frames", "gt_frames_declared", "gt_frames_read", "frames_unreliable"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     return df
 
@@ -212,7 +236,8 @@ def read_trc(path) -> tuple[dict, list[str], np.ndarray]:
 
 
 def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "gt", model: dict | None = None,
-                 recording: str = "", metadata: dict | None = None, ground_truth=None) -> dict[str, Path]:
+                 recording: str = "", metadata: dict | None = None, ground_truth=None, uncertainty: dict | None = None,
+                 placement: str | None = None, reliable=None) -> dict[str, Path]:
     """Write ``<name>_frames.csv``, ``<name>_summary.csv`` and ``<name>.trc`` into ``out_dir``.
 
     The three are one set (:func:`~kneeview.atomic.atomic_write_set`): all are replaced or,
@@ -225,8 +250,9 @@ def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "g
         raise ExportError(out_dir, f"cannot create the output folder: {exc.strerror or exc}") from None
     paths = {"frames": out_dir / f"{name}_frames.csv", "summary": out_dir / f"{name}_summary.csv", "trc": out_dir / f"{name}.trc"}
     texts = {
-        paths["frames"]: _csv_text(frames_table(analysis, confidence)),
-        paths["summary"]: _summary_text(summary_row(analysis, name, recording, source, model, metadata, ground_truth)),
+        paths["frames"]: _csv_text(frames_table(analysis, confidence, uncertainty, reliable)),
+        paths["summary"]: _summary_text(summary_row(analysis, name, recording, source, model, metadata, ground_truth,
+                                                    uncertainty, placement, reliable)),
         paths["trc"]: trc_text(paths["trc"].name, analysis.joints_lab_mm, analysis.rate_hz, analysis.frame_index),
     }
     atomic_write_set(texts)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..cli_args import cutoff_hz, non_negative_float
 from ..errors import ExportError, KneeViewInputError
-from .inputs import SOURCES
+from . import SOURCES
 
 PART_RE = re.compile(r"\.part-(\d+)-of-(\d+)\.csv$")
 
@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--camera", help="device id of the camera that filmed the video")
     p.add_argument("--allow-partial", action="store_true",
                    help="use a truncated C3D's frames (the summary records frames declared and read); default: refuse it")
+    p.add_argument("--raw-3d", action="store_true",
+                   help="--source model: the network's own 3D placed from its 2D, instead of the calibrated "
+                        "per-trial reconstruction (for comparison)")
     p.set_defaults(func=run_export)
 
     b = subparsers.add_parser("batch", help="summarise every recording under a folder tree into one CSV")
@@ -56,11 +59,14 @@ def register(subparsers) -> None:
                    help="seconds rank 0 waits for the other ranks' parts (default 3600)")
     b.add_argument("--allow-partial", action="store_true",
                    help="use truncated C3D files' frames (recorded in the summary); default: skip such trials")
+    b.add_argument("--raw-3d", action="store_true",
+                   help="--source model: the network's own 3D placed from its 2D, instead of the calibrated "
+                        "per-trial reconstruction (for comparison)")
     b.set_defaults(func=run_batch)
 
 
-def _estimator_options(args) -> dict:
-    return {"checkpoint": args.model, "device": args.device}
+def _model_options(args) -> dict:
+    return {"checkpoint": args.model, "device": args.device, "placement": "raw" if args.raw_3d else "calibrated"}
 
 
 # ----------------------------------------------------------------------------- export
@@ -71,7 +77,7 @@ def run_export(args) -> int:
     session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
     session.check(args.source, 0, args.cutoff)
     task = task_for(session.recording, args.task)
-    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, **_estimator_options(args))
+    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, **_model_options(args))
     for p in session.export(args.out, analysed).values():
         print(p)
     return 0
@@ -115,31 +121,42 @@ def errors_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.errors.csv")
 
 
-def summarise(video: Path, source: str, cutoff_hz, task, estimator=None) -> dict:
-    """The summary row of one trial (``estimator``: the loaded network, shared by the trials)."""
+def summarise(video: Path, source: str, cutoff_hz, task, factory=None, placement: str = "calibrated") -> dict:
+    """The summary row of one trial (``factory(checkpoint, device)``: the network, loaded once for
+    all trials and only when a trial's estimate is not cached)."""
     from .trial import Session
 
     session = Session.open(video)
-    analysed = session.analyse(source, 0, cutoff_hz=cutoff_hz, task=task, estimator=estimator)
+    analysed = session.analyse(source, 0, cutoff_hz=cutoff_hz, task=task, placement=placement, factory=factory)
     return session.summary_row(analysed, trial=session.recording.name)
 
 
+class _LoadOnce:
+    """An estimator factory that loads the network the first time it is asked, then reuses it."""
+
+    def __init__(self, checkpoint=None, device: str = "auto"):
+        self.checkpoint, self.device, self.estimator = checkpoint, device, None
+
+    def __call__(self, *_ignored):
+        if self.estimator is None:
+            from .estimates import load_estimator
+
+            self.estimator = load_estimator(self.checkpoint, self.device)
+        return self.estimator
+
+
 def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, task, progress: bool = True,
-               desc: str = "batch", checkpoint=None, device: str = "auto") -> list[dict]:
+               desc: str = "batch", checkpoint=None, device: str = "auto", placement: str = "calibrated") -> list[dict]:
     """Summary rows of the given trials: ``status`` "ok", or "skipped" with an ``error``."""
     from tqdm import tqdm
 
     rows = []
-    estimator = None
-    if source == "model" and indices:
-        from .estimates import load_estimator
-
-        estimator = load_estimator(checkpoint, device)
+    factory = _LoadOnce(checkpoint, device)
     for i in tqdm(indices, desc=desc, unit="trial", disable=not progress, file=sys.stderr):
         video = videos[i]
         try:
             row = {"_index": i, "status": "ok", "error": None}
-            row.update(summarise(video, source, cutoff_hz, task, estimator))
+            row.update(summarise(video, source, cutoff_hz, task, factory, placement))
         except Exception as exc:  # one bad recording never stops a study
             msg = str(exc) if isinstance(exc, KneeViewInputError) else f"{type(exc).__name__}: {exc}"
             tqdm.write(f"kneeview batch: skipped {video}: {msg}", file=sys.stderr)
@@ -240,7 +257,7 @@ def run_batch(args) -> int:
     if world > 1 and args.source == "model" and args.device == "auto":
         _one_gpu_per_rank()
     rows = run_trials(videos, indices, args.source, args.cutoff, task, progress=sys.stderr.isatty(), desc=desc,
-                      checkpoint=args.model, device=args.device)
+                      checkpoint=args.model, device=args.device, placement="raw" if args.raw_3d else "calibrated")
     if world == 1:
         if not any(r.get("status") == "ok" for r in rows):
             # nothing to summarise: keep the summary the user had, list why in the errors file

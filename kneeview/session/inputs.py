@@ -2,8 +2,14 @@
 
 Both give :class:`TrialInputs` — lab-frame joint centres (mm), raw-pixel keypoints and
 per-joint confidence at the video's frames — which :func:`kneeview.analysis.analyse`
-turns into metrics. The network's 3D (camera frame, metres, mid-hip-relative) is placed
-in the lab by :func:`from_pose_sequence`.
+turns into metrics. The network's output is put in the lab by :func:`from_pose_sequence`:
+
+* ``placement="calibrated"`` (the default): the per-trial reconstruction
+  (:func:`kneeview.analysis.reconstruction.reconstruct`) — each joint on the ray through its
+  2D keypoint, constant segment lengths, feet on the floor, smoothness, the network's 3D as
+  a prior — with a standard deviation per joint and a reliability flag per frame;
+* ``placement="raw"``: the network's own 3D rotated into the lab and translated so that it
+  reprojects best (:func:`kneeview.analysis.frames.locate_mid_hip`), for comparison.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from .. import joints as J
 from ..analysis.frames import camera_to_lab, locate_mid_hip
 from ..errors import KneeViewInputError
 
-SOURCES = ("gt", "model")
+from . import PLACEMENTS
 
 
 @dataclass
@@ -29,6 +35,8 @@ class TrialInputs:
     rate_hz: float
     source: str
     model: dict = field(default_factory=dict)
+    placement: str = ""  # how the model's 3D was put in the lab ("" for the ground truth)
+    reconstruction: object = None  # kneeview.analysis.reconstruction.Reconstruction (calibrated placement)
 
 
 def from_ground_truth(rec, view_index: int = 0) -> TrialInputs:
@@ -47,15 +55,22 @@ def from_ground_truth(rec, view_index: int = 0) -> TrialInputs:
     return TrialInputs(joints, kp, np.where(known, 1.0, 0.0), np.arange(T), float(view.video_info.fps), "gt", {})
 
 
-def from_pose_sequence(seq, camera, rate_hz: float) -> TrialInputs:
-    """Network output (camera frame, metres, mid-hip-relative) -> lab millimetres.
-
-    The mid-hip's lab position is recovered from the 2D keypoints (:func:`locate_mid_hip`),
-    so ankle and pelvis heights (needed for the events) are absolute.
-    """
+def from_pose_sequence(seq, camera, rate_hz: float, placement: str = "calibrated") -> TrialInputs:
+    """Network output (camera frame, metres, mid-hip-relative) -> lab millimetres (see the
+    module's docstring for the two placements)."""
     if camera is None:
         raise KneeViewInputError(None, "the video has no calibrated camera: the network's 3D cannot be put in the lab frame", "camera")
-    hip = locate_mid_hip(seq.joints_cam_m, seq.keypoints_px, camera, seq.confidence)
-    joints = camera_to_lab(seq.joints_cam_m, camera, hip)
+    if placement not in PLACEMENTS:
+        raise KneeViewInputError(None, f"unknown placement {placement!r} (expected {' or '.join(PLACEMENTS)})", "placement")
+    recon = None
+    if placement == "calibrated":
+        from ..analysis.reconstruction import reconstruct
+
+        recon = reconstruct(seq.keypoints_px, seq.joints_cam_m, seq.confidence, camera, rate_hz)
+        joints = recon.joints_lab_mm
+    else:
+        hip = locate_mid_hip(seq.joints_cam_m, seq.keypoints_px, camera, seq.confidence)
+        joints = camera_to_lab(seq.joints_cam_m, camera, hip)
     return TrialInputs(joints, np.asarray(seq.keypoints_px, float), np.asarray(seq.confidence, float),
-                       np.asarray(seq.frame_index), float(rate_hz), getattr(seq, "source", "model"), dict(seq.model or {}))
+                       np.asarray(seq.frame_index), float(rate_hz), getattr(seq, "source", "model"), dict(seq.model or {}),
+                       placement, recon)

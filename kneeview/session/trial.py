@@ -13,7 +13,7 @@ Qt-free and torch-free at import: the network is loaded only when an estimate is
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ import numpy as np
 from ..analysis import TrialAnalysis, analyse, normalise_task
 from ..errors import KneeViewInputError
 from .estimates import Estimate, EstimateRun
-from .inputs import SOURCES, TrialInputs, from_ground_truth, from_pose_sequence
+from . import PLACEMENTS, SOURCES
+from .inputs import TrialInputs, from_ground_truth, from_pose_sequence
 
 #: The low-pass cutoff (Hz) used unless the user names another.
 DEFAULT_CUTOFF_HZ = 6.0
@@ -64,6 +65,9 @@ class Analysed:
     analysis: TrialAnalysis
     inputs: TrialInputs
     view_index: int = 0
+    #: per-frame standard deviation of the MKD and FPPA columns (``mkd_left_mm_sd``...), from
+    #: the calibrated reconstruction's posterior; empty for the ground truth and the raw placement
+    uncertainty: dict = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -141,16 +145,20 @@ class Session:
         return EstimateRun(self.views[view_index].video_path, **kw)
 
     def estimate(self, view_index: int = 0, estimator=None, checkpoint=None, device: str = "auto",
-                 use_cache: bool = True, **callbacks) -> Estimate:
-        """The view's pose estimate: cached, or computed (and cached). See :class:`EstimateRun`."""
+                 use_cache: bool = True, factory=None, **callbacks) -> Estimate:
+        """The view's pose estimate: cached, or computed (and cached). See :class:`EstimateRun`;
+        ``factory(checkpoint, device)`` builds the estimator when one is needed (default: loaded
+        once per session)."""
         self.require_camera(view_index)
         return self.estimate_run(view_index, estimator=estimator, checkpoint=checkpoint, device=device,
-                                 use_cache=use_cache).run(**callbacks)
+                                 use_cache=use_cache, factory=factory or self.load_estimator).run(**callbacks)
 
     # --------------------------------------------------------------- analysis
-    def inputs(self, source: str, view_index: int = 0, pose=None, **estimate_kw) -> TrialInputs:
+    def inputs(self, source: str, view_index: int = 0, pose=None, placement: str = "calibrated",
+               **estimate_kw) -> TrialInputs:
         """The view's trajectories: the ground truth, or the model's estimate (``pose`` if
-        given, else :meth:`estimate` with ``estimate_kw``) placed in the lab frame."""
+        given, else :meth:`estimate` with ``estimate_kw``) placed in the lab frame
+        (``placement``: see :mod:`kneeview.session.inputs`)."""
         if source == "gt":
             return from_ground_truth(self.recording, view_index)
         if source != "model":
@@ -158,17 +166,26 @@ class Session:
         camera = self.require_camera(view_index)
         if pose is None:
             pose = self.estimate(view_index, **estimate_kw).pose
-        return from_pose_sequence(pose, camera, float(self.views[view_index].video_info.fps))
+        return from_pose_sequence(pose, camera, float(self.views[view_index].video_info.fps), placement)
 
     def analyse(self, source: str = "model", view_index: int = 0, pose=None, cutoff_hz="auto", task=None,
-                **estimate_kw) -> Analysed:
-        """Trajectories of ``source`` -> filtered metrics, events and peaks."""
+                placement: str = "calibrated", uncertainty_samples: int = 200, **estimate_kw) -> Analysed:
+        """Trajectories of ``source`` -> filtered metrics, events and peaks; with the calibrated
+        placement, the metrics' per-frame standard deviation from ``uncertainty_samples``
+        posterior draws (0: none)."""
         self.check(source, view_index, cutoff_hz)
+        if placement not in PLACEMENTS:
+            raise KneeViewInputError(None, f"unknown placement {placement!r} (expected {' or '.join(PLACEMENTS)})", "placement")
         task = task_for(self.recording, task)
-        inputs = self.inputs(source, view_index, pose, **estimate_kw)
+        inputs = self.inputs(source, view_index, pose, placement, **estimate_kw)
         analysis = analyse(inputs.joints_lab_mm, inputs.rate_hz, inputs.keypoints_px, task=task,
                            cutoff_hz=cutoff_for(inputs.rate_hz, cutoff_hz), frame_index=inputs.frame_index)
-        return Analysed(analysis, inputs, view_index)
+        sd = {}
+        if inputs.reconstruction is not None and uncertainty_samples > 0:
+            from ..analysis.reconstruction import metric_uncertainty
+
+            sd = metric_uncertainty(inputs.reconstruction, analysis.reference_frame, n_samples=uncertainty_samples)
+        return Analysed(analysis, inputs, view_index, sd)
 
     # ----------------------------------------------------------------- export
     def summary_row(self, analysed: Analysed, trial: str | None = None) -> dict:
@@ -178,7 +195,7 @@ class Session:
         inputs = analysed.inputs
         return summary_row(analysed.analysis, trial or self.export_name(analysed.view_index),
                            str(self.views[analysed.view_index].video_path), inputs.source, inputs.model,
-                           self.recording.metadata)
+                           self.recording.metadata, **self._export_extras(analysed))
 
     def export(self, out_dir, analysed: Analysed, name: str | None = None) -> dict[str, Path]:
         """``<name>_frames.csv``, ``<name>_summary.csv`` and ``<name>.trc`` of an analysed view."""
@@ -188,4 +205,11 @@ class Session:
         return export_trial(out_dir, analysed.analysis, name or self.export_name(analysed.view_index),
                             confidence=inputs.confidence, source=inputs.source, model=inputs.model,
                             recording=str(self.views[analysed.view_index].video_path),
-                            metadata=self.recording.metadata)
+                            metadata=self.recording.metadata, **self._export_extras(analysed))
+
+    def _export_extras(self, analysed: Analysed) -> dict:
+        """The ground truth's completeness, the metrics' uncertainty, the placement and the fit's reliability."""
+        recon = analysed.inputs.reconstruction
+        return {"ground_truth": self.recording.ground_truth() if analysed.source == "gt" else None,
+                "uncertainty": analysed.uncertainty, "placement": analysed.inputs.placement or None,
+                "reliable": recon.reliable if recon is not None else None}

@@ -107,7 +107,7 @@ def test_model_source_uses_the_estimator_and_recovers_the_lab_trajectories(tree,
     gt = session.recording.ground_truth_frames()
     perfect = ScriptedEstimator(cam.project(gt), ((gt - mid_hip(gt)[:, None]) @ cam.R.T) / 1000.0,
                                 name="perfect", card={"version": "1"})
-    analysed = session.analyse("model", cutoff_hz=None, estimator=perfect, use_cache=False)
+    analysed = session.analyse("model", cutoff_hz=None, estimator=perfect, use_cache=False, placement="raw")
     model, inputs = analysed.analysis, analysed.inputs
     truth = session.analyse("gt", cutoff_hz=None).analysis
     assert inputs.source == "model" and inputs.model["name"] == "perfect"

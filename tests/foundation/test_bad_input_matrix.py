@@ -108,8 +108,6 @@ def test_truncated_c3d_only_with_allow_partial_and_the_summary_says_so(tmp_path)
     frames = pd.read_csv(out / f"{TRIAL}_frames.csv")
     assert len(frames) == 200 and frames["RFEP_x_mm"].notna().sum() < 120  # the C3D covers 1.97 of 4 s
     summary = pd.read_csv(out / f"{TRIAL}_summary.csv")
-    if "gt_frames_declared" not in summary.columns:
-        pytest.xfail("Session.export does not pass the ground truth to export_trial yet (ground_truth=...)")
     assert summary.loc[0, "gt_frames_declared"] == 400 and summary.loc[0, "gt_frames_read"] == 197
     assert bool(summary.loc[0, "gt_partial"])
 

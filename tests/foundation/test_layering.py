@@ -1,4 +1,4 @@
-"""The GUI/core boundary of DESIGN.md, checked: import-linter contracts in pyproject.toml."""
+"""The layering rules (README, "Layout"), checked: import-linter contracts in pyproject.toml."""
 import ast
 import subprocess
 import sys

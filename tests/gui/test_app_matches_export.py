@@ -44,7 +44,13 @@ def test_the_plots_and_the_exported_csv_agree_and_the_cli_reuses_the_cache(make_
                                    equal_nan=True)
         np.testing.assert_allclose(frames[f"fppa_{side}_deg"], shown.series["FPPA (deg)"][side], rtol=1e-9, atol=1e-9,
                                    equal_nan=True)
+        # the uncertainty bands on screen are the CSV's _sd columns
+        np.testing.assert_allclose(frames[f"mkd_{side}_mm_sd"], shown.sd["MKD (mm)"][side], rtol=1e-9, equal_nan=True)
+        assert np.nanmax(shown.sd["MKD (mm)"][side]) > 0
+    bands = [item for item in win.plots.plots["MKD (mm)"].decorations if getattr(item, "kneeview_band", None)]
+    assert sorted(b.kneeview_band for b in bands) == ["left", "right"]
     summary = pd.read_csv(out / "DJ01_summary.csv").iloc[0]
+    assert summary["placement"] == "calibrated"
     analysis = win.analysed_model.analysis
     for key in ("mkd_peak_left_mm", "mkd_peak_right_mm", "fppa_peak_left_deg"):
         if np.isfinite(analysis.peaks[key]):

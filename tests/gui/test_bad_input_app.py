@@ -18,9 +18,6 @@ def test_open_path_shows_one_dialog_and_the_window_stays_usable(make_window, dia
     win = make_window(auto_run=False)
     opened = win.open_path(session)
     shown = _criticals(dialogs)
-    if case.id == "c3d-truncated-half" and not shown:
-        pytest.xfail("the app opens a truncated C3D without a word: the opener (kneeview/gui/opener.py) "
-                     "should call GroundTruth.require_complete() as it calls rec.ground_truth()")
     assert len(shown) == 1, shown
     kind, title, text = shown[0]
     assert str(named) in text and problem in text, text
