@@ -595,7 +595,7 @@ def _pages(f: TrialFacts):
     phase = {"drop_jump": "landing phase (initial contact to take-off)",
              "single_leg_squat": "squat (start to end)"}.get(a.events.task, "whole trial (no task detected)")
     fig.text(0.05, 0.49, f"Peaks in the {phase}", fontweight="bold", fontsize=8, va="top")
-    _peak_table(fig, f, (0.05, 0.34, 0.90, 0.14))
+    _peak_table(fig, f, (0.05, 0.34, 0.875, 0.14))
     quality = quality_lines(f)
     y1 = _text_block(fig, 0.05, 0.318, "Data quality", quality, 72)
     prov = [f"{k}: {v}" for k, v in f.provenance]
