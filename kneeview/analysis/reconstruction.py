@@ -19,8 +19,8 @@ deviation:
   height (one unknown, bounded above the floor) by more than ``floor_tolerance_mm`` (a soft
   hinge); while in contact (from a first solve without these terms: ankle slow and near its
   lowest level for ``min_contact_s``) it is at that height and does not slide;
-* temporal smoothness: second differences scaled by ``rate_hz**2`` (an acceleration, mm/s^2);
-  robust, so landing impacts are not smoothed away.
+* temporal smoothness: second differences scaled by ``rate_hz**2`` (an acceleration, mm/s^2,
+  in units of the athlete's size); Cauchy loss, so landing impacts are not smoothed away.
 
 Frames where nobody was detected (NaN 2D) inside the trial are bridged by the smoothness and
 segment-length terms (straight-line motion); gaps longer than ``max_gap_s`` are returned as
@@ -104,7 +104,7 @@ class ReconstructionSettings:
     max_gap_s: float = 0.25  # longer runs of undetected frames come back NaN
     reliable_residual: float = 3.0  # frame unreliable above this RMS 2D residual (sigma units)
     reliable_confidence: float = 0.3  # ... or below this mean confidence
-    reliable_sd_mm: float = 40.0  # ... or a knee sd over this
+    reliable_sd_mm: float = 60.0  # ... or a knee sd (norm over x, y, z) over this
 
 
 @dataclass
@@ -167,21 +167,27 @@ def _runs(mask):
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
-def _soft_l1_rows(scale):
-    """A least_squares loss: soft L1 with a per-residual knee ``scale`` (inf: plain squares)."""
+def _robust_rows(scale, cauchy):
+    """A least_squares-style loss per residual: soft L1 (or Cauchy where ``cauchy``) with knee
+    ``scale`` in sigma units; plain squares where the scale is inf."""
     c2 = np.asarray(scale, dtype=np.float64) ** 2
     robust = np.isfinite(c2)
-    c2r = c2[robust]
+    soft = robust & ~np.asarray(cauchy, bool)
+    heavy = robust & np.asarray(cauchy, bool)
+    cs, ch = c2[soft], c2[heavy]
 
     def loss(z):
         rho = np.empty((3, z.size))
         rho[0], rho[1], rho[2] = z, 1.0, 0.0
-        zr = z[robust]
-        q = 1.0 + zr / c2r
+        q = 1.0 + z[soft] / cs
         sq = np.sqrt(q)
-        rho[0, robust] = 2.0 * c2r * (sq - 1.0)
-        rho[1, robust] = 1.0 / sq
-        rho[2, robust] = -0.5 / (c2r * q * sq)
+        rho[0, soft] = 2.0 * cs * (sq - 1.0)
+        rho[1, soft] = 1.0 / sq
+        rho[2, soft] = -0.5 / (cs * q * sq)
+        q = 1.0 + z[heavy] / ch
+        rho[0, heavy] = ch * np.log(q)
+        rho[1, heavy] = 1.0 / q
+        rho[2, heavy] = -1.0 / (ch * q * q)
         return rho
 
     return loss
@@ -259,7 +265,10 @@ class _Problem:
         offs = np.cumsum([0] + [b[1] for b in blocks])
         self.offset = {name: int(o) for (name, _), o in zip(blocks, offs[:-1])}
         self.m = int(offs[-1])
-        self.loss = _soft_l1_rows(np.concatenate(scales))
+        scale = np.concatenate(scales)
+        cauchy = np.zeros(len(scale), bool)
+        cauchy[self.offset["acceleration"]:] = True  # landings: rare, very large accelerations
+        self.loss = _robust_rows(scale, cauchy)
         self._build_structure()
 
     # variable index of (frame, joint, coordinate)

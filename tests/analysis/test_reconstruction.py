@@ -1,0 +1,213 @@
+"""The calibrated per-trial reconstruction against a known drop jump seen through a distorted camera."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kneeview.analysis.metrics import knee_metrics_3d
+from kneeview.analysis.reconstruction import SEGMENTS, metric_uncertainty, reconstruct
+from kneeview.camera import Camera, ViconRadial, look_at_rotation
+from kneeview.synth.anthropometrics import sample_athlete
+from kneeview.synth.motion import drop_jump
+
+RATE = 60.0
+ANKLES = (4, 5)
+KNEES = (2, 3)
+
+
+def make_camera(position=(-2600.0, -3600.0, 1100.0), w0=-4.0e-8):
+    """A 1920x1080 video camera looking obliquely at the landing spot, with strong radial distortion
+    (about 25 px at the image corners' half radius)."""
+    pp = (960.4, 539.7)
+    K = np.array([[1600.0, 0.0, pp[0]], [0.0, 1600.0, pp[1]], [0.0, 0.0, 1.0]])
+    return Camera(device_id="1", name="Vue 1", K=K, R=look_at_rotation(position, (0.0, 0.0, 700.0)),
+                  position_mm=np.asarray(position, float), image_size=(1920, 1080),
+                  distortion=ViconRadial(pp, (pp[0] + 6.0, pp[1] - 4.0), (w0, 0.0, 0.0)))
+
+
+@pytest.fixture(scope="module")
+def trial():
+    """A drop jump from the box (joint centres at 60 Hz, lab mm) and its true segment lengths."""
+    rng = np.random.default_rng(4)
+    athlete = sample_athlete(rng, "T")
+    motion = drop_jump(athlete, rng, RATE, RATE, valgus_mm=(25.0, 10.0), duration_s=2.2)
+    joints = motion.joints_lab_mm
+    return joints, athlete
+
+
+def network_output(joints, camera, depth_scale=1.3):
+    """What a plausible network says: the true 2D (raw pixels) and the true mid-hip-relative pose in
+    the camera frame with its depth stretched by ``depth_scale`` (metres)."""
+    kp = camera.project(joints)
+    rel = joints - 0.5 * (joints[:, :1] + joints[:, 1:2])
+    cam = rel @ camera.R.T
+    cam[..., 2] *= depth_scale
+    return kp, cam / 1000.0, np.ones(joints.shape[:2])
+
+
+def test_noise_free_trial_comes_back(trial):
+    """Exact 2D and the true relative pose as the prior: joint centres, MKD, lengths and the contact
+    height come back (to millimetres: the smoothness and anthropometric priors still pull a little,
+    most at the landing impacts)."""
+    joints, athlete = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam, depth_scale=1.0)
+    rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=0.02)
+    err = np.linalg.norm(rec.joints_lab_mm - joints, axis=-1)
+    assert np.median(err[:, KNEES]) < 10.0, np.median(err[:, KNEES])
+    truth, got = knee_metrics_3d(joints, 60), knee_metrics_3d(rec.joints_lab_mm, 60)
+    for side in ("right", "left"):
+        d = got[f"mkd_{side}_mm"] - truth[f"mkd_{side}_mm"]
+        assert np.sqrt(np.mean(d ** 2)) < 10.0, side
+    assert rec.segment_lengths_mm["thigh_right"] == pytest.approx(athlete.thigh_mm, abs=2.0)
+    assert rec.segment_lengths_mm["shank_left"] == pytest.approx(athlete.shank_mm, abs=2.0)
+    assert rec.segment_lengths_mm["hip_width"] == pytest.approx(athlete.hip_width_mm, abs=2.0)
+    assert rec.ankle_contact_height_mm == pytest.approx(np.min(joints[:, ANKLES, 2]), abs=5.0)
+
+
+@pytest.mark.xfail(strict=True, reason="not met yet: a depth error in the network prior is not corrected by the "
+                   "rays, segment lengths and floor (noise-free: knee error ~19 mm median, MKD RMS ~40 mm)")
+def test_depth_error_in_the_prior_is_corrected_to_sub_millimetre(trial):
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam, depth_scale=1.3)
+    rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=0.02)
+    assert np.max(np.linalg.norm(rec.joints_lab_mm - joints, axis=-1)) < 1.0
+
+
+def test_the_old_placement_is_what_the_solve_improves_on(trial):
+    """Same input through locate_mid_hip + camera_to_lab: the stretched depth stays wrong by centimetres."""
+    from kneeview.analysis.frames import camera_to_lab, locate_mid_hip
+
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam)
+    old = camera_to_lab(net, cam, locate_mid_hip(net, kp, cam, conf))
+    assert np.median(np.linalg.norm(old - joints, axis=-1)) > 20.0
+
+
+def _noisy_with_a_swap(joints, cam, bad):
+    kp, net, conf = network_output(joints, cam, depth_scale=1.0)
+    kp = kp + np.random.default_rng(11).normal(0.0, 2.0, kp.shape)
+    kp[bad] = kp[bad, [1, 0, 3, 2, 5, 4]]  # right and left swapped in one frame of the landing
+    net[bad] = net[bad, [1, 0, 3, 2, 5, 4]]
+    return reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0)
+
+
+def test_noise_and_a_mislabelled_frame(trial):
+    joints, _ = trial
+    bad = 70
+    rec = _noisy_with_a_swap(joints, make_camera(), bad)
+    err = np.linalg.norm(rec.joints_lab_mm - joints, axis=-1)
+    good = np.arange(len(joints)) != bad
+    assert np.median(err[good][:, KNEES]) < 40.0, np.median(err[good][:, KNEES])
+    truth, got = knee_metrics_3d(joints, 60), knee_metrics_3d(rec.joints_lab_mm, 60)
+    for side in ("right", "left"):
+        d = (got[f"mkd_{side}_mm"] - truth[f"mkd_{side}_mm"])[good]
+        assert np.sqrt(np.mean(d ** 2)) < 15.0, (side, np.sqrt(np.mean(d ** 2)))
+
+
+@pytest.mark.xfail(strict=True, reason="not met yet: a frame whose 2D and 3D are both mirrored is "
+                   "self-consistent and follows its labels (its joints move 150-430 mm)")
+def test_a_mislabelled_frame_is_outvoted_by_its_neighbours(trial):
+    joints, _ = trial
+    bad = 70
+    rec = _noisy_with_a_swap(joints, make_camera(), bad)
+    assert np.max(np.linalg.norm(rec.joints_lab_mm[bad] - joints[bad], axis=-1)) < 40.0
+
+
+def test_segment_lengths_are_constant(trial):
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam)
+    kp = kp + np.random.default_rng(2).normal(0.0, 3.0, kp.shape)
+    rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=3.0)
+    X = rec.joints_lab_mm
+    for name, (a, b) in SEGMENTS.items():
+        lengths = np.linalg.norm(X[:, b] - X[:, a], axis=-1)
+        assert np.max(np.abs(lengths - rec.segment_lengths_mm[name])) < 6.0, name
+        assert np.std(lengths) < 2.0, name
+
+
+def test_an_ankle_cannot_go_below_the_floor(trial):
+    """2D that puts the ankles 60 px low (through the floor) during the landing: the hinge stops them."""
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam)
+    kp[60:100, ANKLES, 1] += 60.0
+    rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0)
+    z = rec.joints_lab_mm[:, ANKLES, 2]
+    floor = rec.ankle_contact_height_mm - rec.settings.floor_tolerance_mm
+    assert rec.ankle_contact_height_mm >= rec.settings.min_ankle_height_mm
+    assert np.min(z) > floor - 3.0, (np.min(z), floor)
+    assert np.min(z) > 0.0
+
+
+def test_ray_geometry_matters(trial):
+    """The same trial through an undistorted camera model is measurably wrong: the solve does use the
+    distortion (and a sign error in the ray geometry would fail the noise-free test above)."""
+    from kneeview.camera.distortion import NoDistortion
+
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam)
+    wrong = Camera(device_id="1", name="Vue 1", K=cam.K, R=cam.R, position_mm=cam.position_mm,
+                   image_size=cam.image_size, distortion=NoDistortion())
+    rec = reconstruct(kp, net, conf, wrong, RATE, sigma_px=0.02)
+    assert np.max(np.linalg.norm(rec.joints_lab_mm - joints, axis=-1)) > 5.0
+
+
+def test_gaps_are_bridged_or_left_nan(trial):
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam, depth_scale=1.0)
+    kp = kp + np.random.default_rng(5).normal(0.0, 1.0, kp.shape)
+    short, long_ = slice(40, 44), slice(100, 130)  # 4 frames (bridged), 0.5 s (NaN)
+    for s in (short, long_):
+        kp[s], net[s], conf[s] = np.nan, np.nan, 0.0
+    kp[:3] = np.nan  # nobody before frame 3
+    rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=1.0)
+    X = rec.joints_lab_mm
+    assert np.isnan(X[:3]).all() and np.isnan(X[long_]).all()
+    assert np.isfinite(X[short]).all() and rec.bridged[short].all() and not rec.reliable[short].any()
+    err = np.linalg.norm(X[short] - joints[short], axis=-1)
+    ok = np.isfinite(X).all(axis=(1, 2))
+    typical = np.median(np.linalg.norm(X[ok] - joints[ok], axis=-1))
+    assert typical < 50.0, typical
+    assert np.max(err) < 100.0, np.max(err)
+
+
+def test_uncertainty_grows_with_pixel_noise_and_samples_match_it(trial):
+    joints, _ = trial
+    cam = make_camera()
+    sds = []
+    for noise in (1.0, 4.0):
+        kp, net, conf = network_output(joints, cam)
+        kp = kp + np.random.default_rng(3).normal(0.0, noise, kp.shape)
+        rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0)
+        sds.append(np.median(rec.joints_sd_mm[:, KNEES]))
+    assert sds[1] > 1.5 * sds[0], sds
+
+    draws = rec.sample(400, seed=1)
+    assert draws.shape == (400,) + joints.shape
+    spread = draws.std(axis=0, ddof=1)
+    ratio = spread / rec.joints_sd_mm
+    assert 0.85 < np.median(ratio) < 1.15, np.median(ratio)
+    assert np.percentile(np.abs(ratio - 1.0), 95) < 0.25
+    np.testing.assert_allclose(draws.mean(axis=0), rec.joints_lab_mm, atol=4 * np.max(rec.joints_sd_mm) / np.sqrt(400))
+    assert np.array_equal(rec.sample(3, seed=7), rec.sample(3, seed=7))
+
+    unc = metric_uncertainty(rec, reference_frame=60, n_samples=100, seed=0)
+    for key in ("mkd_left_mm_sd", "mkd_right_mm_sd", "mkd_ic_left_mm_sd", "fppa_right_deg_sd"):
+        assert unc[key].shape == (len(joints),)
+        values = np.delete(unc[key], 60)  # MKD since contact is 0 at the reference frame in every draw
+        assert np.all(np.isfinite(values)) and np.all(values > 0), key
+    assert np.median(unc["mkd_right_mm_sd"]) < 20.0
+
+
+def test_nobody_detected_gives_an_empty_result():
+    cam = make_camera()
+    T = 10
+    rec = reconstruct(np.full((T, 6, 2), np.nan), np.full((T, 6, 3), np.nan), np.zeros((T, 6)), cam, RATE)
+    assert np.isnan(rec.joints_lab_mm).all() and not rec.reliable.any()
+    assert rec.sample(2, seed=0).shape == (2, T, 6, 3)
