@@ -79,6 +79,13 @@ class SessionState(QtCore.QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._apply_pending)
+        # batches that do not touch the frame shown are announced at most this often: a run
+        # delivers a batch per frame on a CPU, and repainting for each cost the run a third
+        # of its speed (benchmarks/bench_app_inference.py)
+        self._pose_timer = QtCore.QTimer(self)
+        self._pose_timer.setSingleShot(True)
+        self._pose_timer.setInterval(250)
+        self._pose_timer.timeout.connect(self.poseChanged)
 
     # ----------------------------------------------------------------- recording
     @property
@@ -198,7 +205,13 @@ class SessionState(QtCore.QObject):
         for k, v in cols.items():
             getattr(est.pose, k)[start:stop] = v[: stop - start]
         est.done[start:stop] = True
-        self._changed(view)
+        if view != self.view_index:
+            return
+        if start <= self.frame < stop:  # the frame shown has its estimate now: show it at once
+            self._pose_timer.stop()
+            self.poseChanged.emit()
+        elif not self._pose_timer.isActive():
+            self._pose_timer.start()
 
     def set_pose(self, seq: PoseSequence, view: int | None = None) -> ViewEstimate:
         """The complete estimate of ``view`` (default: the view shown)."""

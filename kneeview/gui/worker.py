@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
+
+import numpy as np
 
 from PySide6 import QtCore
 
@@ -24,12 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class InferenceWorker(QtCore.QObject):
-    """Runs one estimate of one video. Signals are queued to the GUI thread."""
+    """Runs one estimate of one video. Signals are queued to the GUI thread.
+
+    Batches and progress are not signalled one by one: the worker keeps them
+    (:meth:`take_batches`, :meth:`take_progress`) and :class:`InferenceRun` collects them
+    from the GUI thread a few times a second. A CPU run delivers a batch per frame, and a
+    signal and a repaint per frame took a third of the run's speed from it.
+    """
 
     status = QtCore.Signal(str)
     modelReady = QtCore.Signal(object)  # kneeview.pose.ModelIdentity
-    progress = QtCore.Signal(int, int, float, float)  # done, total, frames/s, eta_s
-    batchReady = QtCore.Signal(int, object)  # first frame, dict of arrays
     finished = QtCore.Signal(object, str, object)  # PoseSequence, "computed..." | "cache:<path>", analysis or None
     cancelled = QtCore.Signal(int)  # frames done
     failed = QtCore.Signal(str, object)  # message, KneeViewInputError or None
@@ -42,6 +49,9 @@ class InferenceWorker(QtCore.QObject):
         self.analyse = analyse
         self._cancel = threading.Event()
         self._done = 0
+        self._lock = threading.Lock()
+        self._held: list = []  # batches the GUI has not collected yet
+        self._progress = None  # the latest Progress not collected yet
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -77,11 +87,31 @@ class InferenceWorker(QtCore.QObject):
             self.finished.emit(result.pose, result.where, analysed)
 
     def _on_batch(self, batch) -> None:
-        self._done = batch.done
-        self.batchReady.emit(batch.start, batch.columns)
+        with self._lock:
+            self._done = batch.done
+            self._held.append(batch)
 
     def _on_progress(self, p) -> None:
-        self.progress.emit(p.done, p.total, p.frames_per_s, p.eta_s)
+        with self._lock:
+            self._progress = p
+
+    def take_batches(self) -> list[tuple[int, dict]]:
+        """The batches estimated since the last call, consecutive ones merged: [(start, columns)]."""
+        with self._lock:
+            held, self._held = self._held, []
+        out = []
+        while held:
+            run = [held.pop(0)]
+            while held and held[0].start == run[-1].stop:
+                run.append(held.pop(0))
+            out.append((run[0].start, {k: np.concatenate([b.columns[k] for b in run]) for k in run[0].columns}))
+        return out
+
+    def take_progress(self):
+        """The latest progress (kneeview.session.Progress) since the last call, or None."""
+        with self._lock:
+            p, self._progress = self._progress, None
+        return p
 
 
 class InferenceRun(QtCore.QObject):
@@ -97,6 +127,8 @@ class InferenceRun(QtCore.QObject):
     cancelled = QtCore.Signal(int)
     failed = QtCore.Signal(str, object)
 
+    COLLECT_MS = 100  # how often the GUI collects the worker's batches and progress
+
     def __init__(self, worker: InferenceWorker, parent=None):
         super().__init__(parent)
         self.worker = worker
@@ -104,8 +136,16 @@ class InferenceRun(QtCore.QObject):
         self.thread.setObjectName("kneeview-inference")
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
-        for name in ("status", "modelReady", "progress", "batchReady", "finished", "cancelled", "failed"):
+        self._collector = QtCore.QTimer(self)
+        self._collector.setInterval(self.COLLECT_MS)
+        self._collector.timeout.connect(self.collect)
+        for name in ("status", "modelReady"):
             getattr(worker, name).connect(getattr(self, name))
+        # bound methods of this GUI-thread object: queued, so they run in the GUI thread, where
+        # the last batches are collected before the run's end is told
+        worker.finished.connect(self._worker_finished)
+        worker.cancelled.connect(self._worker_cancelled)
+        worker.failed.connect(self._worker_failed)
         for sig in (worker.finished, worker.cancelled, worker.failed):
             # direct: the GUI thread may be blocked in wait() for this very thread
             sig.connect(self.thread.quit, QtCore.Qt.ConnectionType.DirectConnection)
@@ -115,8 +155,33 @@ class InferenceRun(QtCore.QObject):
 
     def _mark_done(self, *_):
         self.done = True
+        self._collector.stop()
+
+    @QtCore.Slot(object, str, object)
+    def _worker_finished(self, seq, where, analysed) -> None:
+        self.collect()
+        self.finished.emit(seq, where, analysed)
+
+    @QtCore.Slot(int)
+    def _worker_cancelled(self, done) -> None:
+        self.collect()
+        self.cancelled.emit(done)
+
+    @QtCore.Slot(str, object)
+    def _worker_failed(self, message, exc) -> None:
+        self.collect()
+        self.failed.emit(message, exc)
+
+    def collect(self) -> None:
+        """Relay what the worker has estimated since the last collection (GUI thread)."""
+        for start, cols in self.worker.take_batches():
+            self.batchReady.emit(start, cols)
+        p = self.worker.take_progress()
+        if p is not None:
+            self.progress.emit(p.done, p.total, p.frames_per_s, p.eta_s)
 
     def start(self) -> None:
+        self._collector.start()
         self.thread.start()
 
     def cancel(self) -> None:

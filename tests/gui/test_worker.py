@@ -37,7 +37,10 @@ def test_worker_relays_batches_in_order_and_cancels(make_session, qtbot):
     run.finished.connect(lambda seq, where, analysed: finished.append((seq, where, analysed)))
     with qtbot.waitSignal(run.finished, timeout=20000):
         run.start()
-    assert batches == [(0, [0.0, 1.0, 2.0]), (3, [3.0, 4.0, 5.0]), (6, [6.0])]
+    # relayed in order, consecutive batches merged (at most every RELAY_S): every frame once, in place
+    starts = [start for start, _ in batches]
+    assert starts[0] == 0 and all(b == a + len(v) for (a, v), b in zip(batches, starts[1:]))
+    assert sum((v for _, v in batches), []) == [float(i) for i in range(7)]
     seq, where, analysed = finished[0]
     assert analysed == ("analysed", 7)  # the analysis ran on the complete estimate, before `finished`
     np.testing.assert_array_equal(seq.keypoints_px[:, 0, 0], np.arange(7))
@@ -52,9 +55,11 @@ def test_worker_relays_batches_in_order_and_cancels(make_session, qtbot):
 
     worker = InferenceWorker(session.estimate_run(0, estimator=Stopping(), use_cache=False))
     run = InferenceRun(worker)
-    cancelled = []
+    cancelled, kept = [], []
     run.cancelled.connect(cancelled.append)
+    run.batchReady.connect(lambda start, cols: kept.append((start, cols["keypoints_px"][:, 0, 0].tolist())))
     with qtbot.waitSignal(run.cancelled, timeout=20000):
         run.start()
     assert cancelled == [3]  # the first batch is kept; nothing further ran
+    assert kept == [(0, [0.0, 1.0, 2.0])]  # and it reached the GUI before the cancel did
     run.wait()
