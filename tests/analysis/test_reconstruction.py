@@ -184,7 +184,7 @@ def test_uncertainty_grows_with_pixel_noise_and_samples_match_it(trial):
     for noise in (1.0, 4.0):
         kp, net, conf = network_output(joints, cam)
         kp = kp + np.random.default_rng(3).normal(0.0, noise, kp.shape)
-        rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0)
+        rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0)  # the posterior itself
         sds.append(np.median(rec.joints_sd_mm[:, KNEES]))
     assert sds[1] > 1.5 * sds[0], sds
 
@@ -211,3 +211,18 @@ def test_nobody_detected_gives_an_empty_result():
     rec = reconstruct(np.full((T, 6, 2), np.nan), np.full((T, 6, 3), np.nan), np.zeros((T, 6)), cam, RATE)
     assert np.isnan(rec.joints_lab_mm).all() and not rec.reliable.any()
     assert rec.sample(2, seed=0).shape == (2, T, 6, 3)
+
+
+def test_the_posterior_inflation_scales_the_reported_sd_and_the_samples_alike(trial):
+    """The reported sd is the posterior's times ``posterior_inflation`` (the network's errors are
+    biased); the samples spread by the same factor, and the fit itself does not change."""
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam)
+    plain = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0)
+    wide = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=3.5)
+    np.testing.assert_array_equal(plain.joints_lab_mm, wide.joints_lab_mm)
+    np.testing.assert_allclose(wide.joints_sd_mm, 3.5 * plain.joints_sd_mm, rtol=1e-12)
+    np.testing.assert_array_equal(plain.reliable, wide.reliable)
+    spread = wide.sample(300, seed=2).std(axis=0, ddof=1) / plain.sample(300, seed=2).std(axis=0, ddof=1)
+    np.testing.assert_allclose(spread[np.isfinite(spread)], 3.5, rtol=1e-9)
