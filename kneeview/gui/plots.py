@@ -186,8 +186,9 @@ class PlotPanel(QtWidgets.QWidget):
             if y is None or sd is None:
                 continue
             ok = np.isfinite(y) & np.isfinite(sd)
-            lo = pg.PlotDataItem(m.time_s, np.where(ok, y - sd, np.nan), pen=None, connect="finite")
-            hi = pg.PlotDataItem(m.time_s, np.where(ok, y + sd, np.nan), pen=None, connect="finite")
+            # edges as pen-less curve items: a PlotDataItem without a pen has no path to fill between
+            lo = pg.PlotCurveItem(m.time_s, np.where(ok, y - sd, np.nan), pen=pg.mkPen(None), connect="finite")
+            hi = pg.PlotCurveItem(m.time_s, np.where(ok, y + sd, np.nan), pen=pg.mkPen(None), connect="finite")
             band = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(*colour[:3], 60))
             band.kneeview_band = side  # for tests and screenshots: which leg's band
             for item in (lo, hi, band):

@@ -49,6 +49,7 @@ def test_the_plots_and_the_exported_csv_agree_and_the_cli_reuses_the_cache(make_
         assert np.nanmax(shown.sd["MKD (mm)"][side]) > 0
     bands = [item for item in win.plots.plots["MKD (mm)"].decorations if getattr(item, "kneeview_band", None)]
     assert sorted(b.kneeview_band for b in bands) == ["left", "right"]
+    assert all(b.boundingRect().height() > 0 for b in bands)  # a band that fills, not an empty path
     summary = pd.read_csv(out / "DJ01_summary.csv").iloc[0]
     assert summary["placement"] == "calibrated"
     analysis = win.analysed_model.analysis
