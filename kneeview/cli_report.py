@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_args import cutoff_hz
-from .session import SOURCES
+from .session.cli import add_analysis_options, add_recording_options
 
 
 def _suffix(*allowed: str):
@@ -22,18 +21,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="a one-page screening report of a trial (PDF)")
     p.add_argument("recording", help="session folder or video file")
     p.add_argument("--out", required=True, type=_suffix(".pdf"), help="the PDF to write")
-    p.add_argument("--source", choices=SOURCES, default="model",
-                   help="network estimate (model, default) or the C3D ground truth (gt)")
-    p.add_argument("--cutoff", type=cutoff_hz, default="auto",
-                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
-    p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
-    p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
-    p.add_argument("--device", default="auto", help="device for --source model: auto (CUDA, MPS, CPU), cpu, cuda:0...")
-    p.add_argument("--calibration", help="calibration file instead of the one found")
-    p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
-    p.add_argument("--camera", help="device id of the camera that filmed the video")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="use a truncated C3D's frames (the report says so); default: refuse it")
+    add_recording_options(p)
+    add_analysis_options(p, partial="the report says so")
     p.set_defaults(func=run_report)
 
     s = subparsers.add_parser("study", help="a study across athletes from a `kneeview batch` summary (PDF or HTML)")
@@ -51,7 +40,7 @@ def run_report(args) -> int:
     session.check(args.source, 0, args.cutoff)
     task = task_for(session.recording, args.task)
     analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, checkpoint=args.model,
-                               device=args.device)
+                               device=args.device, placement="raw" if args.raw_3d else "calibrated")
     print(write_trial_report(args.out, session, analysed))
     return 0
 

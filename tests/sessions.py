@@ -1,11 +1,16 @@
 """Test data written in the real formats: cameras, joint trajectories, videos (shared by all test folders)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.is_dir():  # CI clones main with shared/ beside it; a local checkout may differ
@@ -131,3 +136,19 @@ class ScriptedEstimator:
             out.append({"score": 0.9, "keypoints_px": self.keypoints_px[k], "joints_cam_m": self.joints_cam_m[k],
                         "confidence": np.full(6, self.confidence)})
         return out
+
+
+@contextlib.contextmanager
+def mounted(target: Path, *options: str):
+    """A tmpfs mounted on ``target`` (root only); skips the test where mounting is not permitted."""
+    target.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command: cannot make a small or read-only filesystem")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), f"kneeview-{uuid.uuid4().hex[:8]}", str(target)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here (needs root): {proc.stderr.strip()}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)

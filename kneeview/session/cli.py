@@ -27,42 +27,44 @@ PART_RE = re.compile(r"\.part-(\d+)-of-(\d+)\.csv$")
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a recording's joint centres, knee metrics and events (CSV, TRC)")
     p.add_argument("recording", help="session folder or video file")
-    p.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or the C3D ground truth (gt)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--cutoff", type=cutoff_hz, default="auto",
-                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
-    p.add_argument("--task", help="dj or sls (default: from the trial's metadata, else detected)")
-    p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
-    p.add_argument("--device", default="auto", help="device for --source model: auto (CUDA, MPS, CPU), cpu, cuda:0...")
-    p.add_argument("--calibration", help="calibration file instead of the one found")
-    p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
-    p.add_argument("--camera", help="device id of the camera that filmed the video")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="use a truncated C3D's frames (the summary records frames declared and read); default: refuse it")
-    p.add_argument("--raw-3d", action="store_true",
-                   help="--source model: the network's own 3D placed from its 2D, instead of the calibrated "
-                        "per-trial reconstruction (for comparison)")
+    add_recording_options(p)
+    add_analysis_options(p, partial="the summary records frames declared and read")
     p.set_defaults(func=run_export)
 
     b = subparsers.add_parser("batch", help="summarise every recording under a folder tree into one CSV")
     b.add_argument("root", help="folder tree with session folders")
     b.add_argument("--out", required=True, help="summary CSV to write")
-    b.add_argument("--source", choices=SOURCES, default="model", help="network estimate (model, default) or ground truth (gt)")
-    b.add_argument("--cutoff", type=cutoff_hz, default="auto",
-                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
-    b.add_argument("--task", help="dj or sls for every trial (default: per trial, from metadata or detected)")
-    b.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
-    b.add_argument("--device", default="auto",
-                   help="device for --source model (default auto; under torchrun each rank takes GPU LOCAL_RANK)")
+    add_analysis_options(b, partial="recorded in the summary", every_trial=True)
     b.add_argument("--merge", action="store_true", help="only merge the part files of an earlier sharded run")
     b.add_argument("--merge-timeout", type=non_negative_float, default=3600.0,
                    help="seconds rank 0 waits for the other ranks' parts (default 3600)")
-    b.add_argument("--allow-partial", action="store_true",
-                   help="use truncated C3D files' frames (recorded in the summary); default: skip such trials")
-    b.add_argument("--raw-3d", action="store_true",
+    b.set_defaults(func=run_batch)
+
+
+def add_recording_options(p) -> None:
+    """What names a recording's parts when they are not where a Nexus export puts them."""
+    p.add_argument("--calibration", help="calibration file instead of the one found")
+    p.add_argument("--c3d", help="C3D ground truth instead of <trial>.c3d")
+    p.add_argument("--camera", help="device id of the camera that filmed the video")
+
+
+def add_analysis_options(p, partial: str, every_trial: bool = False) -> None:
+    """The options of the path from a recording to its numbers, shared by export, batch and report."""
+    p.add_argument("--source", choices=SOURCES, default="model",
+                   help="network estimate (model, default) or the C3D ground truth (gt)")
+    p.add_argument("--cutoff", type=cutoff_hz, default="auto",
+                   help="low-pass cutoff in Hz (0: no filtering; default 6, or 0.4 x the frame rate below 15 frames/s)")
+    p.add_argument("--task", help="dj or sls" + (" for every trial" if every_trial else "")
+                   + " (default: from the trial's metadata, else detected)")
+    p.add_argument("--model", help="checkpoint folder for --source model (default: the bundled model)")
+    p.add_argument("--device", default="auto", help="device for --source model: auto (CUDA, MPS, CPU), cpu, cuda:0..."
+                   + (" (under torchrun each rank takes GPU LOCAL_RANK)" if every_trial else ""))
+    p.add_argument("--allow-partial", action="store_true",
+                   help=f"use a truncated C3D's frames ({partial}); default: refuse it")
+    p.add_argument("--raw-3d", action="store_true",
                    help="--source model: the network's own 3D placed from its 2D, instead of the calibrated "
                         "per-trial reconstruction (for comparison)")
-    b.set_defaults(func=run_batch)
 
 
 def _model_options(args) -> dict:

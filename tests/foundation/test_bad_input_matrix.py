@@ -8,18 +8,17 @@ checkpoint rows, which stop before any inference.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from bad_inputs import BAD_FILES, TRIAL, c3d, copy_demo, truncate, video
+from sessions import mounted
 
 OLD_EXPORT = {f"{TRIAL}_frames.csv": b"old frames\n", f"{TRIAL}_summary.csv": b"old summary\n",
               f"{TRIAL}.trc": b"old trc\n", "notes.txt": "the user's own notes, é\n".encode()}
@@ -214,22 +213,6 @@ def test_batch_creates_its_output_folder(tmp_path):
 
 
 # ------------------------------------------------------------------ unwritable output
-@contextlib.contextmanager
-def mounted(target: Path, *options: str):
-    """A tmpfs mounted on ``target`` (root only); skips the test where mounting is not permitted."""
-    target.mkdir(parents=True, exist_ok=True)
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: cannot make a small or read-only filesystem")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), f"kneeview-{uuid.uuid4().hex[:8]}", str(target)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here (needs root): {proc.stderr.strip()}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
-
-
 def test_full_disk_leaves_every_old_file_and_no_temporary(tmp_path):
     session = copy_demo(tmp_path / "session")
     with mounted(tmp_path / "small", "size=256k") as out:

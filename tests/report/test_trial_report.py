@@ -2,12 +2,9 @@
 peak frames, what is missing; it is written atomically, with the usual one-line errors."""
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pdftext import pdf_pages, pdf_text
+from sessions import mounted
 
 from kneeview.errors import ExportError
 from kneeview.report import write_trial_report
@@ -157,22 +155,6 @@ def test_kneeview_report_writes_the_pdf_and_refuses_a_bad_out_before_reading(dat
     assert proc.returncode == 2 and "error: argument --out: " in proc.stderr.strip().splitlines()[-1]
     proc = kneeview("report", folder, "--source", "gt", "--cutoff", "nan", "--out", tmp_path / "r.pdf", cwd=tmp_path)
     assert proc.returncode == 2 and "error: argument --cutoff" in proc.stderr
-
-
-@contextlib.contextmanager
-def mounted(target: Path, *options: str):
-    """A tmpfs mounted on ``target`` (root only); skips the test where mounting is not permitted."""
-    target.mkdir(parents=True, exist_ok=True)
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: cannot make a small or read-only filesystem")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), f"kneeview-{uuid.uuid4().hex[:8]}", str(target)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here (needs root): {proc.stderr.strip()}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
 def _one_line(proc, *words):
