@@ -55,6 +55,15 @@ def from_ground_truth(rec, view_index: int = 0) -> TrialInputs:
     return TrialInputs(joints, kp, np.where(known, 1.0, 0.0), np.arange(T), float(view.video_info.fps), "gt", {})
 
 
+def one_blas_thread():
+    """A context in which BLAS/LAPACK use one thread. The reconstruction's banded solves are
+    small: threads gain nothing, and on a busy CPU (the model, the GUI, another job) OpenBLAS's
+    spinning threads made one trial take 47 s instead of 0.4 s (measured, 2 cores, load 6)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def from_pose_sequence(seq, camera, rate_hz: float, placement: str = "calibrated") -> TrialInputs:
     """Network output (camera frame, metres, mid-hip-relative) -> lab millimetres (see the
     module's docstring for the two placements)."""
@@ -66,7 +75,8 @@ def from_pose_sequence(seq, camera, rate_hz: float, placement: str = "calibrated
     if placement == "calibrated":
         from ..analysis.reconstruction import reconstruct
 
-        recon = reconstruct(seq.keypoints_px, seq.joints_cam_m, seq.confidence, camera, rate_hz)
+        with one_blas_thread():
+            recon = reconstruct(seq.keypoints_px, seq.joints_cam_m, seq.confidence, camera, rate_hz)
         joints = recon.joints_lab_mm
     else:
         hip = locate_mid_hip(seq.joints_cam_m, seq.keypoints_px, camera, seq.confidence)

@@ -183,8 +183,10 @@ class Session:
         sd = {}
         if inputs.reconstruction is not None and uncertainty_samples > 0:
             from ..analysis.reconstruction import metric_uncertainty
+            from .inputs import one_blas_thread
 
-            sd = metric_uncertainty(inputs.reconstruction, analysis.reference_frame, n_samples=uncertainty_samples)
+            with one_blas_thread():
+                sd = metric_uncertainty(inputs.reconstruction, analysis.reference_frame, n_samples=uncertainty_samples)
         return Analysed(analysis, inputs, view_index, sd)
 
     # ----------------------------------------------------------------- export
