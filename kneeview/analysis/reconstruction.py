@@ -13,6 +13,8 @@ deviation:
 * the network's 3D as a weak prior on the direction of each segment (right/left thigh and
   shank, hip to hip), rotated into the lab (``lab = cam @ R``): segment vector over the fitted
   length against the network's unit vector, so the prior does not favour a smaller skeleton; robust;
+  with ``prior="lifter"`` the directions come instead from the temporal 2D->3D lifter
+  (:mod:`.lifting`, run on the same 2D keypoints), held tightly in the second solve;
 * constant segment lengths: thigh and shank per side and hip width are five unknowns of the
   trial (started at the median of the network's lengths, weakly held to it);
 * the feet on the floor: an ankle joint centre is never below the trial's ankle contact
@@ -76,6 +78,9 @@ class ReconstructionSettings:
     sigma_px: float | None = None  # 2D keypoint error, corrected pixels; None: sigma_px_per_diagonal x image diagonal
     sigma_px_per_diagonal: float = 0.0025
     sigma_direction: float = 0.15  # network segment direction prior: segment vector / length vs the network's unit vector
+    #: the same with prior="lifter": the lifter's directions are good enough to be held tightly
+    #: (seedA/seedA640 tuning: 0.15 -> 9.2 mm MKD RMS, 0.05 -> 5.7, 0.02 -> 4.7)
+    sigma_direction_lifter: float = 0.02
     sigma_length_mm: float = 3.0  # frame-to-frame variation of a segment length
     sigma_length_prior_mm: float = 60.0  # fitted length vs the network's median length
     sigma_symmetry_mm: float = 8.0  # right vs left thigh, right vs left shank
@@ -565,7 +570,8 @@ def levenberg_marquardt(fun, jac, loss, x0, lb, ub, n_x: int, max_iter: int = 60
 
 # ----------------------------------------------------------------------------- the entry point
 def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, floor_mm: float = 0.0,
-                settings: ReconstructionSettings | None = None, **overrides) -> Reconstruction:
+                settings: ReconstructionSettings | None = None, prior: str = "network", lifter=None,
+                **overrides) -> Reconstruction:
     """Lab-frame joint centres (mm) of one trial from the network's output and the calibration.
 
     ``keypoints_px`` (T, 6, 2) raw distorted pixels (NaN: not detected), ``joints_cam_m``
@@ -573,6 +579,12 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     ``camera`` a :class:`kneeview.camera.Camera`, ``rate_hz`` the frame rate, ``floor_mm`` the
     floor's lab Z. Weights and thresholds: :class:`ReconstructionSettings` (``settings`` or
     keyword overrides such as ``sigma_px=2.0``).
+
+    ``prior``: where the segment directions' prior comes from. "network": ``joints_cam_m``;
+    "lifter": the temporal 2D->3D lifter (:mod:`.lifting`; ``lifter`` or the bundled one,
+    a KneeViewInputError when there is none) run on ``keypoints_px``, scaled to the network's
+    leg length and held with ``sigma_direction_lifter``; "auto": the lifter when one is
+    available, else the network.
     """
     t_start = time.perf_counter()
     st = settings or ReconstructionSettings()
@@ -586,6 +598,21 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
         raise ValueError(f"expected keypoints (T, {NJ}, 2), joints (T, {NJ}, 3), confidence (T, {NJ}); "
                          f"got {kp.shape}, {net.shape}, {conf.shape}")
     rate_hz = float(rate_hz)
+
+    # ---- depth prior: the network's 3D, or the lifter's (better relative depth; see lifting.py)
+    if prior not in ("network", "lifter", "auto"):
+        raise ValueError(f"prior must be 'network', 'lifter' or 'auto', got {prior!r}")
+    sigma_direction_2 = st.sigma_direction
+    if prior != "network":
+        from .lifting import bundled_lifter, lifted_prior
+
+        if lifter is None:
+            lifter = bundled_lifter(required=prior == "lifter")
+        lifted = lifted_prior(kp, net, conf, camera, rate_hz, lifter) if lifter is not None else None
+        if lifted is not None:
+            net = lifted
+            if "sigma_direction" not in overrides:  # held tightly in pass 2 only (see below)
+                sigma_direction_2 = st.sigma_direction_lifter
 
     cor = camera.undistort_points(kp.reshape(-1, 2)).reshape(T, NJ, 2)
     obs = np.isfinite(cor).all(-1) & (conf > 0)
@@ -652,7 +679,11 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     C = np.asarray(camera.position_mm, float)
     X2_0 = C + k * (X1 - C)
     h0 = floor_mm + st.ankle_height_per_leg * k * leg1
-    p2 = _Problem(uv, weight, dlab, dok, lengths0, camera, rate_hz, st, sigma_px, contact=contact, with_floor=True,
+    # a tight direction prior (the lifter's) only here: in pass 1 it would pull the scale and
+    # the contacts with the prior's small biases (a 20 mm ankle bias cost 600 mm of depth on a test trial)
+    st2 = st if sigma_direction_2 == st.sigma_direction else ReconstructionSettings(
+        **{**st.__dict__, "sigma_direction": sigma_direction_2})
+    p2 = _Problem(uv, weight, dlab, dok, lengths0, camera, rate_hz, st2, sigma_px, contact=contact, with_floor=True,
                   floor_mm=floor_mm)
     r2 = solve(p2, np.concatenate([X2_0.ravel(), k * L1, [h0]]))
     X2, L2, h2 = p2.unpack(r2.x)

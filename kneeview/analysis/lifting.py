@@ -1,0 +1,227 @@
+"""Temporal 2D -> 3D lifting: a small MLP (NumPy inference) that turns a window of 2D keypoints
+into the mid-hip-relative 3D pose of the window's centre frame, in the camera frame.
+
+It is a depth prior for :func:`.reconstruction.reconstruct`: the pose network's 2D keypoints
+are precise, its relative depth is not, and the reconstruction takes each segment's direction
+from the prior. The lifter is trained (``trainer/lifter.py``) on KneeView's synthetic motions
+seen through random calibrated cameras, without rendering.
+
+Input features of frame t (all from the calibration and the 2D keypoints):
+
+* the 2D keypoints undistorted and in normalised camera coordinates (``K^-1 [u, v, 1]``) of
+  the ``window`` frames ``t + stride * k`` (k = -h..h, clamped at the trial's ends; ``stride``
+  from the frame rate so the window spans about the same time at any rate), each frame
+  relative to its own mid-hip and divided by the window's mean 2D hip-ankle length;
+* the centre frame's mid-hip in normalised coordinates (the viewing ray: perspective);
+* the lab's up direction (Z) in the camera frame (the camera's pitch and roll).
+
+Output: the centre frame's 3D joints relative to the mid-hip, camera frame, in units of the
+leg length (mean of thigh + shank over both legs); :func:`lift` multiplies by a leg length.
+
+The weights file is a plain ``.npz`` (no pickle): ``W0, b0, W1, b1, ...`` (``W`` is (in, out)),
+``x_mean, x_std`` (input standardisation), ``y_scale``, ``window``, ``window_s`` (the time a
+window spans), ``leg_length_m`` (the default scale).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import joints as J
+from ..errors import KneeViewInputError
+
+NJ = J.N_JOINTS
+HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
+ANKLES = (J.JOINTS.index("RTIO"), J.JOINTS.index("LTIO"))
+N_EXTRA = 5  # mid-hip ray (2) + up direction (3)
+
+
+@dataclass
+class Lifter:
+    """A loaded lifter: dense layers with ReLU between them, standardised inputs."""
+
+    weights: list  # [(W (in, out), b (out,)), ...]
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    y_scale: float
+    window: int
+    window_s: float
+    leg_length_m: float
+    path: str = ""
+    sha256: str = ""
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.weights[0][0].shape[0])
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(W.size + b.size for W, b in self.weights))
+
+    def forward(self, features: np.ndarray) -> np.ndarray:
+        """(N, n_inputs) features -> (N, 6, 3) pose in leg lengths (camera frame, mid-hip relative)."""
+        h = (np.asarray(features, np.float64) - self.x_mean) / self.x_std
+        for i, (W, b) in enumerate(self.weights):
+            h = h @ W + b
+            if i < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        return (h * self.y_scale).reshape(-1, NJ, 3)
+
+
+def stride_for(rate_hz: float, window: int, window_s: float) -> int:
+    """Frames between the window's samples so that it spans about ``window_s`` seconds."""
+    return max(1, int(round(float(window_s) * float(rate_hz) / max(window - 1, 1))))
+
+
+def normalised_keypoints(keypoints_px, confidence, camera, min_confidence: float = 0.05) -> np.ndarray:
+    """Raw (distorted) pixels (T, 6, 2) -> normalised pinhole coordinates (T, 6, 2).
+
+    Joints not detected (NaN or confidence below ``min_confidence``) are filled by linear
+    interpolation over time (nearest value at the ends); a joint never seen stays NaN.
+    """
+    kp = np.asarray(keypoints_px, np.float64)
+    T = len(kp)
+    cor = camera.undistort_points(kp.reshape(-1, 2)).reshape(T, NJ, 2)
+    Kinv = np.linalg.inv(np.asarray(camera.K, np.float64))
+    n = cor @ Kinv[:2, :2].T + Kinv[:2, 2]
+    if confidence is not None:
+        conf = np.nan_to_num(np.asarray(confidence, np.float64), nan=0.0)
+        n[conf < min_confidence] = np.nan
+    t = np.arange(T)
+    for j in range(NJ):
+        ok = np.isfinite(n[:, j]).all(-1)
+        if ok.any() and not ok.all():
+            for c in range(2):
+                n[:, j, c] = np.interp(t, t[ok], n[ok, j, c])
+    return n
+
+
+def up_in_camera(camera) -> np.ndarray:
+    """The lab's +Z in the camera frame."""
+    return np.asarray(camera.R, np.float64) @ np.array([0.0, 0.0, 1.0])
+
+
+def window_features(norm: np.ndarray, up_cam: np.ndarray, stride: int, window: int) -> np.ndarray:
+    """Features (T, window * 12 + 5) of every frame of one trial (see the module docstring)."""
+    norm = np.asarray(norm, np.float64)
+    T = len(norm)
+    half = window // 2
+    idx = np.clip(np.arange(T)[:, None] + stride * np.arange(-half, half + 1)[None, :], 0, T - 1)
+    mid = norm[:, list(HIPS)].mean(1)  # (T, 2)
+    rel = norm - mid[:, None]
+    leg2d = np.linalg.norm(norm[:, list(ANKLES)] - norm[:, list(HIPS)], axis=-1).mean(-1)  # (T,)
+    scale = np.maximum(leg2d[idx].mean(1), 1e-6)  # (T,)
+    win = rel[idx] / scale[:, None, None, None]  # (T, W, 6, 2)
+    extra = np.concatenate([mid, np.broadcast_to(np.asarray(up_cam, np.float64), (T, 3))], axis=1)
+    return np.concatenate([win.reshape(T, -1), extra], axis=1)
+
+
+def load_lifter(path) -> Lifter:
+    """Read a lifter's ``.npz``; a missing, unreadable or inconsistent file raises
+    :class:`kneeview.errors.KneeViewInputError` naming it."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: np.asarray(z[k]) for k in z.files}
+    except FileNotFoundError:
+        raise KneeViewInputError(path, "lifter weights not found") from None
+    except Exception as exc:  # zip, header or pickle errors: a damaged file
+        raise KneeViewInputError(path, f"cannot read the lifter weights ({type(exc).__name__}: {exc})") from None
+    try:
+        n_layers = sum(1 for k in data if k.startswith("W"))
+        weights = [(data[f"W{i}"].astype(np.float64), data[f"b{i}"].astype(np.float64)) for i in range(n_layers)]
+        window = int(data["window"])
+        lifter = Lifter(weights, data["x_mean"].astype(np.float64), data["x_std"].astype(np.float64),
+                        float(data["y_scale"]), window, float(data["window_s"]), float(data["leg_length_m"]),
+                        str(path), hashlib.sha256(raw).hexdigest())
+    except (KeyError, ValueError, TypeError) as exc:
+        raise KneeViewInputError(path, f"not a KneeView lifter ({type(exc).__name__}: {exc})") from None
+    n_in = window * NJ * 2 + N_EXTRA
+    ok = n_layers >= 1 and weights[0][0].shape[0] == n_in and weights[-1][0].shape[1] == NJ * 3
+    ok = ok and lifter.x_mean.shape == (n_in,) and lifter.x_std.shape == (n_in,)
+    for (W, b), (W2, _) in zip(weights, weights[1:] + [(None, None)]):
+        ok = ok and W.ndim == 2 and b.shape == (W.shape[1],) and (W2 is None or W2.shape[0] == W.shape[1])
+    finite = all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in weights)
+    if not ok or not finite or not np.all(lifter.x_std > 0):
+        raise KneeViewInputError(path, "lifter weights have inconsistent shapes or non-finite values")
+    return lifter
+
+
+def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0,
+         leg_length_m: float | None = None) -> np.ndarray:
+    """The lifter's 3D for every frame: (T, 6, 3) metres, mid-hip-relative, camera frame.
+
+    ``keypoints_px`` (T, 6, 2) raw distorted pixels (NaN: not detected), ``confidence``
+    (T, 6) or None, ``camera`` the trial's calibrated camera, ``rate_hz`` the frame rate (it
+    sets the window's stride), ``leg_length_m`` the scale (thigh + shank; default: the
+    lifter's). Frames with fewer than the hips and an ankle seen anywhere come back NaN.
+    """
+    kp = np.asarray(keypoints_px, np.float64)
+    T = len(kp)
+    out = np.full((T, NJ, 3), np.nan)
+    if T == 0:
+        return out
+    norm = normalised_keypoints(kp, confidence, camera)
+    if not np.isfinite(norm).all():
+        return out
+    stride = stride_for(rate_hz, lifter.window, lifter.window_s)
+    x = window_features(norm, up_in_camera(camera), stride, lifter.window)
+    scale = lifter.leg_length_m if leg_length_m is None else float(leg_length_m)
+    out = lifter.forward(x) * scale
+    return out - out[:, list(HIPS)].mean(1, keepdims=True)
+
+
+#: The bundled lifter, beside the pose model.
+BUNDLED_NAME = "lifter.npz"
+_bundled_cache: dict = {}
+
+
+def bundled_lifter(required: bool = False) -> Lifter | None:
+    """The lifter shipped in ``resources/model/lifter.npz`` (loaded once), or None when the
+    installation has none (with ``required``: a KneeViewInputError naming the path)."""
+    from ..bundled import resource_path
+
+    path = resource_path("model", BUNDLED_NAME)
+    if not path.is_file():
+        if required:
+            raise KneeViewInputError(path, "the bundled lifter is missing from this installation")
+        return None
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _bundled_cache:
+        _bundled_cache.clear()
+        _bundled_cache[key] = load_lifter(path)
+    return _bundled_cache[key]
+
+
+def leg_length_m(joints_m) -> float | None:
+    """Median over frames of the mean thigh + shank of the two legs (NaN-safe), or None."""
+    j = np.asarray(joints_m, np.float64)
+    L = 0.0
+    for h, k, a in ((0, 2, 4), (1, 3, 5)):
+        L = L + np.linalg.norm(j[:, k] - j[:, h], axis=-1) + np.linalg.norm(j[:, a] - j[:, k], axis=-1)
+    L = L[np.isfinite(L)] / 2
+    return float(np.median(L)) if L.size else None
+
+
+def lifted_prior(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float,
+                 lifter: Lifter | None = None) -> np.ndarray | None:
+    """The lifter's 3D scaled to the network's median leg length (metres, mid-hip-relative,
+    camera frame), the depth prior :func:`.reconstruction.reconstruct` uses with
+    ``prior="lifter"``; None when it cannot be computed (no lifter, no 2D)."""
+    lifter = lifter if lifter is not None else bundled_lifter()
+    if lifter is None:
+        return None
+    scale = leg_length_m(joints_cam_m)
+    if scale is None or not 0.3 < scale < 1.5:  # the network's 3D missing or absurd: the lifter's default
+        scale = None
+    out = lift(keypoints_px, confidence, camera, lifter, rate_hz=rate_hz, leg_length_m=scale)
+    if not np.isfinite(out).any():
+        return None
+    own = leg_length_m(out)  # the lifter's legs are not exactly its nominal length: match the network's
+    if scale is not None and own:
+        out = out * (scale / own)
+    return out

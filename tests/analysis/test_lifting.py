@@ -1,0 +1,132 @@
+"""The temporal 2D->3D lifter: NumPy inference against torch, the shipped weights on a synthetic
+trial seen through a distorted camera, bad weight files, and its use as the reconstruction's prior."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kneeview.analysis.lifting import (BUNDLED_NAME, HIPS, N_EXTRA, bundled_lifter, lift, lifted_prior,
+                                       load_lifter)
+from kneeview.analysis.reconstruction import reconstruct
+from kneeview.bundled import resource_path
+from kneeview.errors import KneeViewInputError
+from kneeview.synth.dataset import plan_dataset
+from trainer.lifter import leg_length, make_trial
+
+#: A test trial's seed: far from the training seeds (200000+) and the evaluation sets (9xxxx).
+SEED = 123457
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    path = resource_path("model", BUNDLED_NAME)
+    if not path.is_file():
+        pytest.skip("no bundled lifter")
+    return load_lifter(path)
+
+
+@pytest.fixture(scope="module")
+def trial():
+    """A noise-free synthetic trial (joints lab mm, video-rate) and its distorted camera."""
+    for spec in plan_dataset(8, SEED, size=(1920, 1080)):
+        _, _, fps, cam, joints = make_trial(SEED, spec, np.random.default_rng(0), noise=False)
+        corner = np.array([[0.0, 0.0]])
+        if np.abs(cam.undistort_points(corner) - corner).max() > 5.0:  # a visibly distorted lens
+            return joints, cam, fps
+    raise AssertionError("no distorted camera among the trials")
+
+
+def tiny_model(window=3, hidden=(16, 8)):
+    import torch
+
+    from trainer.lifter import build_model
+
+    torch.manual_seed(0)
+    return build_model(window * 12 + N_EXTRA, hidden)
+
+
+def test_numpy_forward_equals_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from trainer.lifter import write_npz
+
+    model = tiny_model()
+    n_in = 3 * 12 + N_EXTRA
+    rng = np.random.default_rng(1)
+    x_mean, x_std = rng.normal(size=n_in), rng.uniform(0.5, 2.0, n_in)
+    path = tmp_path / "l.npz"
+    write_npz(path, model, x_mean, x_std, 0.7, window=3, window_s=0.1)
+    lifter = load_lifter(path)
+    x = rng.normal(size=(50, n_in)) * 3
+    xs = (x - lifter.x_mean) / lifter.x_std  # float32-stored standardisation, as loaded
+    with torch.no_grad():
+        ref = model(torch.from_numpy(xs).float()).double().numpy() * 0.7
+    assert np.allclose(lifter.forward(x).reshape(50, -1), ref, atol=1e-5)
+
+
+def test_shipped_lifter_on_a_noise_free_distorted_trial(shipped, trial):
+    """True 2D in raw (distorted) pixels, true leg length: the relative pose comes back within
+    30 mm per joint (median; about 3.5 % of the leg), knees within 35 mm."""
+    joints, cam, fps = trial
+    kp = cam.project(joints)
+    out = lift(kp, np.ones(kp.shape[:2]), cam, shipped, rate_hz=fps, leg_length_m=leg_length(joints) / 1000)
+    gt = cam.world_to_camera(joints)
+    gt = (gt - gt[:, list(HIPS)].mean(1, keepdims=True)) / 1000
+    err = np.linalg.norm(out - gt, axis=-1) * 1000
+    assert out.shape == joints.shape
+    assert np.median(err) < 30.0
+    assert np.median(err[:, 2:4]) < 35.0
+
+
+def test_missing_and_damaged_files_name_the_file(tmp_path, shipped):
+    missing = tmp_path / "nope.npz"
+    with pytest.raises(KneeViewInputError, match="nope.npz"):
+        load_lifter(missing)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04 not a zip at all")
+    with pytest.raises(KneeViewInputError, match="garbage.npz"):
+        load_lifter(garbage)
+    # truncated
+    good = resource_path("model", BUNDLED_NAME).read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(KneeViewInputError, match="cut.npz"):
+        load_lifter(cut)
+    # arrays tampered with: wrong shape, NaN, a pickled object array
+    arrays = dict(np.load(resource_path("model", BUNDLED_NAME), allow_pickle=False))
+    for name, change in (("shape", {"W1": arrays["W1"][:-1]}), ("nan", {"b0": arrays["b0"] * np.nan}),
+                         ("pickle", {"x_mean": np.array([object()], dtype=object)}), ("key", {"window": None})):
+        bad = {**arrays, **change}
+        bad = {k: v for k, v in bad.items() if v is not None}
+        path = tmp_path / f"tampered_{name}.npz"
+        np.savez(path, **bad)
+        with pytest.raises(KneeViewInputError, match=f"tampered_{name}.npz"):
+            load_lifter(path)
+
+
+def test_reconstruction_with_the_lifter_prior(shipped, trial):
+    """True 2D, a network prior with its depth stretched 1.4x: with the lifter's prior the knees
+    relative to the mid-hip (what MKD and FPPA see) come back within 25 mm, under half the
+    network prior's error; an unknown prior name is refused."""
+    joints, cam, fps = trial
+    kp = cam.project(joints)
+    rel = cam.world_to_camera(joints)
+    rel = rel - rel[:, list(HIPS)].mean(1, keepdims=True)
+    rel[..., 2] *= 1.4
+    net = rel / 1000
+    conf = np.ones(kp.shape[:2])
+    truth = joints - joints[:, list(HIPS)].mean(1, keepdims=True)
+    err = {}
+    for prior in ("network", "lifter"):
+        X = reconstruct(kp, net, conf, cam, fps, prior=prior, lifter=shipped).joints_lab_mm
+        X = X - X[:, list(HIPS)].mean(1, keepdims=True)
+        err[prior] = np.nanmedian(np.linalg.norm(X[:, 2:4] - truth[:, 2:4], axis=-1))
+    assert err["lifter"] < 25.0
+    assert err["lifter"] < 0.5 * err["network"]
+    assert np.isfinite(lifted_prior(kp, net, conf, cam, fps, shipped)).all()
+    with pytest.raises(ValueError, match="prior"):
+        reconstruct(kp, net, conf, cam, fps, prior="bogus")
+
+
+def test_bundled_lifter_loads_once(shipped):
+    assert bundled_lifter() is bundled_lifter()
+    assert bundled_lifter().n_parameters == shipped.n_parameters < 400_000
