@@ -110,12 +110,13 @@ class ReconstructionSettings:
     reliable_residual: float = 3.0  # frame unreliable above this RMS 2D residual (sigma units)
     reliable_confidence: float = 0.3  # ... or below this mean confidence
     reliable_sd_mm: float = 60.0  # ... or a knee sd (norm over x, y, z) over this (before the inflation below)
-    #: The Gauss-Newton posterior treats the network's errors as independent; they are biased,
-    #: so the reported sd (and the samples) are this many times the posterior's. Measured on
-    #: held-out synthetic trials (seeds 97001 at 1920x1080 and 97002 at 640x480, 7,438 frames):
-    #: the posterior's 1 sd covered 24 % of the per-frame MKD errors; 3.5 sd covers 68 %
-    #: (fitted on one set it gives 0.39-0.92 coverage on the other: a rough calibration).
-    posterior_inflation: float = 3.5
+    #: The Gauss-Newton posterior treats the prior's and the 2D's errors as independent; they are
+    #: biased, so the reported sd (and the samples) are this many times the posterior's. Measured
+    #: on held-out synthetic trials (seeds 97001 at 1920x1080 and 97002 at 640x480, 7,438 frames,
+    #: the lifter's prior): 2.5 x the posterior's sd covers 68 % of the per-frame MKD errors
+    #: (fitted on either set alone: 2.3 or 2.7, covering 61-74 % of the other's). With the
+    #: network's prior it takes 3.5.
+    posterior_inflation: float = 2.5
 
 
 @dataclass
