@@ -32,15 +32,13 @@ def register(subparsers) -> None:
 
 
 def run_report(args) -> int:
-    """Checks the recording, camera, cutoff and task before a model is loaded."""
+    """``Session.analyse`` checks the source, camera, cutoff and task before a model is loaded."""
     from .report import write_trial_report
-    from .session.trial import Session, task_for
+    from .session.cli import model_options
+    from .session.trial import Session
 
     session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
-    session.check(args.source, 0, args.cutoff)
-    task = task_for(session.recording, args.task)
-    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, checkpoint=args.model,
-                               device=args.device, placement="raw" if args.raw_3d else "calibrated")
+    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=args.task, **model_options(args))
     print(write_trial_report(args.out, session, analysed))
     return 0
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kneeview import joints as J
-from kneeview.analysis.lifting import HIPS, N_EXTRA, stride_for, up_in_camera, window_features
+from kneeview.analysis.lifting import HIPS, stride_for, up_in_camera, window_features
 from kneeview.synth.cameras import video_camera
 from kneeview.synth.dataset import athlete_for, make_motion, plan_dataset
 

@@ -79,9 +79,10 @@ class SessionState(QtCore.QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._apply_pending)
-        # batches that do not touch the frame shown are announced at most this often: a run
-        # delivers a batch per frame on a CPU, and repainting for each cost the run a third
-        # of its speed (benchmarks/bench_app_inference.py)
+        # batches that do not touch the frame shown are announced at most this often: they
+        # arrive ten times a second (InferenceRun.COLLECT_MS), and repainting the views for each
+        # still slowed a run (benchmarks/bench_app_inference.py: 0.68-0.73x of the estimator
+        # loop without this, 0.75-0.81x with it, one noisy pair of runs each)
         self._pose_timer = QtCore.QTimer(self)
         self._pose_timer.setSingleShot(True)
         self._pose_timer.setInterval(250)

@@ -11,7 +11,7 @@ SOURCES = ("gt", "model")
 PLACEMENTS = ("calibrated", "raw")
 
 _LAZY = {
-    "Estimate": "estimates", "EstimateRun": "estimates", "Progress": "estimates", "estimate_view": "estimates",
+    "Estimate": "estimates", "EstimateRun": "estimates", "Progress": "estimates",
     "TrialInputs": "inputs", "from_ground_truth": "inputs", "from_pose_sequence": "inputs",
     "DEFAULT_CUTOFF_HZ": "trial", "Analysed": "trial", "Session": "trial", "cutoff_for": "trial", "task_for": "trial",
 }

@@ -67,19 +67,18 @@ def add_analysis_options(p, partial: str, every_trial: bool = False) -> None:
                         "per-trial reconstruction (for comparison)")
 
 
-def _model_options(args) -> dict:
+def model_options(args) -> dict:
+    """The keywords of ``Session.analyse`` that :func:`add_analysis_options`'s model options give."""
     return {"checkpoint": args.model, "device": args.device, "placement": "raw" if args.raw_3d else "calibrated"}
 
 
 # ----------------------------------------------------------------------------- export
 def run_export(args) -> int:
-    """Checks everything it can (recording, camera, cutoff, task) before a model is loaded."""
-    from .trial import Session, task_for
+    """``Session.analyse`` checks the source, camera, cutoff and task before a model is loaded."""
+    from .trial import Session
 
     session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
-    session.check(args.source, 0, args.cutoff)
-    task = task_for(session.recording, args.task)
-    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=task, **_model_options(args))
+    analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=args.task, **model_options(args))
     for p in session.export(args.out, analysed).values():
         print(p)
     return 0

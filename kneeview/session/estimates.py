@@ -1,8 +1,8 @@
 """A view's pose estimate: from the cache beside the recording, or by running an estimator.
 
-:func:`estimate_view` is the one path from a video to a :class:`PoseSequence`, for the
-app's worker thread and for every CLI command. The cache is looked up by the model card's
-sha256 first, so reopening a recording loads no model at all; otherwise the estimator is
+:class:`EstimateRun` (made by :meth:`kneeview.session.Session.estimate_run`) is the one path
+from a video to a :class:`PoseSequence`, for the app's worker thread and for every CLI
+command. The cache is looked up by the model card's sha256 first, so reopening a recording loads no model at all; otherwise the estimator is
 built (``factory(checkpoint, device)``, by default :func:`kneeview.pose.load_estimator`),
 run batch by batch (``on_batch`` sees each batch as it arrives) and the result is cached.
 A cancelled run raises :class:`~kneeview.pose.interface.InferenceCancelled` and caches
@@ -22,13 +22,6 @@ from ..sequence import PoseSequence
 from . import cache
 
 log = logging.getLogger(__name__)
-
-
-def card_sha256(checkpoint=None) -> str | None:
-    try:
-        return card_identity(checkpoint).sha256
-    except KneeViewInputError:
-        return None
 
 
 def load_estimator(checkpoint=None, device: str = "auto"):
@@ -72,17 +65,11 @@ class EstimateRun:
         self.use_cache = use_cache
         self.batch_size = batch_size
 
-    def cached(self, identity: ModelIdentity | None = None) -> Estimate | None:
-        """The cached estimate of ``identity``'s model (default: the estimator given, else the
-        checkpoint's card — no model loaded), or None."""
-        if not self.use_cache:
+    def cached(self, identity: ModelIdentity | None, video_hash: str | None = None) -> Estimate | None:
+        """The cached estimate of ``identity``'s model, or None (also without an identity)."""
+        if not self.use_cache or identity is None:
             return None
-        if identity is None:
-            try:
-                identity = self.estimator.identity if self.estimator is not None else card_identity(self.checkpoint)
-            except KneeViewInputError:
-                return None  # a bad checkpoint is reported when it is loaded
-        hit = cache.load_cached(self.video_path, cache.file_sha256(self.video_path), identity.sha256)
+        hit = cache.load_cached(self.video_path, video_hash or cache.file_sha256(self.video_path), identity.sha256)
         return Estimate(hit[0], identity, f"cache:{hit[1]}") if hit is not None else None
 
     def run(self, status=None, model=None, batch=None, progress=None, cancel=None) -> Estimate:
@@ -94,12 +81,20 @@ class EstimateRun:
                 status(text)
 
         say("checking the cache…")
-        hit = self.cached()
+        video_hash = cache.file_sha256(self.video_path) if self.use_cache else None
+        if self.estimator is not None:
+            named = self.estimator.identity
+        else:
+            try:  # the model the card names: its estimate is found without loading it
+                named = card_identity(self.checkpoint)
+            except KneeViewInputError:
+                named = None  # a bad checkpoint is reported when it is loaded
+        hit = self.cached(named, video_hash)
         if hit is None and self.estimator is None:
             say("loading the model…")
             self.estimator = self.factory(self.checkpoint, self.device)
-            if self.estimator.identity.sha256 != card_sha256(self.checkpoint):
-                hit = self.cached(self.estimator.identity)  # a model its card did not name (a stand-in)
+            if named is None or self.estimator.identity.sha256 != named.sha256:
+                hit = self.cached(self.estimator.identity, video_hash)  # a model its card did not name (a stand-in)
         if hit is not None:
             if model is not None:
                 model(hit.identity)
@@ -127,13 +122,7 @@ class EstimateRun:
             raise KneeViewInputError(self.video_path, f"the video ended after {delivered[0]} of {total} frames")
         where = "computed (not cached)"
         if self.use_cache:
-            saved = cache.save_cached(seq, self.video_path, cache.file_sha256(self.video_path), identity.sha256)
+            saved = cache.save_cached(seq, self.video_path, video_hash, identity.sha256)
             where = f"computed:{saved}" if saved else "computed (not cached: no writable folder)"
         return Estimate(seq, identity, where)
 
-
-def estimate_view(view, estimator=None, checkpoint=None, device: str = "auto", use_cache: bool = True,
-                  **callbacks) -> Estimate:
-    """The estimate of a recording's view (``view.video_path``); see :class:`EstimateRun`."""
-    return EstimateRun(view.video_path, estimator=estimator, checkpoint=checkpoint, device=device,
-                       use_cache=use_cache).run(**callbacks)

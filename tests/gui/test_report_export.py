@@ -1,7 +1,6 @@
 """File → Export report…: the PDF of the analysis the window shows, or a dialog saying why not."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 pytest.importorskip("pypdf")
