@@ -66,11 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         return run_app([], demo=args.demo)
-    from .io.c3d import allowing_partial
-
     try:
-        with allowing_partial(getattr(args, "allow_partial", False)):
-            return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except KneeViewInputError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": str(exc), "path": str(exc.path) if exc.path else None, "field": exc.field}))

@@ -37,7 +37,8 @@ def run_report(args) -> int:
     from .session.cli import model_options
     from .session.trial import Session
 
-    session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
+    session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera,
+                           allow_partial=args.allow_partial)
     analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=args.task, **model_options(args))
     print(write_trial_report(args.out, session, analysed))
     return 0

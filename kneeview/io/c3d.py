@@ -8,8 +8,6 @@ package reads them instead.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import struct
 import warnings
@@ -23,10 +21,6 @@ from ..atomic import atomic_path
 from ..errors import GroundTruthError
 
 log = logging.getLogger(__name__)
-
-#: Whether the running command accepts a C3D with fewer frames than its header declares
-#: (``--allow-partial``); see :meth:`GroundTruth.require_complete`.
-ALLOW_PARTIAL: contextvars.ContextVar[bool] = contextvars.ContextVar("kneeview_allow_partial_c3d", default=False)
 
 _UNIT_TO_MM = {"mm": 1.0, "m": 1000.0, "cm": 10.0, "millimeters": 1.0, "meters": 1000.0, "metres": 1000.0}
 
@@ -75,18 +69,15 @@ class GroundTruth:
         return (f"truncated C3D: the header declares {self.frames_declared} frames but only {self.frames_read} "
                 f"could be read")
 
-    def require_complete(self, allow_partial: bool | None = None) -> "GroundTruth":
-        """Raise :class:`GroundTruthError` when the file is truncated, unless partial data is allowed.
-
-        ``allow_partial`` None means what the running command allows (:data:`ALLOW_PARTIAL`,
-        set by ``--allow-partial``). When partial data is accepted a warning is logged.
-        Returns ``self`` so that a loader can chain it.
+    def require_complete(self, allow_partial: bool = False) -> "GroundTruth":
+        """Raise :class:`GroundTruthError` when the file is truncated, unless ``allow_partial``
+        (``--allow-partial``), in which case a warning is logged. Returns ``self`` so that a
+        loader can chain it.
         """
         problem = self.partial_problem()
         if problem is None:
             return self
-        allowed = ALLOW_PARTIAL.get() if allow_partial is None else allow_partial
-        if not allowed:
+        if not allow_partial:
             raise GroundTruthError(self.path, f"{problem}; pass --allow-partial to use them", "POINT:FRAMES")
         log.warning("%s: %s; using them (--allow-partial)", self.path, problem)
         return self
@@ -128,16 +119,6 @@ class GroundTruth:
             val = np.where(f == 0, a, (1 - f) * a + f * b)
             out[inside] = val[inside]
         return replace(self, joints_lab_mm=out, time_s=times_s, rate_hz=float("nan"))
-
-
-@contextlib.contextmanager
-def allowing_partial(allowed: bool = True):
-    """Within the block, :meth:`GroundTruth.require_complete` accepts truncated files (with a warning)."""
-    token = ALLOW_PARTIAL.set(bool(allowed))
-    try:
-        yield
-    finally:
-        ALLOW_PARTIAL.reset(token)
 
 
 def read_points(path) -> PointData:
@@ -217,25 +198,39 @@ def check_structure(path) -> int | None:
     return None
 
 
+#: Parameters the C3D format requires of every file; a file that lacks one has a broken
+#: parameter chain, and ezc3d crashes the process (a segmentation fault) on some of those.
+REQUIRED_PARAMETERS = ("POINT:USED", "POINT:SCALE", "POINT:RATE", "POINT:DATA_START", "POINT:FRAMES",
+                       "ANALOG:USED", "ANALOG:RATE")
+
+
 def _walk_parameters(path: Path, section: bytes, endian: str) -> None:
-    """Follow every group/parameter record of the parameter section, checking each stays inside it."""
+    """Follow every group/parameter record of the parameter section, checking each stays inside
+    it, and that the parameters every C3D file must have are there."""
     pos, n = 4, len(section)
+    groups: dict[int, str] = {}
+    params: list[tuple[int, str]] = []
     for _ in range(100_000):
         if pos + 2 > n:
             raise GroundTruthError(path, "malformed C3D: a parameter record runs past the parameter section", "parameters")
         name_len = abs(struct.unpack("b", section[pos:pos + 1])[0])
         group_id = struct.unpack("b", section[pos + 1:pos + 2])[0]
         if name_len == 0 or group_id == 0:
-            return  # the last record
+            break  # the last record
         name_end = pos + 2 + name_len
         if name_end + 2 > n:
             raise GroundTruthError(path, "malformed C3D: a parameter record runs past the parameter section", "parameters")
+        name = section[pos + 2:name_end].decode("latin-1").strip().upper()
+        if group_id < 0:
+            groups[-group_id] = name
+        else:
+            params.append((group_id, name))
         offset = struct.unpack(endian + "h", section[name_end:name_end + 2])[0]
         if offset == 0:
-            return  # the last record
+            break  # the last record
         nxt = name_end + offset
         if offset < 0 or nxt > n:
-            return  # real files (an SGI export) end with a record pointing nowhere: readers stop there too
+            break  # real files (an SGI export) end with a record pointing nowhere: readers stop there too
         if group_id > 0:  # a parameter: its dimensions and data must fit before the next record
             body = section[name_end + 2:nxt]
             if len(body) < 2:
@@ -250,7 +245,13 @@ def _walk_parameters(path: Path, section: bytes, endian: str) -> None:
             if elem not in (1, 2, 4) or 2 + ndim + elem * count > len(body):
                 raise GroundTruthError(path, "malformed C3D: a parameter's values do not fit in its record", "parameters")
         pos = nxt
-    raise GroundTruthError(path, "malformed C3D: too many parameter records", "parameters")
+    else:
+        raise GroundTruthError(path, "malformed C3D: too many parameter records", "parameters")
+    found = {f"{groups.get(g, '?')}:{name}" for g, name in params}
+    missing = [p for p in REQUIRED_PARAMETERS if p not in found]
+    if missing:
+        raise GroundTruthError(path, f"malformed C3D: the parameter section lacks {', '.join(missing)}, which every "
+                               "C3D file has", "parameters")
 
 
 def _param(params: dict, group: str, name: str, default=None):

@@ -77,7 +77,8 @@ def run_export(args) -> int:
     """``Session.analyse`` checks the source, camera, cutoff and task before a model is loaded."""
     from .trial import Session
 
-    session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera)
+    session = Session.open(args.recording, calibration=args.calibration, c3d=args.c3d, camera=args.camera,
+                           allow_partial=args.allow_partial)
     analysed = session.analyse(args.source, 0, cutoff_hz=args.cutoff, task=args.task, **model_options(args))
     for p in session.export(args.out, analysed).values():
         print(p)
@@ -122,12 +123,13 @@ def errors_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.errors.csv")
 
 
-def summarise(video: Path, source: str, cutoff_hz, task, factory=None, placement: str = "calibrated") -> dict:
+def summarise(video: Path, source: str, cutoff_hz, task, factory=None, placement: str = "calibrated",
+              allow_partial: bool = False) -> dict:
     """The summary row of one trial (``factory(checkpoint, device)``: the network, loaded once for
     all trials and only when a trial's estimate is not cached)."""
     from .trial import Session
 
-    session = Session.open(video)
+    session = Session.open(video, allow_partial=allow_partial)
     analysed = session.analyse(source, 0, cutoff_hz=cutoff_hz, task=task, placement=placement, factory=factory)
     return session.summary_row(analysed, trial=session.recording.name)
 
@@ -147,7 +149,8 @@ class _LoadOnce:
 
 
 def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, task, progress: bool = True,
-               desc: str = "batch", checkpoint=None, device: str = "auto", placement: str = "calibrated") -> list[dict]:
+               desc: str = "batch", checkpoint=None, device: str = "auto", placement: str = "calibrated",
+               allow_partial: bool = False) -> list[dict]:
     """Summary rows of the given trials: ``status`` "ok", or "skipped" with an ``error``."""
     from tqdm import tqdm
 
@@ -157,7 +160,7 @@ def run_trials(videos: list[Path], indices: list[int], source: str, cutoff_hz, t
         video = videos[i]
         try:
             row = {"_index": i, "status": "ok", "error": None}
-            row.update(summarise(video, source, cutoff_hz, task, factory, placement))
+            row.update(summarise(video, source, cutoff_hz, task, factory, placement, allow_partial))
         except Exception as exc:  # one bad recording never stops a study
             msg = str(exc) if isinstance(exc, KneeViewInputError) else f"{type(exc).__name__}: {exc}"
             tqdm.write(f"kneeview batch: skipped {video}: {msg}", file=sys.stderr)
@@ -258,7 +261,8 @@ def run_batch(args) -> int:
     if world > 1 and args.source == "model" and args.device == "auto":
         _one_gpu_per_rank()
     rows = run_trials(videos, indices, args.source, args.cutoff, task, progress=sys.stderr.isatty(), desc=desc,
-                      checkpoint=args.model, device=args.device, placement="raw" if args.raw_3d else "calibrated")
+                      checkpoint=args.model, device=args.device, placement="raw" if args.raw_3d else "calibrated",
+                      allow_partial=args.allow_partial)
     if world == 1:
         if not any(r.get("status") == "ok" for r in rows):
             # nothing to summarise: keep the summary the user had, list why in the errors file

@@ -40,13 +40,14 @@ class TrialInputs:
     reconstruction: object = None  # kneeview.analysis.reconstruction.Reconstruction (calibrated placement)
 
 
-def from_ground_truth(rec, view_index: int = 0) -> TrialInputs:
-    """The C3D joint centres at the video's frames, projected through the view's camera for 2D."""
+def from_ground_truth(rec, view_index: int = 0, allow_partial: bool = False) -> TrialInputs:
+    """The C3D joint centres at the video's frames, projected through the view's camera for 2D
+    (a truncated C3D only with ``allow_partial``)."""
     view = rec.views[view_index]
     joints = rec.ground_truth_frames(view_index)
     if joints is None:
         raise KneeViewInputError(rec.root, f"trial {rec.trial} has no ground truth (no {rec.trial}.c3d); use --source model", "--source")
-    rec.ground_truth().require_complete()  # a truncated C3D only with --allow-partial
+    rec.ground_truth().require_complete(allow_partial)
     T = len(joints)
     if view.camera is not None:
         kp = view.camera.project(joints.reshape(-1, 3)).reshape(T, J.N_JOINTS, 2)

@@ -77,8 +77,10 @@ class Analysed:
 class Session:
     """An opened recording and the one path from it to a clinician's numbers."""
 
-    def __init__(self, recording):
+    def __init__(self, recording, allow_partial: bool = False):
+        """``allow_partial``: use a truncated C3D's frames (``--allow-partial``) instead of refusing it."""
         self.recording = recording
+        self.allow_partial = allow_partial
         self._estimators: dict = {}  # (checkpoint, device) -> estimator loaded for this session
 
     def load_estimator(self, checkpoint=None, device: str = "auto"):
@@ -91,10 +93,10 @@ class Session:
         return self._estimators[key]
 
     @classmethod
-    def open(cls, path, calibration=None, c3d=None, camera=None) -> "Session":
+    def open(cls, path, calibration=None, c3d=None, camera=None, allow_partial: bool = False) -> "Session":
         from ..io.recording import open_recording
 
-        return cls(open_recording(path, calibration=calibration, c3d=c3d, device_id=camera))
+        return cls(open_recording(path, calibration=calibration, c3d=c3d, device_id=camera), allow_partial)
 
     # ------------------------------------------------------------------ views
     @property
@@ -160,7 +162,7 @@ class Session:
         given, else :meth:`estimate` with ``estimate_kw``) placed in the lab frame
         (``placement``: see :mod:`kneeview.session.inputs`)."""
         if source == "gt":
-            return from_ground_truth(self.recording, view_index)
+            return from_ground_truth(self.recording, view_index, self.allow_partial)
         if source != "model":
             raise KneeViewInputError(None, f"unknown source {source!r} (expected {' or '.join(SOURCES)})", "--source")
         camera = self.require_camera(view_index)
