@@ -25,6 +25,11 @@ def register(subparsers) -> None:
                         "athlete), high (2.2-3.2 m up, any direction); default frontal,oblique")
     p.add_argument("--from-c3d", dest="from_c3d", metavar="FILE",
                    help="animate the joint centres of this .c3d instead of the parametric motion")
+    p.add_argument("--backdrops", metavar="DIR",
+                   help="real-lab backdrops (tools/make_backdrops.py): some trials are filmed by a real camera of "
+                        "one of them, over its clean plate, instead of in a procedural lab")
+    p.add_argument("--backdrop-fraction", type=float, default=0.5, metavar="F",
+                   help="fraction of the trials on a backdrop when --backdrops is given (default 0.5)")
     p.add_argument("--workers", type=non_negative_int, default=1, help="processes; 0 = all cores (default 1)")
     p.add_argument("--demo", action="store_true", help="write the demo recording into OUTDIR instead")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         if not from_c3d.is_file():
             raise KneeViewInputError(from_c3d, "C3D file not found", "--from-c3d")
     entries = write_dataset(args.outdir, args.trials, seed=args.seed, task=task, size=size, from_c3d=from_c3d,
-                            workers=workers, progress=not args.no_progress, placements=placements)
+                            workers=workers, progress=not args.no_progress, placements=placements,
+                            backdrops=args.backdrops, backdrop_fraction=args.backdrop_fraction)
     frames = sum(e["n_frames"] for e in entries)
     print(f"wrote {len(entries)} trials ({frames} frames) into {args.outdir}")
     return 0

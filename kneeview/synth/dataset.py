@@ -42,6 +42,7 @@ class TrialSpec:
     size: tuple[int, int]
     from_c3d: str | None = None
     placements: tuple[str, ...] = DEFAULT_PLACEMENTS  # the video camera stands at one of these
+    backdrop: str | None = None  # a real-lab backdrop folder (kneeview.synth.backdrops) instead of a procedural lab
 
     @property
     def athlete_id(self) -> str:
@@ -174,21 +175,32 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
     if motion.box is not None:
         c = np.asarray(motion.box["top_centre_lab_mm"])
         pts = np.concatenate([pts, [c, c * [1, 1, 0]]])
-    if placement is None:
+    backdrop = None
+    if spec.backdrop:  # the real camera of a backdrop; the athlete placed on its floor
+        from .backdrops import backdrop_camera
+
+        backdrop, cam, on_backdrop = backdrop_camera(spec, pts, motion)
+        placement = "backdrop"
+    elif placement is None:
         if tuple(spec.placements) == DEFAULT_PLACEMENTS:  # the draw every existing dataset was made with
             placement = "frontal" if rng.random() < 0.5 else "oblique"
         else:
             placement = str(rng.choice(list(spec.placements)))
-    cam = video_camera(rng, spec.size, pts, placement, strength=strength, fill=fill,
-                       distance_mm=camera_distance_mm, height_mm=camera_height_mm,
-                       facing=motion.facing, right=motion.lateral_axis)
+    if backdrop is None:
+        cam = video_camera(rng, spec.size, pts, placement, strength=strength, fill=fill,
+                           distance_mm=camera_distance_mm, height_mm=camera_height_mm,
+                           facing=motion.facing, right=motion.lateral_axis)
     optical = optical_cameras(rng, motion.landing_lab_mm)
     scene = sample_scene(rng, motion.landing_lab_mm, motion.box, optical, cam.position_mm, facing=motion.facing)
     noise = float(noise_sigma if noise_sigma is not None else rng.uniform(0.5, 4.0))
     exposure = float(rng.uniform(0.2, 0.8))
     renderer = TrialRenderer(cam, motion.points, athlete, scene, rng, samples, fps,
                              noise_sigma=0.0 if plain else noise, exposure=0.0 if plain else exposure,
-                             background=background, shadow=not plain)
+                             background=(0, 0, 0) if backdrop is not None else background, shadow=not plain)
+    if backdrop is not None:
+        from .backdrops import backdrop_background
+
+        renderer.background = backdrop_background(backdrop, cam, renderer.canvas, motion.box, motion.facing)
     jpeg = int(rng.integers(35, 90)) if rng.random() < 0.3 else None
     if recompress is False or plain:
         jpeg = None
@@ -197,6 +209,8 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
              "athlete": athlete.to_json()}
     if spec.from_c3d:
         extra["source_c3d"] = motion.params["source_c3d"]
+    if backdrop is not None:
+        extra["backdrop"] = backdrop.record(on_backdrop)
     meta = trial_metadata(motion, seed=spec.seed, athlete_id=spec.athlete_id, year=spec.year, fps=fps,
                           n_frames=len(renderer), extra=extra)
     return BuiltTrial(motion, athlete, [cam] + optical, renderer, float(fps), meta, subject, jpeg)
@@ -219,6 +233,7 @@ def render_trial(spec: TrialSpec, out_dir, *, session_dir=None, trial_name: str 
         "task": built.motion.task, "side": built.motion.side, "n_frames": len(built.renderer),
         "video": str(paths["video"].relative_to(out_dir)), "c3d": str(paths["c3d"].relative_to(out_dir)),
         "json": str(paths["json"].relative_to(out_dir)),
+        **({"backdrop": built.metadata["backdrop"]} if "backdrop" in built.metadata else {}),
     }
 
 
@@ -250,11 +265,19 @@ def check_output_dir(out_dir) -> Path:
 
 
 def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size=(640, 480), from_c3d=None,
-                  workers: int = 1, progress: bool = True, placements=DEFAULT_PLACEMENTS) -> list[dict]:
-    """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them."""
+                  workers: int = 1, progress: bool = True, placements=DEFAULT_PLACEMENTS, backdrops=None,
+                  backdrop_fraction: float = 0.5) -> list[dict]:
+    """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them.
+
+    ``backdrops``: a folder of real-lab backdrops (``tools/make_backdrops.py``); about
+    ``backdrop_fraction`` of the trials are filmed on one of them instead of a procedural lab."""
     if not isinstance(workers, int) or workers < 1:
         raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
     specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements)
+    if backdrops is not None:
+        from .backdrops import assign_backdrops
+
+        specs = assign_backdrops(specs, backdrops, backdrop_fraction)
     if from_c3d is not None:
         from .from_c3d import load_capture
 
@@ -280,6 +303,8 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
         bar.close()
     run = {"seed": seed, "task": task, "size": list(size), "from_c3d": None if from_c3d is None else str(from_c3d),
            "placements": list(placements)}
+    if backdrops is not None:
+        run.update(backdrops=str(Path(backdrops).resolve()), backdrop_fraction=float(backdrop_fraction))
     index = merge_index(out, {"generator": "kneeview.synth", **run, "runs": [run], "trials": entries,
                               "specs": [asdict(s) for s in specs]})
     atomic_write_text(out / "synth_index.json", json.dumps(index, indent=1) + "\n")
