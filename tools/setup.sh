@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
   libxrender1 libxi6 libsm6 libice6
+  libegl-mesa0 libgl1-mesa-dri libgbm1
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

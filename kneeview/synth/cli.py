@@ -30,6 +30,10 @@ def register(subparsers) -> None:
                         "one of them, over its clean plate, instead of in a procedural lab")
     p.add_argument("--backdrop-fraction", type=float, default=0.5, metavar="F",
                    help="fraction of the trials on a backdrop when --backdrops is given (default 0.5)")
+    p.add_argument("--bodies", type=from_parser(_bodies), default="primitive",
+                   help="how athletes are drawn: primitive (OpenCV-filled capsules, the first datasets) or anny "
+                        "(a skinned human mesh with clothes, hair and markers, drawn with OpenGL on the CPU); "
+                        "default primitive")
     p.add_argument("--workers", type=non_negative_int, default=1, help="processes; 0 = all cores (default 1)")
     p.add_argument("--demo", action="store_true", help="write the demo recording into OUTDIR instead")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,6 +44,12 @@ def _size(text: str) -> tuple[int, int]:
     from .dataset import parse_size
 
     return parse_size(text)
+
+
+def _bodies(text: str) -> str:
+    from .dataset import parse_bodies
+
+    return parse_bodies(text)
 
 
 def _placements(text: str) -> tuple[str, ...]:
@@ -71,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if not from_c3d.is_file():
             raise KneeViewInputError(from_c3d, "C3D file not found", "--from-c3d")
     entries = write_dataset(args.outdir, args.trials, seed=args.seed, task=task, size=size, from_c3d=from_c3d,
-                            workers=workers, progress=not args.no_progress, placements=placements,
+                            workers=workers, progress=not args.no_progress, placements=placements, bodies=args.bodies,
                             backdrops=args.backdrops, backdrop_fraction=args.backdrop_fraction)
     frames = sum(e["n_frames"] for e in entries)
     print(f"wrote {len(entries)} trials ({frames} frames) into {args.outdir}")

@@ -24,6 +24,8 @@ from .scene import sample_scene
 from .writer import trial_metadata, write_session
 
 TASKS = ("dj", "sls", "mix")
+BODIES = ("primitive", "anny")  # OpenCV-filled primitives (the first datasets), or skinned meshes drawn with OpenGL
+BODY_STREAM = 7_000_002
 ATHLETE_STREAM = 7_000_001
 TRIALS_PER_ATHLETE = 4
 MAX_SIZE = 4096
@@ -42,6 +44,7 @@ class TrialSpec:
     size: tuple[int, int]
     from_c3d: str | None = None
     placements: tuple[str, ...] = DEFAULT_PLACEMENTS  # the video camera stands at one of these
+    bodies: str = "primitive"  # "anny": a skinned human mesh drawn with OpenGL
     backdrop: str | None = None  # a real-lab backdrop folder (kneeview.synth.backdrops) instead of a procedural lab
 
     @property
@@ -78,8 +81,15 @@ def parse_placements(text) -> tuple[str, ...]:
     return names
 
 
+def parse_bodies(text) -> str:
+    name = str(text).strip().lower()
+    if name not in BODIES:
+        raise KneeViewInputError(None, f"--bodies {text!r}: choose from {', '.join(BODIES)}", "--bodies")
+    return name
+
+
 def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None,
-                 placements=DEFAULT_PLACEMENTS) -> list[TrialSpec]:
+                 placements=DEFAULT_PLACEMENTS, bodies: str = "primitive") -> list[TrialSpec]:
     """The trials of a dataset: about four per athlete, half the athletes in two years."""
     if not isinstance(n_trials, int) or n_trials < 0:
         raise KneeViewInputError(None, f"--trials must be a non-negative whole number, got {n_trials!r}", "--trials")
@@ -96,7 +106,7 @@ def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), f
         rng = np.random.default_rng([seed, i])
         t = task.upper() if task != "mix" else ("DJ" if rng.random() < 0.6 else "SLS")
         specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d),
-                               tuple(placements)))
+                               tuple(placements), bodies=parse_bodies(bodies)))
     return specs
 
 
@@ -134,7 +144,7 @@ class BuiltTrial:
     motion: Motion
     athlete: Athlete
     cameras: list  # the video camera first, then the optical ones
-    renderer: TrialRenderer
+    renderer: TrialRenderer  # or a MeshTrialRenderer (--bodies anny)
     fps: float
     metadata: dict
     subject: str
@@ -194,9 +204,16 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
     scene = sample_scene(rng, motion.landing_lab_mm, motion.box, optical, cam.position_mm, facing=motion.facing)
     noise = float(noise_sigma if noise_sigma is not None else rng.uniform(0.5, 4.0))
     exposure = float(rng.uniform(0.2, 0.8))
-    renderer = TrialRenderer(cam, motion.points, athlete, scene, rng, samples, fps,
-                             noise_sigma=0.0 if plain else noise, exposure=0.0 if plain else exposure,
-                             background=(0, 0, 0) if backdrop is not None else background, shadow=not plain)
+    extra_body = {}
+    if spec.bodies == "anny":
+        renderer, extra_body = _mesh_renderer(spec, athlete, motion, samples, cam, scene, rng, fps,
+                                              noise_sigma=0.0 if plain else noise, exposure=0.0 if plain else exposure,
+                                              background=(0, 0, 0) if backdrop is not None else background,
+                                              shadow=not plain)
+    else:
+        renderer = TrialRenderer(cam, motion.points, athlete, scene, rng, samples, fps,
+                                 noise_sigma=0.0 if plain else noise, exposure=0.0 if plain else exposure,
+                                 background=(0, 0, 0) if backdrop is not None else background, shadow=not plain)
     if backdrop is not None:
         from .backdrops import backdrop_background
 
@@ -206,7 +223,7 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
         jpeg = None
     subject = f"Athlete{spec.athlete_index:03d}" if rng.random() < 0.5 else ""
     extra = {"trial_index": spec.index, "camera": {"device_id": cam.device_id, "placement": placement},
-             "athlete": athlete.to_json()}
+             "athlete": athlete.to_json(), "bodies": spec.bodies, **extra_body}
     if spec.from_c3d:
         extra["source_c3d"] = motion.params["source_c3d"]
     if backdrop is not None:
@@ -214,6 +231,32 @@ def build_trial(spec: TrialSpec, *, fps: float | None = None, rate_hz: float | N
     meta = trial_metadata(motion, seed=spec.seed, athlete_id=spec.athlete_id, year=spec.year, fps=fps,
                           n_frames=len(renderer), extra=extra)
     return BuiltTrial(motion, athlete, [cam] + optical, renderer, float(fps), meta, subject, jpeg)
+
+
+def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, cam, scene, rng, fps, **options):
+    """The athlete as a posed, dressed human mesh (kneeview.synth.mesh_body, .appearance), drawn with OpenGL.
+    Its own draws (body shape, look) come from the athlete's stream, so the trial's own
+    draws (camera, lab, noise, compression) are those of the same trial with primitives."""
+    from .appearance import sample_look, vertex_appearance
+    from .mesh_body import load_body_asset, pose_body, shape_for
+    from .render import MeshTrialRenderer
+
+    body_rng = np.random.default_rng([spec.seed, ATHLETE_STREAM, spec.athlete_index, spec.year, BODY_STREAM])
+    sel = {k: np.asarray(v, float)[samples] for k, v in motion.points.items()}
+    posed = pose_body(load_body_asset(), shape_for(athlete, body_rng), sel)
+    look = sample_look(body_rng, athlete)
+    regions = np.asarray(posed.region_names)[posed.regions]
+    colours, material = vertex_appearance(posed.vertices[0], regions, {k: v[0] for k, v in sel.items()},
+                                          athlete, look, body_rng)
+    markers = None
+    if look.markers and posed.markers:
+        markers = np.stack([np.asarray(m, float) for m in posed.markers.values()], 1)
+    feet = [sel[k] for k in ("RHEE", "RTOE", "LHEE", "LTOE", "RTIO", "LTIO") if k in sel]
+    contact = np.stack([np.concatenate([p, np.full((len(p), 1), 45.0)], 1) for p in feet], 1) if feet else None
+    renderer = MeshTrialRenderer(cam, posed.vertices, posed.faces, colours, material, scene, rng, fps,
+                                 normals=getattr(posed, "normals", None), markers=markers, contact=contact,
+                                 box=motion.box, **options)
+    return renderer, {"look": look.to_json()}
 
 
 def render_trial(spec: TrialSpec, out_dir, *, session_dir=None, trial_name: str | None = None, **options) -> dict:
@@ -266,14 +309,21 @@ def check_output_dir(out_dir) -> Path:
 
 def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size=(640, 480), from_c3d=None,
                   workers: int = 1, progress: bool = True, placements=DEFAULT_PLACEMENTS, backdrops=None,
-                  backdrop_fraction: float = 0.5) -> list[dict]:
+                  backdrop_fraction: float = 0.5, bodies: str = "primitive") -> list[dict]:
     """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them.
 
     ``backdrops``: a folder of real-lab backdrops (``tools/make_backdrops.py``); about
     ``backdrop_fraction`` of the trials are filmed on one of them instead of a procedural lab."""
     if not isinstance(workers, int) or workers < 1:
         raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
-    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements)
+    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements, bodies)
+    if parse_bodies(bodies) == "anny":
+        from .raster import RasterUnavailable, gl_context
+
+        try:
+            gl_context()  # fail early, saying what to install
+        except RasterUnavailable as exc:
+            raise KneeViewInputError(None, str(exc), "--bodies") from None
     if backdrops is not None:
         from .backdrops import assign_backdrops
 
@@ -302,7 +352,7 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
     finally:
         bar.close()
     run = {"seed": seed, "task": task, "size": list(size), "from_c3d": None if from_c3d is None else str(from_c3d),
-           "placements": list(placements)}
+           "placements": list(placements), "bodies": parse_bodies(bodies)}
     if backdrops is not None:
         run.update(backdrops=str(Path(backdrops).resolve()), backdrop_fraction=float(backdrop_fraction))
     index = merge_index(out, {"generator": "kneeview.synth", **run, "runs": [run], "trials": entries,

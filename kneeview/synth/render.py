@@ -51,12 +51,12 @@ def _capsule_polygons(p0, p1, r0, r1, k: int = ARC_POINTS) -> np.ndarray:
     return np.concatenate([arc0, arc1], axis=-2)
 
 
-class TrialRenderer:
-    """Renders the video frames of one trial. ``frame(j)`` is video frame j (raw, BGR uint8)."""
+class _Frames:
+    """What every trial renderer shares: the lab background, the lens remap, motion blur and
+    sensor noise. A subclass draws the athlete in ``draw_corrected``; the random draws
+    (background, then noise) come in the same order for every kind of body."""
 
-    def __init__(self, camera: Camera, points: dict[str, np.ndarray], athlete: Athlete, scene: Scene,
-                 rng: np.random.Generator, samples: np.ndarray, fps: float, *,
-                 noise_sigma: float = 2.0, exposure: float = 0.5, background=None, shadow: bool = True):
+    def _lab(self, camera: Camera, scene: Scene, rng: np.random.Generator, fps: float, background) -> None:
         self.camera = camera
         self.fps = fps
         self.map1, self.map2, self.canvas = distortion_maps(camera)
@@ -65,6 +65,61 @@ class TrialRenderer:
         else:  # a uniform colour (tests)
             self.background = np.empty(self.canvas.shape, np.uint8)
             self.background[:] = np.asarray(background, np.uint8)
+
+    def _sensor(self, rng: np.random.Generator, noise_sigma: float, n: int) -> None:
+        """Sensor noise: a few fixed fields, chosen per frame."""
+        h, w = self.camera.image_size[1], self.camera.image_size[0]
+        self._noise = [np.round(rng.normal(0, noise_sigma, (h, w, 3))).astype(np.int16) for _ in range(3)] if noise_sigma > 0 else []
+        self._noise_pick = rng.integers(0, max(len(self._noise), 1), n)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def draw_corrected(self, j: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def frame(self, j: int) -> np.ndarray:
+        img = self.draw_corrected(j)
+        raw = cv2.remap(img, self.map1, self.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self._noise:
+            raw = cv2.add(raw, self._noise[self._noise_pick[j]], dtype=cv2.CV_8U)
+        return raw
+
+    def _motion_blur(self, img, j: int) -> None:
+        dx, dy = self._blur[j]
+        length = float(np.hypot(dx, dy))
+        if length < 1.5:
+            return
+        k = int(min(np.ceil(length), 15)) | 1
+        kernel = np.zeros((k, k), np.float32)
+        c = k // 2
+        ux, uy = dx / length, dy / length
+        for t in np.linspace(-c, c, 2 * k):
+            kernel[int(round(c + t * uy)), int(round(c + t * ux))] = 1.0
+        kernel /= kernel.sum()
+        x0, y0, x1, y1 = self._bbox[j]
+        pad = k + 2
+        x0, y0 = max(int(x0) - pad, 0), max(int(y0) - pad, 0)
+        x1, y1 = min(int(x1) + pad, img.shape[1]), min(int(y1) + pad, img.shape[0])
+        if x1 - x0 > 2 and y1 - y0 > 2:
+            # Smear the figure only: where it differs from the static background, grown by the
+            # blur length so that it streaks over what lies next to it.
+            roi = img[y0:y1, x0:x1]
+            moved = (cv2.absdiff(roi, self.background[y0:y1, x0:x1]).max(axis=2) > 0).astype(np.uint8)
+            moved = cv2.dilate(moved, np.ones((k, k), np.uint8))
+            weight = cv2.blur(moved.astype(np.float32), (3, 3))[..., None]
+            blurred = cv2.filter2D(roi, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+            roi[:] = (blurred * weight + roi * (1.0 - weight) + 0.5).astype(np.uint8)
+
+
+class TrialRenderer(_Frames):
+    """The athlete as primitives (tapered capsules, torso sections) filled with OpenCV: the
+    synthesiser's first bodies (``--bodies primitive``). ``frame(j)`` is video frame j (raw, BGR uint8)."""
+
+    def __init__(self, camera: Camera, points: dict[str, np.ndarray], athlete: Athlete, scene: Scene,
+                 rng: np.random.Generator, samples: np.ndarray, fps: float, *,
+                 noise_sigma: float = 2.0, exposure: float = 0.5, background=None, shadow: bool = True):
+        self._lab(camera, scene, rng, fps, background)
         lighting = scene.lighting
         sel = {k: v[samples] for k, v in points.items()}
         caps, hulls, rep = figure(sel, athlete)
@@ -125,13 +180,7 @@ class TrialRenderer:
         ang = np.linspace(0, 2 * np.pi, 20, endpoint=False)
         ell = c[:, None, :] + np.stack([half_x[:, None] * np.cos(ang), half_y[:, None] * np.sin(ang), np.zeros((n, 20))], -1)
         self._shadow = proj(ell)[0]
-        # sensor noise: a few fixed fields, chosen per frame
-        h, w = camera.image_size[1], camera.image_size[0]
-        self._noise = [np.round(rng.normal(0, noise_sigma, (h, w, 3))).astype(np.int16) for _ in range(3)] if noise_sigma > 0 else []
-        self._noise_pick = rng.integers(0, max(len(self._noise), 1), n)
-
-    def __len__(self) -> int:
-        return self.n_frames
+        self._sensor(rng, noise_sigma, n)
 
     def draw_corrected(self, j: int) -> np.ndarray:
         """Frame j in the corrected (pinhole) canvas, before the lens and the noise."""
@@ -150,13 +199,6 @@ class TrialRenderer:
         self._motion_blur(img, j)
         return img
 
-    def frame(self, j: int) -> np.ndarray:
-        img = self.draw_corrected(j)
-        raw = cv2.remap(img, self.map1, self.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if self._noise:
-            raw = cv2.add(raw, self._noise[self._noise_pick[j]], dtype=cv2.CV_8U)
-        return raw
-
     def _draw_shadow(self, img, j: int) -> None:
         s = self._shadow_strength[j]
         if s <= 0.02:
@@ -174,28 +216,79 @@ class TrialRenderer:
         roi = img[y0:y1, x0:x1]
         roi[:] = (roi * (1.0 - (s / 255.0) * mask[..., None])).astype(np.uint8)
 
-    def _motion_blur(self, img, j: int) -> None:
-        dx, dy = self._blur[j]
-        length = float(np.hypot(dx, dy))
-        if length < 1.5:
-            return
-        k = int(min(np.ceil(length), 15)) | 1
-        kernel = np.zeros((k, k), np.float32)
-        c = k // 2
-        ux, uy = dx / length, dy / length
-        for t in np.linspace(-c, c, 2 * k):
-            kernel[int(round(c + t * uy)), int(round(c + t * ux))] = 1.0
-        kernel /= kernel.sum()
-        x0, y0, x1, y1 = self._bbox[j]
-        pad = k + 2
-        x0, y0 = max(int(x0) - pad, 0), max(int(y0) - pad, 0)
-        x1, y1 = min(int(x1) + pad, img.shape[1]), min(int(y1) + pad, img.shape[0])
-        if x1 - x0 > 2 and y1 - y0 > 2:
-            # Smear the figure only: where it differs from the static background, grown by the
-            # blur length so that it streaks over what lies next to it.
-            roi = img[y0:y1, x0:x1]
-            moved = (cv2.absdiff(roi, self.background[y0:y1, x0:x1]).max(axis=2) > 0).astype(np.uint8)
-            moved = cv2.dilate(moved, np.ones((k, k), np.uint8))
-            weight = cv2.blur(moved.astype(np.float32), (3, 3))[..., None]
-            blurred = cv2.filter2D(roi, -1, kernel, borderType=cv2.BORDER_REPLICATE)
-            roi[:] = (blurred * weight + roi * (1.0 - weight) + 0.5).astype(np.uint8)
+
+def box_triangles(box: dict | None, scene: Scene) -> np.ndarray:
+    """The drop-jump box's top and sides as triangles (N, 3, 3) lab mm (none without a box)."""
+    if box is None:
+        return np.zeros((0, 3, 3))
+    c = (np.asarray(box["top_centre_lab_mm"], float) - scene.origin) @ scene.frame
+    sx, sy, sz = (float(v) for v in box["size_mm"])
+    x = np.array([-sx, sx, sx, -sx]) / 2 + c[0]
+    y = np.array([-sy, -sy, sy, sy]) / 2 + c[1]
+    top = np.stack([x, y, np.full(4, sz)], 1)
+    bottom = top * [1, 1, 0]
+    quads = [top] + [np.stack([bottom[i], bottom[(i + 1) % 4], top[(i + 1) % 4], top[i]]) for i in range(4)]
+    tris = [q[[0, 1, 2]] for q in quads] + [q[[0, 2, 3]] for q in quads]
+    return scene.to_lab(np.stack(tris).reshape(-1, 3)).reshape(-1, 3, 3)
+
+
+def floor_triangles(centre_lab_mm, half_mm: float = 4000.0) -> np.ndarray:
+    cx, cy = float(centre_lab_mm[0]), float(centre_lab_mm[1])
+    q = np.array([[cx - half_mm, cy - half_mm, 0], [cx + half_mm, cy - half_mm, 0],
+                  [cx + half_mm, cy + half_mm, 0], [cx - half_mm, cy + half_mm, 0]], float)
+    return np.stack([q[[0, 1, 2]], q[[0, 2, 3]]])
+
+
+class MeshTrialRenderer(_Frames):
+    """The athlete as a skinned triangle mesh drawn with OpenGL (:mod:`.raster`), over the same
+    lab, through the same lens, blur and noise as :class:`TrialRenderer` (``--bodies anny``).
+
+    ``vertices`` (n, V, 3) lab mm, one pose per video frame; ``faces`` (F, 3); ``normals``
+    (n, V, 3) or None; ``colours`` (V, 3) BGR and ``material`` (V, 2) from
+    :mod:`.appearance`; ``markers`` (n, M, 3) reflective marker centres or None;
+    ``contact`` (n, K, 4) spheres (xyz mm, radius mm) that darken the floor beneath them."""
+
+    def __init__(self, camera: Camera, vertices, faces, colours, material, scene: Scene,
+                 rng: np.random.Generator, fps: float, *, normals=None, markers=None, contact=None, box=None,
+                 noise_sigma: float = 2.0, exposure: float = 0.5, background=None, shadow: bool = True,
+                 samples: int = 4):
+        from .raster import MeshRaster
+
+        self._lab(camera, scene, rng, fps, background)
+        self.vertices = np.asarray(vertices, np.float32)
+        n = self.n_frames = self.vertices.shape[0]
+        self.normals = None if normals is None else np.asarray(normals, np.float32)
+        self.markers = None if markers is None else np.asarray(markers, float)
+        self.contact = None if contact is None else np.asarray(contact, float)
+        centre = self.vertices.reshape(-1, 3).mean(0).astype(float)
+        receivers = np.concatenate([floor_triangles(centre), box_triangles(box, scene)]) if shadow else None
+        floor = np.asarray(scene.floor_colour, float) if background is None else np.asarray(background, float)
+        self.raster = MeshRaster(camera, self.canvas, faces, colours, material, scene.lighting,
+                                 origin=centre * [1, 1, 0], floor_colour=floor, receivers=receivers,
+                                 samples=samples, shadow_strength=0.55 * (1.0 - scene.lighting.ambient) + 0.2)
+        # image velocity of the body (motion blur) and, per frame, the box drawn over
+        mean = self.vertices.mean(1).astype(float)
+        uv = camera.project_corrected(mean)
+        vel = np.gradient(uv, axis=0) if n > 1 else np.zeros_like(uv)
+        self._blur = np.nan_to_num(vel) * exposure
+        self._bbox = np.zeros((n, 4))
+        self._sensor(rng, noise_sigma, n)
+
+    def layer(self, j: int):
+        """Frame j's body and shadow as drawn by the rasterizer (before compositing)."""
+        return self.raster.render(self.vertices[j], None if self.normals is None else self.normals[j],
+                                  None if self.markers is None else self.markers[j],
+                                  None if self.contact is None else self.contact[j])
+
+    def draw_corrected(self, j: int) -> np.ndarray:
+        """Frame j in the corrected (pinhole) canvas, before the lens and the noise."""
+        from .raster import composite
+
+        img = self.background.copy()
+        layer = self.layer(j)
+        composite(img, layer)
+        if layer is not None and layer.roi[2]:
+            x0, y0, w, h = layer.roi
+            self._bbox[j] = (x0, y0, x0 + w, y0 + h)
+            self._motion_blur(img, j)
+        return img

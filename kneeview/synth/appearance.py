@@ -1,0 +1,203 @@
+"""What a mesh athlete looks like: per-vertex colours and materials from the athlete's
+appearance (:class:`kneeview.synth.anthropometrics.Athlete`: skin tone, hair colour and
+style, top, bottom, shoes, socks) and a few extra draws (:class:`Look`: bare feet, lab
+markers, skin variation).
+
+The mesh says which body region each vertex belongs to (head, neck, torso, pelvis,
+upper arm, forearm, hand, thigh, shank, foot); where clothes end inside a region (shorts
+at mid-thigh, T-shirt sleeves at mid upper arm, socks above the ankle, the hairline) is
+measured along the segment between the joint centres of the first frame, so any mesh
+whose regions follow the Plug-in Gait joint centres gets the same clothes.
+Colours are BGR 0..255 (OpenCV order), as everywhere in :mod:`kneeview.synth`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .anthropometrics import Athlete
+
+#: Materials: specular strength, shininess (Blinn-Phong exponent).
+SKIN = (0.10, 18.0)
+HAIR = (0.22, 28.0)
+COTTON = (0.02, 6.0)
+LYCRA = (0.22, 22.0)
+SHOE = (0.16, 30.0)
+SOLE = (0.04, 8.0)
+
+REGIONS = ("head", "neck", "torso", "pelvis", "upper_arm", "forearm", "hand", "thigh", "shank", "foot")
+_ALIASES = {"upperarm": "upper_arm", "arm": "upper_arm", "lower_arm": "forearm", "lowerarm": "forearm",
+            "chest": "torso", "trunk": "torso", "abdomen": "torso", "spine": "torso", "hips": "pelvis", "hip": "pelvis",
+            "upperleg": "thigh", "upper_leg": "thigh", "lowerleg": "shank", "lower_leg": "shank", "calf": "shank",
+            "shin": "shank", "toes": "foot", "toe": "foot", "feet": "foot", "hands": "hand", "fingers": "hand",
+            "face": "head", "skull": "head", "eyes": "head", "clavicle": "torso", "shoulder": "torso"}
+
+
+@dataclass(frozen=True)
+class Look:
+    """Per-athlete extras the primitive figures did not have."""
+
+    barefoot: bool
+    markers: bool  # reflective Plug-in Gait markers (lab athletes wear them)
+    skin_variation: float  # relative amplitude of the low-frequency skin tone variation
+    hair_length: float  # 0 cropped .. 1 to the shoulders (only with hair)
+
+    def to_json(self) -> dict:
+        return {"barefoot": self.barefoot, "markers": self.markers}
+
+
+def sample_look(rng: np.random.Generator, athlete: Athlete) -> Look:
+    long = athlete.hair_style in ("ponytail", "bun")
+    return Look(barefoot=bool(rng.random() < 0.2), markers=bool(rng.random() < 0.5),
+                skin_variation=float(rng.uniform(0.02, 0.06)),
+                hair_length=float(rng.uniform(0.5, 1.0) if long else rng.uniform(0.0, 0.3)))
+
+
+def region_name(label) -> str:
+    """A region label as one of :data:`REGIONS` ("l_thigh", "UpperArm.R" -> "thigh", "upper_arm")."""
+    s = str(label).lower().replace("-", "_").replace(".", "_").replace(" ", "_")
+    for side in ("left_", "right_", "l_", "r_"):
+        if s.startswith(side):
+            s = s[len(side):]
+    for side in ("_left", "_right", "_l", "_r"):
+        if s.endswith(side):
+            s = s[: -len(side)]
+    s = _ALIASES.get(s, s)
+    return s if s in REGIONS else "torso"
+
+
+def _unit(v):
+    v = np.asarray(v, float)
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def _along(x, a, b):
+    """Fraction along segment a->b of points x (N, 3) (0 at a, 1 at b)."""
+    d = b - a
+    return (x - a) @ d / max(float(d @ d), 1e-9)
+
+
+def _nearest_side(x, segs):
+    """For each point, the index of the nearest of the segments [(a, b), ...]."""
+    dists = []
+    for a, b in segs:
+        t = np.clip(_along(x, a, b), 0, 1)
+        dists.append(np.linalg.norm(x - (a + t[:, None] * (b - a)), axis=1))
+    return np.argmin(np.stack(dists, 1), 1)
+
+
+def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], athlete: Athlete, look: Look,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Colours (V, 3) BGR float32 and materials (V, 2) float32 for a mesh in one pose.
+
+    ``vertices_lab_mm`` (V, 3) and ``points`` (label -> (3,) Plug-in Gait joint centres and
+    body points of the same pose: RFEP, RFEO, RTIO, RSHO, RELB, RWRI, HEAD, THRX, ... and
+    the left ones); ``regions`` (V,) region labels."""
+    x = np.asarray(vertices_lab_mm, float)
+    reg = np.array([region_name(r) for r in np.asarray(regions).tolist()]) if len(regions) else np.zeros(0, str)
+    P = {k: np.asarray(v, float) for k, v in points.items()}
+    A = athlete
+    V = len(x)
+    skin = np.asarray(A.skin, float)
+    col = np.tile(skin, (V, 1))
+    mat = np.tile(SKIN, (V, 1))
+    # low-frequency skin variation (a little redder/darker in places), from a few random waves
+    k = rng.normal(0, 1 / 250.0, (4, 3))
+    ph = rng.uniform(0, 2 * np.pi, 4)
+    wave = np.sin(x @ k.T + ph).mean(1)
+    col *= (1.0 + look.skin_variation * wave)[:, None]
+
+    def paint(mask, colour, material):
+        col[mask] = colour
+        mat[mask] = material
+
+    top, bottom = np.asarray(A.top_colour, float), np.asarray(A.bottom_colour, float)
+    # the fraction along each limb, on the nearer side
+    def limb(region, a_lab, b_lab):
+        m = reg == region
+        if not m.any():
+            return m, np.zeros(0)
+        segs = [(P["R" + a_lab], P["R" + b_lab]), (P["L" + a_lab], P["L" + b_lab])]
+        side = _nearest_side(x[m], segs)
+        t = np.where(side == 0, _along(x[m], *segs[0]), _along(x[m], *segs[1]))
+        return m, t
+
+    thigh, t_thigh = limb("thigh", "FEP", "FEO")
+    shank, t_shank = limb("shank", "FEO", "TIO")
+    upper, t_upper = limb("upper_arm", "SHO", "ELB")
+    fore, _ = limb("forearm", "ELB", "WRI")
+
+    # bottoms: shorts to ~40 % of the thigh, capri to mid-shank, tights to the ankle
+    cloth = LYCRA if A.bottom in ("tights", "capri") else COTTON
+    paint(reg == "pelvis", bottom, cloth)
+    sub = np.zeros(V, bool)
+    if A.bottom == "shorts":
+        sub[np.flatnonzero(thigh)[t_thigh < 0.42]] = True
+    else:
+        sub |= thigh
+        sub[np.flatnonzero(shank)[t_shank < (0.5 if A.bottom == "capri" else 0.93)]] = True
+    paint(sub, bottom, cloth)
+    # tops: tank leaves the arms and shoulders bare, T-shirt sleeves to mid upper arm, long sleeves to the wrist
+    torso = reg == "torso"
+    top_mask = torso.copy()
+    if A.top == "tank" and torso.any():
+        # bare shoulders: torso vertices near the shoulder joint centres
+        d = np.minimum(np.linalg.norm(x - P["RSHO"], axis=1), np.linalg.norm(x - P["LSHO"], axis=1))
+        top_mask &= d > 0.06 * A.height_mm
+    elif A.top == "tshirt":
+        top_mask[np.flatnonzero(upper)[t_upper < 0.5]] = True
+    else:
+        top_mask |= upper | fore
+    paint(top_mask, top, COTTON)
+    # socks and shoes, or bare feet
+    if not look.barefoot:
+        sock = np.zeros(V, bool)
+        sock[np.flatnonzero(shank)[t_shank > 0.86]] = True
+        paint(sock, A.sock_colour, COTTON)
+        foot = reg == "foot"
+        paint(foot, A.shoe_colour, SHOE)
+        if foot.any():
+            fz = x[foot, 2]
+            sole = np.flatnonzero(foot)[fz < fz.min() + 14.0]
+            paint(np.isin(np.arange(V), sole), A.sole_colour, SOLE)
+    # hair and face on the head, in a head frame (up: THRX -> HEAD, forward: the body's front)
+    head = reg == "head"
+    if head.any():
+        _head(x, head, P, A, look, paint, col)
+    return np.clip(col, 0, 255).astype(np.float32), mat.astype(np.float32)
+
+
+def _head(x, head, P, A: Athlete, look: Look, paint, col) -> None:
+    mid_hip = 0.5 * (P["RFEP"] + P["LFEP"])
+    up = _unit(P["HEAD"] - P["THRX"])
+    right = _unit((P["RFEP"] - P["LFEP"]) + (P["RSHO"] - P["LSHO"]))
+    right = _unit(right - (right @ up) * up)
+    fwd = np.cross(up, right)
+    del mid_hip
+    hv = x[head]
+    c = hv.mean(0)
+    rel = hv - c
+    u, f, r = rel @ up, rel @ fwd, rel @ right
+    size = max(float(np.percentile(np.abs(u), 98)), 1.0)
+    un, fn, rn = u / size, f / size, r / size
+    idx = np.flatnonzero(head)
+    face = np.zeros(len(hv), bool)
+    if A.hair_style == "shaved":
+        hair_col = 0.5 * (np.asarray(A.hair, float) + np.asarray(A.skin, float))
+    else:
+        hair_col = np.asarray(A.hair, float)
+    hairline = 0.25 + 0.45 * np.clip(fn, 0, None) ** 2  # higher over the forehead
+    back = (fn < -0.15) & (un > 0.1 - 0.9 * look.hair_length)
+    hair = ((un > hairline) | back) & ~((fn > 0.35) & (un < 0.5))
+    # eyes, brows and mouth: small patches at the front
+    front = fn > 0.55
+    eyes = front & (np.abs(np.abs(rn) - 0.33) < 0.09) & (np.abs(un - 0.05) < 0.06)
+    brows = front & (np.abs(np.abs(rn) - 0.33) < 0.14) & (np.abs(un - 0.2) < 0.035)
+    mouth = front & (np.abs(rn) < 0.2) & (np.abs(un + 0.45) < 0.04)
+    skin = np.asarray(A.skin, float)
+    paint(np.isin(np.arange(len(col)), idx[eyes]), 0.35 * skin, SKIN)
+    paint(np.isin(np.arange(len(col)), idx[brows]), np.minimum(hair_col, 0.55 * skin), SKIN)
+    paint(np.isin(np.arange(len(col)), idx[mouth]), skin * [0.72, 0.72, 0.9], SKIN)
+    face |= eyes | brows | mouth
+    paint(np.isin(np.arange(len(col)), idx[hair & ~face]), hair_col, HAIR)
