@@ -71,11 +71,12 @@ def unpack_masks(z) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- BlazePose side (numpy, cv2, mediapipe)
-def people_mask(pose, rgb, max_people: int = 4, threshold: float = MASK_THRESHOLD, dilate_px: int = 58):
+def people_mask(pose, rgb, max_people: int = 6, threshold: float = MASK_THRESHOLD, dilate_px: int = 58):
     """Segmentation masks of everyone BlazePose finds in one RGB frame (whole frame, then each
-    half, every find painted grey before the next look), each with its landmarks' hull, dilated
-    by ``dilate_px``. Returns (mask of the people found in the whole frame (H, W) bool, mask of
-    those found only in a half -- small, distant people: bystanders --, number found)."""
+    half, then six tiles (:func:`tiles`), every find painted grey before the next look), each with
+    its landmarks' hull, dilated by ``dilate_px``. Returns (mask of the people found in the whole
+    frame (H, W) bool, mask of those found only in a half or a tile -- small, distant people:
+    bystanders --, number found)."""
     import cv2
 
     sys.path.insert(0, str(TOOLS)) if str(TOOLS) not in sys.path else None
@@ -86,7 +87,8 @@ def people_mask(pose, rgb, max_people: int = 4, threshold: float = MASK_THRESHOL
     union = np.zeros((h, w), np.uint8)
     far = np.zeros((h, w), np.uint8)
     found = 0
-    for part, (x0, y0, x1, y1) in enumerate([(0, 0, w, h)] + halves(w, h)):
+    pad = max(1, int(0.015 * max(w, h)))
+    for part, (x0, y0, x1, y1) in enumerate([(0, 0, w, h)] + halves(w, h) + tiles(w, h)):
         while found < max_people:
             res = pose.process(np.ascontiguousarray(work[y0:y1, x0:x1]))
             if res.pose_landmarks is None or res.segmentation_mask is None:
@@ -99,11 +101,26 @@ def people_mask(pose, rgb, max_people: int = 4, threshold: float = MASK_THRESHOL
             if len(pts) >= 3:
                 cv2.fillConvexPoly(m, cv2.convexHull(pts).astype(np.int32), 1)
             (far if part else union)[y0:y1, x0:x1] |= m
-            work[y0:y1, x0:x1][m > 0] = 127
+            # painted out wider than found, so that no limb of this person is found again as someone else
+            paint = cv2.dilate(m, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
+            work[y0:y1, x0:x1][paint > 0] = 127
     if dilate_px > 0:
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
         union, far = cv2.dilate(union, k), cv2.dilate(far, k)
     return union > 0, far > 0, found
+
+
+def tiles(width: int, height: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Six overlapping tiles (x0, y0, x1, y1): thirds of the longer side by halves of the shorter.
+    A bystander a sixth of the frame tall is a third of a tile: big enough for BlazePose's detector."""
+    def spans(n, parts):
+        size = int(round(n / parts * (1 + overlap)))
+        starts = np.linspace(0, n - size, parts).round().astype(int)
+        return [(int(a), int(a) + size) for a in starts]
+
+    if height >= width:
+        return [(xa, ya, xb, yb) for ya, yb in spans(height, 3) for xa, xb in spans(width, 2)]
+    return [(xa, ya, xb, yb) for xa, xb in spans(width, 3) for ya, yb in spans(height, 2)]
 
 
 def read_frames(video, frames) -> tuple[list, list[int]]:
@@ -337,11 +354,11 @@ def main(argv=None) -> int:
     m.add_argument("--frames", required=True)
     m.add_argument("--out", required=True)
     m.add_argument("--cpus", type=int, default=1)
-    m.add_argument("--max-people", type=int, default=4)
+    m.add_argument("--max-people", type=int, default=6)
     m.add_argument("--dilate-px", type=int, default=58)
     d = sub.add_parser("detect", help="(BlazePose venv) people BlazePose finds in images")
     d.add_argument("images", nargs="+")
-    d.add_argument("--max-people", type=int, default=4)
+    d.add_argument("--max-people", type=int, default=6)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("masks", "detect"):
         args = p.parse_args(argv)
@@ -356,7 +373,7 @@ def main(argv=None) -> int:
     q.add_argument("--labels", help="pseudo-label C3D for the floor check (default: the demo's, tests/pose/data)")
     q.add_argument("--blazepose-python", default=os.environ.get("KNEEVIEW_BLAZEPOSE_PYTHON", str(DEFAULT_BLAZEPOSE)))
     q.add_argument("--cpus", type=int, default=1)
-    q.add_argument("--max-people", type=int, default=4)
+    q.add_argument("--max-people", type=int, default=6)
     q.add_argument("--dilate-px", type=int, default=None, help=f"mask dilation (default {DILATE_FRACTION:g} of the longer side)")
     return cmd_make(q.parse_args(argv))
 

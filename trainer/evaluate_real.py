@@ -134,6 +134,31 @@ def blazepose_sequence(keypoints_px, confidence, joints_cam_m, fps: float, detec
                         source="blazepose", model={"name": detector})
 
 
+def backdrop_sources_of_run(run) -> list[dict]:
+    """The real frames behind the backdrops of the synthetic data a run trained on (``RUN/split.json``'s
+    ``data``; kneeview.synth.backdrops): none when the run's data used no backdrop or is gone."""
+    from kneeview.synth.backdrops import dataset_backdrop_sources
+
+    run = Path(run)
+    path = run if run.suffix == ".json" else run / "split.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")).get("data")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return dataset_backdrop_sources(data) if isinstance(data, str) and Path(data).is_dir() else []
+
+
+def check_backdrop_frames(rec, frames, sources) -> None:
+    """Refuse to evaluate on frames of this recording that a training backdrop was made from
+    (matched by the video's SHA-256, whatever its name or folder)."""
+    from kneeview.synth.backdrops import check_not_in_backdrops, sha256_file
+
+    if not sources:
+        return
+    for view in rec.views:
+        check_not_in_backdrops(sources, sha256_file(view.video_path), frames, view.video_path, view.video_path.stem)
+
+
 # ----------------------------------------------------------------------------- metrics
 def _pad(a: np.ndarray, T: int) -> np.ndarray:
     """First T rows of ``a``, NaN-padded when it is shorter."""
@@ -208,7 +233,7 @@ def _nan_curves(T: int) -> dict:
 
 # ----------------------------------------------------------------------------- evaluation
 def evaluate(session, checkpoint=None, detections=None, run=None, device: str = "auto", estimator=None,
-             progress=None, placement: str = "calibrated") -> dict:
+             progress=None, placement: str = "calibrated", training_data=()) -> dict:
     """Evaluate a model (``estimator``, or ``checkpoint``/the bundled model) and BlazePose on ``session``.
 
     The model's MKD comes from its 3D put in the lab by ``placement`` (the app's default, the
@@ -217,6 +242,9 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
     ``estimator`` is anything with ``run(video_reader) -> PoseSequence`` (and optionally
     ``info``/``card``); ``progress(message)`` is told which view is running. Returns the
     JSON-ready result: per-view figures, the summary, the frames evaluated, MKD curves.
+
+    Frames that a real-lab backdrop of the run's synthetic data (or of ``training_data``,
+    synthetic dataset folders) was made from are training data: evaluating on them is refused.
     """
     from kneeview.analysis import analyse
     from kneeview.analysis.multiview import load_detections
@@ -265,6 +293,11 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
                                      "test_frames")
     else:
         frames = list(range(n_frames))
+    from kneeview.synth.backdrops import dataset_backdrop_sources
+
+    sources = (backdrop_sources_of_run(run) if run is not None else []) + [
+        s for d in training_data for s in dataset_backdrop_sources(d)]
+    check_backdrop_frames(rec, frames, sources)
     evaluated = np.zeros(n_frames, dtype=bool)
     evaluated[frames] = True
 
@@ -531,6 +564,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="write the MKD curves as a PNG")
     p.add_argument("--device", default="auto", help="device for the model (auto, cpu, cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--training-data", action="append", default=[], metavar="DIR",
+                   help="a synthetic dataset the model trained on (repeatable; a --run's data is checked anyway): "
+                        "refuse to evaluate on real frames its backdrops were made from")
     p.add_argument("--raw-3d", action="store_true", help="the model's MKD from its own 3D placed from its 2D, "
                    "instead of the calibrated per-trial reconstruction")
 
@@ -539,7 +575,7 @@ def cmd(args) -> int:
     session = args.session or fetch_demo()
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     result = evaluate(session, args.checkpoint, args.detections, args.run, device=args.device, progress=progress,
-                      placement="raw" if args.raw_3d else "calibrated")
+                      placement="raw" if args.raw_3d else "calibrated", training_data=args.training_data)
     print(format_report(result))
     if args.json_out:
         from .evaluate import write_json

@@ -249,7 +249,7 @@ def test_allowed_frames_leave_out_the_test_segments_their_guard_and_the_held_out
 
 def _opencv_session(root: Path, n_frames=100, size=(96, 160)) -> Path:
     """A 4-view session (OpenCV TOML calibration): every frame uniform, grey 250 in the test segments
-    1 and 3 of 5 (frames 20-39, 60-79) and their 3 guard frames, 20 elsewhere."""
+    1 and 3 of 5 (frames 20-39, 60-79) and their 3 guard frames, 20 + the camera number elsewhere."""
     (root / "calibration").mkdir(parents=True)
     (root / "videos").mkdir()
     W, H = size
@@ -264,7 +264,7 @@ def _opencv_session(root: Path, n_frames=100, size=(96, 160)) -> Path:
         lines += [f"[cam_0{i}]", f'name = "cam0{i}"', f"size = [{W}.0, {H}.0]",
                   f"matrix = {np.asarray(cam.K).tolist()}", f"distortions = {list(DEMO_COEFFS[:4])}",
                   f"rotation = {rvec.tolist()}", f"translation = {t_m.tolist()}", "fisheye = false", ""]
-        frames = [np.full((H, W, 3), 250 if (17 <= k < 43 or 57 <= k < 83) else 20, np.uint8) for k in range(n_frames)]
+        frames = [np.full((H, W, 3), 250 if (17 <= k < 43 or 57 <= k < 83) else 20 + i, np.uint8) for k in range(n_frames)]
         write_video(root / "videos" / f"cam0{i}.avi", frames, fps=60.0)
     (root / "calibration" / "Calib.toml").write_text("\n".join(lines))
     return root
@@ -297,7 +297,7 @@ def test_making_backdrops_reads_only_the_training_frames_and_records_them(tmp_pa
         assert src["video_sha256"] == B.sha256_file(session / "videos" / f"{name}.avi")
         assert set(src["excluded"]["frames"]) == set(range(100)) - set(allowed)
         bd = B.load_backdrop(out / f"Hand-{name}")
-        assert np.abs(bd.plate.astype(int) - 20).max() <= 3  # the plate of the training frames' grey
+        assert np.abs(bd.plate.astype(int) - (20 + int(name[-1]))).max() <= 2  # the training frames' grey
         assert bd.valid.all()
 
 
@@ -319,3 +319,44 @@ def test_evaluation_frames_listed_by_a_training_backdrop_are_refused(tmp_path):
     with pytest.raises(KneeViewInputError, match=r"2 evaluation frame\(s\) of cam01 \(1, 50\)"):
         B.check_not_in_backdrops(sources, "ab" * 32, [1, 30, 50], "rec", "cam01")
     assert folder.is_dir()
+
+
+def test_evaluate_real_refuses_frames_a_training_backdrop_was_made_from(tmp_path):
+    from kneeview.analysis.multiview import Detections, save_detections
+    from kneeview.io.c3d import write_ground_truth
+    from kneeview.io.recording import open_recording
+    from sessions import standing_joints
+    from trainer import evaluate_real as er
+
+    session = _opencv_session(tmp_path / "Lab", n_frames=20)
+    write_ground_truth(session / "videos" / "Lab.c3d", standing_joints(20) + [-1100.0, -100.0, 0.0], 60.0)
+    rec = open_recording(session)
+    det = Detections(np.zeros((4, 20, 6, 2)), np.full((4, 20, 6), 0.9), tuple(f"cam0{i}" for i in range(1, 5)), 60.0)
+    npz = save_detections(tmp_path / "bp.npz", det)
+    # a synthetic dataset whose backdrop was made from frames 0-9 of this recording's cam02
+    cam = small_camera()
+    sha = B.sha256_file(session / "videos" / "cam02.avi")
+    write_backdrop(tmp_path / "bds" / "lab-cam02", cam, sources=[
+        {"recording": "Lab", "video": "cam02.avi", "video_sha256": sha, "view": "cam02", "frames": list(range(10))}])
+    data = tmp_path / "data"
+    spec = B.assign_backdrops(plan_dataset(1, seed=3, task="sls", size=(160, 240)), tmp_path / "bds", 1.0)[0]
+    entry = render_trial(spec, data, plain=True, duration_s=0.3)
+    (data / "synth_index.json").write_text(json.dumps({"trials": [entry]}))
+    run = tmp_path / "run"
+    run.mkdir()
+    test_frames = [4, 5, 6, 12, 13]
+    views = ["cam01", "cam02", "cam03", "cam04"]
+    (run / "split.json").write_text(json.dumps({"data": str(data), "real": [{
+        "session": str(session), "name": "Lab", "test_frames": test_frames, "views": views, "holdout_views": ["cam04"]}]}))
+    assert er.backdrop_sources_of_run(run)[0]["video_sha256"] == sha
+
+    class NeverRun:
+        def run(self, reader):
+            raise AssertionError("the model must not run on refused frames")
+
+    with pytest.raises(KneeViewInputError, match=r"cam02\.avi.*3 evaluation frame\(s\) of cam02 \(4, 5, 6\)"):
+        er.evaluate(session, detections=npz, run=run, estimator=NeverRun())
+    with pytest.raises(KneeViewInputError, match="cam02"):  # all frames, the dataset named directly
+        er.evaluate(session, detections=npz, estimator=NeverRun(), training_data=[data])
+    # frames no backdrop used pass the check
+    er.check_backdrop_frames(rec, [12, 13, 19], er.backdrop_sources_of_run(run))
