@@ -36,8 +36,9 @@ between the teachers as labelled, NaN unless both found the joint), ``thigh_px``
 name (shoulders, elbows, wrists, HEAD), those merged by the same rule (thigh tolerance, the frame's
 left/right flag); body points only one teacher has (BlazePose's heels and toes) are copied from it.
 """
-from __future__ import annotations
 
+# (no "from __future__ import annotations": the tests load this script without registering it as a module,
+#  and dataclasses then cannot resolve string annotations)
 import argparse
 import json
 import sys
@@ -274,7 +275,10 @@ def merged_body_points(a: Teacher, b: Teacher, m: Merged, on_swap: str, min_conf
     def exchanged(body):
         out = {}
         for name, (p, c) in body.items():
-            partner = body.get(mirror_name(name), (p, c))
+            if mirror_name(name) == name:  # HEAD: no side
+                partner = (p, c)
+            else:  # a sided point without its partner has no label in a flagged frame
+                partner = body.get(mirror_name(name), (np.full_like(p, np.nan), np.zeros_like(c)))
             out[name] = (np.where(m.swapped[..., None], partner[0], p), np.where(m.swapped, partner[1], c))
         return out
 
