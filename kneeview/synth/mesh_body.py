@@ -311,13 +311,6 @@ def _rotation_between(u, v):
     return eye + s[..., None, None] * K + (1 - c)[..., None, None] * (K @ K)
 
 
-def _affine_from_frames(E_rest, o_rest, E_tgt, o_tgt, scale):
-    """M, t with M = E_tgt diag(scale) E_rest^T and M o_rest + t = o_tgt."""
-    M = (E_tgt * scale[..., None, :]) @ np.swapaxes(E_rest, -1, -2)
-    t = o_tgt - np.einsum("...ij,...j->...i", M, np.broadcast_to(o_rest, o_tgt.shape))
-    return M, t
-
-
 def _foot_triangle(ankle, fdir, up, foot_mm, ankle_h):
     """Heel and toe points as kneeview.synth.motion places them from the ankle."""
     heel = ankle - 0.22 * foot_mm * fdir - (ankle_h - 46.0) * up
@@ -352,8 +345,8 @@ class PosedBody:
         return self._normals
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals of (T, V, 3) or (V, 3) vertices."""
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Area-weighted unit vertex normals of (T, V, 3) or (V, 3) vertices (float32)."""
     from scipy import sparse
 
     v = np.asarray(vertices, dtype=np.float32)
@@ -362,102 +355,153 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         v = v[None]
     T, nv, _ = v.shape
     f = np.asarray(faces)
-    fn = np.cross(v[:, f[:, 1]] - v[:, f[:, 0]], v[:, f[:, 2]] - v[:, f[:, 0]])  # (T, F, 3)
     nf = f.shape[0]
     inc = sparse.csr_matrix((np.ones(3 * nf, np.float32), (f.ravel(), np.repeat(np.arange(nf), 3))), shape=(nv, nf))
-    vn = (inc @ fn.transpose(1, 0, 2).reshape(nf, T * 3)).reshape(nv, T, 3).transpose(1, 0, 2)
-    vn = vn / np.maximum(np.linalg.norm(vn, axis=-1, keepdims=True), 1e-12)
-    return (vn[0] if single else vn).astype(np.float32)
+    out = np.empty((T, nv, 3), dtype=np.float32)
+    for s in range(0, T, chunk):
+        vv = np.ascontiguousarray(v[s:s + chunk].transpose(1, 0, 2))  # (V, t, 3): rows gather fast
+        a, b, c = vv[f[:, 0]], vv[f[:, 1]], vv[f[:, 2]]
+        b -= a
+        c -= a
+        fn = np.cross(b, c)  # (F, t, 3), twice the area
+        n = chunk if s + chunk <= T else T - s
+        vn = (inc @ fn.reshape(nf, n * 3)).reshape(nv, n, 3)
+        vn /= np.maximum(np.linalg.norm(vn, axis=-1, keepdims=True), 1e-12)
+        out[s:s + n] = vn.transpose(1, 0, 2)
+    return out[0] if single else out
 
 
-def segment_transforms(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray],
-                       points: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame affine transform of every segment: posed = M @ rest + t.
+def _rest_foot(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray], s: str):
+    """Heel and toe points of the rest body, placed from its ankle as the motion places them
+    (the foot's length from its vertices, the ankle height from the floor)."""
+    side = 1.0 if s == "R" else -1.0
+    foot = (asset.regions == asset.region_names.index("foot")) & (asset.sides * side > 0)
+    ank = np.asarray(rig[f"{s}TIO"], float)
+    fdir = np.asarray(rig[f"{s}MT3"], float) - ank
+    fdir[2] = 0.0
+    fdir = _unit(fdir)
+    along = (rest_verts[foot] - ank) @ fdir
+    return _foot_triangle(ank, fdir, np.array([0.0, 0.0, 1.0]), float(along.max() - along.min()), float(ank[2]))
 
-    Returns M (T, B, 3, 3) and t (T, B, 3) in the asset's bone order."""
+
+def rest_points(asset: BodyAsset, shape: BodyShape | np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The motion points (label -> (1, 3) mm) of the shaped body's own rest pose: posing
+    with them gives back the rest mesh. The joint centres, shoulders, elbows and wrists are
+    the rig's; THRX is the neck base; PELV and HEAD lie on the mid-hip -> neck-base line;
+    heels and toes as :func:`kneeview.synth.motion._foot_points` places them."""
+    rest, rig = shaped_rest(asset, shape)
+    return {k: v[None] for k, v in _rest_points_from(asset, rest, rig).items()}
+
+
+def _check_points(points) -> dict[str, np.ndarray]:
     missing = [p for p in REQUIRED_POINTS if p not in points]
     if missing:
         raise ValueError(f"pose_body needs the motion points {missing}")
     P = {k: np.asarray(points[k], dtype=np.float64) for k in REQUIRED_POINTS}
-    T = P["RFEP"].shape[0]
+    T = P["RFEP"].shape[0] if P["RFEP"].ndim == 2 else -1
+    if "PELV" in points:
+        P["PELV"] = np.asarray(points["PELV"], dtype=np.float64)
     for k, v in P.items():
         if v.shape != (T, 3):
             raise ValueError(f"motion point {k} has shape {v.shape}, expected ({T}, 3)")
         if not np.all(np.isfinite(v)):
             raise ValueError(f"motion point {k} has non-finite samples")
-    pelv = np.asarray(points["PELV"], float) if "PELV" in points else P["THRX"]
+    if "PELV" not in P:
+        P["PELV"] = P["THRX"]
+    return P
+
+
+def _frames(P: dict[str, np.ndarray]) -> dict:
+    """Segment frames of a set of points (T, 3) each; the same construction for the rest
+    pose and the motion, so a rest pose maps onto itself."""
+    F: dict = {}
+    F["mid"] = mid = 0.5 * (P["RFEP"] + P["LFEP"])
+    F["hips"] = hips = P["RFEP"] - P["LFEP"]
+    F["trunk"] = trunk = P["THRX"] - mid
+    F["pelvis"] = E_pel = _frame(hips, P["PELV"] - mid)  # [right, up, back]
+    pelvis_fwd = np.cross(E_pel[..., 1], E_pel[..., 0])
+    F["torso"] = E_tor = _frame(trunk, P["RSHO"] - P["LSHO"])  # [up, right, forward]
+    torso_fwd = E_tor[..., 2]
+    F["head_dir"] = P["HEAD"] - P["THRX"]
+    for s in "RL":
+        hip, knee, ank = P[f"{s}FEP"], P[f"{s}FEO"], P[f"{s}TIO"]
+        ref = _hinge_ref(knee - hip, ank - knee, pelvis_fwd, -1.0)  # where the kneecap faces
+        F[f"thigh_{s}"] = (_frame(knee - hip, ref), np.linalg.norm(knee - hip, axis=-1))
+        F[f"shank_{s}"] = (_frame(ank - knee, ref), np.linalg.norm(ank - knee, axis=-1))
+        dh, dt = P[f"{s}HEE"] - ank, P[f"{s}TOE"] - ank
+        F[f"foot_{s}"] = np.stack([dh, dt, _unit(np.cross(dh, dt))], axis=-1)
+        upper, fore = P[f"{s}ELB"] - P[f"{s}SHO"], P[f"{s}WRI"] - P[f"{s}ELB"]
+        aref = _hinge_ref(upper, fore, torso_fwd, 1.0)  # where the elbow bends
+        F[f"upperarm_{s}"] = (_frame(upper, aref), np.linalg.norm(upper, axis=-1), upper)
+        F[f"forearm_{s}"] = (_frame(fore, aref), np.linalg.norm(fore, axis=-1), fore)
+    return F
+
+
+def segment_transforms(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray],
+                       points: dict[str, np.ndarray], rest: dict[str, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame affine transform of every segment: posed = M @ rest + t.
+
+    ``rest`` is the body's :func:`rest_points` (computed when not given). Returns M
+    (T, B, 3, 3) and t (T, B, 3) in the asset's bone order."""
+    P = _check_points(points)
+    if rest is None:
+        rest = {k: v[None] for k, v in _rest_points_from(asset, rest_verts, rig).items()}
+    R0 = {k: np.asarray(v, float)[0] for k, v in _check_points(rest).items()}
+    T = P["RFEP"].shape[0]
+    A, B0 = _frames(P), _frames(R0)
     names = asset.bone_names
     M = np.zeros((T, len(names), 3, 3))
     t = np.zeros((T, len(names), 3))
-    X, Y, Z = np.eye(3)
-
-    def put(name, Mi, ti):
-        i = names.index(name)
-        M[:, i], t[:, i] = Mi, ti
-
-    # trunk: pelvis (hip axis exact) and torso (mid-hip -> neck base exact)
-    mid_r = 0.5 * (rig["RFEP"] + rig["LFEP"])
-    mid = 0.5 * (P["RFEP"] + P["LFEP"])
-    trunk_r = rig["NECK"] - mid_r
-    trunk = P["THRX"] - mid
-    s_trunk = np.linalg.norm(trunk, axis=-1) / np.linalg.norm(trunk_r)
-    hips_r = rig["RFEP"] - rig["LFEP"]
-    hips = P["RFEP"] - P["LFEP"]
-    E_pel_r = _frame(hips_r, trunk_r)
-    E_pel = _frame(hips, pelv - mid)
     ones = np.ones(T)
-    scale = np.stack([np.linalg.norm(hips, axis=-1) / np.linalg.norm(hips_r), s_trunk, ones], axis=-1)
-    put("pelvis", *_affine_from_frames(E_pel_r, mid_r, E_pel, mid, scale))
-    pelvis_fwd = np.cross(E_pel[..., 1], E_pel[..., 0])  # up x right = forward
-    E_tor_r = _frame(trunk_r, rig["RSHO"] - rig["LSHO"])
-    E_tor = _frame(trunk, P["RSHO"] - P["LSHO"])
-    M_tor, t_tor = _affine_from_frames(E_tor_r, mid_r, E_tor, mid, np.stack([s_trunk, ones, ones], axis=-1))
-    put("torso", M_tor, t_tor)
-    R_tor = E_tor @ E_tor_r.T
-    torso_fwd = np.cross(E_tor[..., 0], E_tor[..., 1])  # up x right = forward
-    # head and neck: rigid, the torso's rotation then the head's lean relative to the trunk
-    R_head = _rotation_between(trunk, P["HEAD"] - P["THRX"]) @ R_tor
-    put("head", R_head, P["THRX"] - np.einsum("tij,j->ti", R_head, rig["NECK"]))
 
+    def put(name, Mi, origin_rest, origin):
+        i = names.index(name)
+        M[:, i] = Mi
+        t[:, i] = origin - np.einsum("tij,j->ti", Mi, origin_rest)
+
+    def scaled(E_rest, E, scale):
+        return (E * scale[..., None, :]) @ E_rest.T
+
+    # trunk: the pelvis keeps the hip joint centres exact, the torso the mid-hip -> neck base
+    s_trunk = np.linalg.norm(A["trunk"], axis=-1) / np.linalg.norm(B0["trunk"])
+    s_hips = np.linalg.norm(A["hips"], axis=-1) / np.linalg.norm(B0["hips"])
+    put("pelvis", scaled(B0["pelvis"], A["pelvis"], np.stack([s_hips, s_trunk, ones], -1)), B0["mid"], A["mid"])
+    M_tor = scaled(B0["torso"], A["torso"], np.stack([s_trunk, ones, ones], -1))
+    put("torso", M_tor, B0["mid"], A["mid"])
+    R_tor = A["torso"] @ B0["torso"].T
+    # head and neck: rigid; the torso's rotation, then the head's lean relative to the trunk
+    R_head = (_rotation_between(A["trunk"], A["head_dir"]) @ R_tor
+              @ _rotation_between(B0["trunk"], B0["head_dir"]).T)
+    put("head", R_head, R0["THRX"], P["THRX"])
     for s in "RL":
-        hip_r, knee_r, ank_r = rig[f"{s}FEP"], rig[f"{s}FEO"], rig[f"{s}TIO"]
-        hip, knee, ank = P[f"{s}FEP"], P[f"{s}FEO"], P[f"{s}TIO"]
-        # thigh and shank: the knee is a hinge; its flexion plane rolls the thigh
-        ref_r = _hinge_ref(knee_r - hip_r, ank_r - knee_r, Y, -1.0)
-        ref = _hinge_ref(knee - hip, ank - knee, pelvis_fwd, -1.0)
-        sc = np.stack([np.linalg.norm(knee - hip, axis=-1) / np.linalg.norm(knee_r - hip_r), ones, ones], axis=-1)
-        put(f"thigh_{s}", *_affine_from_frames(_frame(knee_r - hip_r, ref_r), hip_r, _frame(knee - hip, ref), hip, sc))
-        sc = np.stack([np.linalg.norm(ank - knee, axis=-1) / np.linalg.norm(ank_r - knee_r), ones, ones], axis=-1)
-        put(f"shank_{s}", *_affine_from_frames(_frame(ank_r - knee_r, ref_r), knee_r, _frame(ank - knee, ref), knee,
-                                               sc))
+        for seg, origin in ((f"thigh_{s}", f"{s}FEP"), (f"shank_{s}", f"{s}FEO")):
+            (E0, L0), (E, L) = B0[seg], A[seg]
+            put(seg, scaled(E0, E, np.stack([L / L0, ones, ones], -1)), R0[origin], P[origin])
         # foot: the rest heel-ankle-toe triangle onto the motion's
-        side = 1.0 if s == "R" else -1.0
-        foot = (asset.regions == asset.region_names.index("foot")) & (asset.sides * side > 0)
-        fdir_r = rig[f"{s}MT3"] - ank_r
-        fdir_r[2] = 0.0
-        fdir_r = _unit(fdir_r)
-        along = (rest_verts[foot] - ank_r) @ fdir_r
-        heel_r, toe_r = _foot_triangle(ank_r, fdir_r, Z, float(along.max() - along.min()), float(ank_r[2]))
-        D_r = np.stack([heel_r - ank_r, toe_r - ank_r, _unit(np.cross(heel_r - ank_r, toe_r - ank_r))], axis=-1)
-        dh, dt = P[f"{s}HEE"] - ank, P[f"{s}TOE"] - ank
-        D = np.stack([dh, dt, _unit(np.cross(dh, dt))], axis=-1)
-        M_foot = D @ np.linalg.inv(D_r)
-        put(f"foot_{s}", M_foot, ank - np.einsum("tij,j->ti", M_foot, ank_r))
+        put(f"foot_{s}", A[f"foot_{s}"] @ np.linalg.inv(B0[f"foot_{s}"]), R0[f"{s}TIO"], P[f"{s}TIO"])
         # arms: the shoulder stays where the torso puts it; directions and lengths from the motion
-        sho_r, elb_r, wri_r = rig[f"{s}SHO"], rig[f"{s}ELB"], rig[f"{s}WRI"]
-        sho0 = np.einsum("tij,j->ti", M_tor, sho_r) + t_tor
-        upper, fore = P[f"{s}ELB"] - P[f"{s}SHO"], P[f"{s}WRI"] - P[f"{s}ELB"]
-        aref_r = _hinge_ref(elb_r - sho_r, wri_r - elb_r, Y, 1.0)
-        aref = _hinge_ref(upper, fore, torso_fwd, 1.0)
-        sc = np.stack([np.linalg.norm(upper, axis=-1) / np.linalg.norm(elb_r - sho_r), ones, ones], axis=-1)
-        put(f"upperarm_{s}", *_affine_from_frames(_frame(elb_r - sho_r, aref_r), sho_r, _frame(upper, aref), sho0, sc))
+        sho0 = np.einsum("tij,j->ti", M_tor, R0[f"{s}SHO"] - B0["mid"]) + A["mid"]
+        (E0, L0, _), (E, L, upper) = B0[f"upperarm_{s}"], A[f"upperarm_{s}"]
+        put(f"upperarm_{s}", scaled(E0, E, np.stack([L / L0, ones, ones], -1)), R0[f"{s}SHO"], sho0)
         elb0 = sho0 + upper
-        E_fa_r, E_fa = _frame(wri_r - elb_r, aref_r), _frame(fore, aref)
-        sc = np.stack([np.linalg.norm(fore, axis=-1) / np.linalg.norm(wri_r - elb_r), ones, ones], axis=-1)
-        put(f"forearm_{s}", *_affine_from_frames(E_fa_r, elb_r, E_fa, elb0, sc))
-        R_fa = E_fa @ E_fa_r.T
-        put(f"hand_{s}", R_fa, elb0 + fore - np.einsum("tij,j->ti", R_fa, wri_r))
+        (E0, L0, _), (E, L, fore) = B0[f"forearm_{s}"], A[f"forearm_{s}"]
+        put(f"forearm_{s}", scaled(E0, E, np.stack([L / L0, ones, ones], -1)), R0[f"{s}ELB"], elb0)
+        put(f"hand_{s}", E @ E0.T, R0[f"{s}WRI"], elb0 + fore)
     return M, t
+
+
+def _rest_points_from(asset, rest_verts, rig) -> dict[str, np.ndarray]:
+    mid = 0.5 * (rig["RFEP"] + rig["LFEP"])
+    trunk = rig["NECK"] - mid
+    pts = {k: np.asarray(rig[k], float) for k in ("RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO", "RSHO", "LSHO",
+                                                  "RELB", "LELB", "RWRI", "LWRI")}
+    pts["THRX"] = np.asarray(rig["NECK"], float)
+    pts["PELV"] = mid + 0.12 * trunk
+    pts["HEAD"] = rig["NECK"] + 0.2 * trunk
+    for s in "RL":
+        pts[f"{s}HEE"], pts[f"{s}TOE"] = _rest_foot(asset, rest_verts, rig, s)
+    return pts
 
 
 def pose_body(asset: BodyAsset, shape: BodyShape | np.ndarray | None, points: dict[str, np.ndarray]) -> PosedBody:
@@ -468,13 +512,18 @@ def pose_body(asset: BodyAsset, shape: BodyShape | np.ndarray | None, points: di
     rest, rig = shaped_rest(asset, shape)
     M, t = segment_transforms(asset, rest, rig, points)
     T = M.shape[0]
-    Mf, tf = M.astype(np.float32), t.astype(np.float32)
-    out = np.zeros((T, asset.n_vertices, 3), dtype=np.float32)
+    # (V, T*3) layout: each segment's motion of its vertices is one BLAS product
+    acc = np.zeros((asset.n_vertices, T * 3), dtype=np.float32)
     for b, rows, w in asset.skin_lists():
         if rows.size == 0:
             continue
-        moved = np.matmul(rest[rows][None], np.swapaxes(Mf[:, b], 1, 2)) + tf[:, b, None, :]
-        out[:, rows] += w[None, :, None] * moved
+        Mb = M[:, b].astype(np.float32).transpose(2, 0, 1).reshape(3, T * 3)  # [j, t*3+i] = M[t, i, j]
+        moved = rest[rows] @ Mb
+        moved += t[:, b].astype(np.float32).reshape(1, T * 3)
+        moved *= w[:, None]
+        acc[rows] += moved
+    out = np.ascontiguousarray(acc.reshape(asset.n_vertices, T, 3).transpose(1, 0, 2))
+    del acc
     names = asset.bone_names
     joints = {}
     for s in "RL":
