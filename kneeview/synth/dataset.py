@@ -255,7 +255,7 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
     contact = np.stack([np.concatenate([p, np.full((len(p), 1), 45.0)], 1) for p in feet], 1) if feet else None
     renderer = MeshTrialRenderer(cam, posed.vertices, posed.faces, colours, material, scene, rng, fps,
                                  normals=getattr(posed, "normals", None), markers=markers, contact=contact,
-                                 box=motion.box, **options)
+                                 box=motion.box, cull=True, **options)
     return renderer, {"look": look.to_json()}
 
 

@@ -338,12 +338,14 @@ class MeshRaster:
     (N, 3, 3) lab mm that catch the shadow (floor, box). ``samples``: MSAA samples."""
 
     def __init__(self, camera, canvas, faces, colours, material, lighting, *, origin=(0.0, 0.0, 0.0),
-                 floor_colour=(150, 150, 150), receivers=None, samples: int = 4, shadow_strength: float = 0.5):
+                 floor_colour=(150, 150, 150), receivers=None, samples: int = 4, shadow_strength: float = 0.5,
+                 cull: bool = False):
         self.ctx = ctx = gl_context()
         self.camera, self.canvas = camera, canvas
         self.origin = np.asarray(origin, float)
         self.lighting = lighting
         self.shadow_strength = float(shadow_strength)
+        self.cull = bool(cull)  # back faces of a closed mesh wound counter-clockwise seen from outside
         faces = np.ascontiguousarray(faces, np.int32)
         self.n_vertices = int(faces.max()) + 1 if len(faces) else 0
         self._body = ctx.program(vertex_shader=_BODY_VS, fragment_shader=_BODY_FS)
@@ -468,7 +470,11 @@ class MeshRaster:
         ctx.enable(ctx.DEPTH_TEST)
         ctx.disable(ctx.CULL_FACE)
         self._depth["light_mvp"].write(_gl(light_mvp))
+        if self.cull:  # the light's view is not mirrored: front faces are counter-clockwise
+            ctx.front_face = "ccw"
+            ctx.enable(ctx.CULL_FACE)
         self._depth_vao.render()
+        ctx.disable(ctx.CULL_FACE)
         self._shadow_tex.use(0)
         # the shadow on the receivers
         shadow_layer = None
@@ -516,7 +522,11 @@ class MeshRaster:
             prog["light_mvp"].write(_gl(light_mvp))
         self._body["self_shadow"].value = 1
         self._markers["self_shadow"].value = 1
+        if self.cull:  # the ROI's rows run top to bottom, which mirrors the winding: front faces are clockwise
+            ctx.front_face = "cw"
+            ctx.enable(ctx.CULL_FACE)
         self._body_vao.render()
+        ctx.disable(ctx.CULL_FACE)
         if n_markers:
             self._marker_vao.render(instances=n_markers)
         ctx.finish()

@@ -251,7 +251,7 @@ class MeshTrialRenderer(_Frames):
     def __init__(self, camera: Camera, vertices, faces, colours, material, scene: Scene,
                  rng: np.random.Generator, fps: float, *, normals=None, markers=None, contact=None, box=None,
                  noise_sigma: float = 2.0, exposure: float = 0.5, background=None, shadow: bool = True,
-                 samples: int = 4):
+                 samples: int = 4, cull: bool = False):
         from .raster import MeshRaster
 
         self._lab(camera, scene, rng, fps, background)
@@ -265,7 +265,7 @@ class MeshTrialRenderer(_Frames):
         floor = np.asarray(scene.floor_colour, float) if background is None else np.asarray(background, float)
         self.raster = MeshRaster(camera, self.canvas, faces, colours, material, scene.lighting,
                                  origin=centre * [1, 1, 0], floor_colour=floor, receivers=receivers,
-                                 samples=samples, shadow_strength=0.55 * (1.0 - scene.lighting.ambient) + 0.2)
+                                 samples=samples, shadow_strength=0.55 * (1.0 - scene.lighting.ambient) + 0.2, cull=cull)
         # image velocity of the body (motion blur) and, per frame, the box drawn over
         mean = self.vertices.mean(1).astype(float)
         uv = camera.project_corrected(mean)
