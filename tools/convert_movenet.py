@@ -18,7 +18,9 @@ Runs in the tool venv (TensorFlow CPU, tf2onnx, onnxruntime, OpenCV); the app ne
 2. TensorFlow runs that graph; tf2onnx converts it (opset 17); onnxruntime runs the ONNX on the same
    inputs: real frames of Pose2Sim's demo (each view's first frame, padded full-frame crop as
    tools/movenet_detect.py feeds it, and each one's tracked crop) and the test image's two inputs.
-   The largest absolute difference of the outputs (y, x, score) is recorded.
+   The largest absolute difference of the outputs (y, x, score) is recorded. Independently, TensorFlow.js
+   itself (node, its plain-JavaScript CPU backend: tools/movenet_tfjs_check.mjs) runs the original
+   graph on the same inputs, which checks step 1 against the runtime the graph was made for.
 3. Float32 initialisers whose values are all exact in float16 (every weight here came from float16)
    are stored as float16 with a Cast node in front (:func:`store_weights_as_float16`): the same numbers,
    half the file. The comparison is repeated on that file.
@@ -291,6 +293,27 @@ def compare(tf_model: TFModel, session, inputs) -> tuple[float, dict]:
     return worst, per_input
 
 
+def tfjs_check(model_json: Path, tf_model: TFModel, inputs, modules: Path) -> dict:
+    """The original graph in TensorFlow.js (node, plain-JS CPU backend; tools/movenet_tfjs_check.mjs) on the same
+    inputs: the largest |TF.js - TensorFlow|, an independent check of :func:`load_tfjs_graph`."""
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None or not (modules / "node_modules" / "@tensorflow" / "tfjs-converter").is_dir():
+        return {"run": False, "why": f"node or TensorFlow.js (in {modules}) not found; tools/setup_movenet.sh installs them"}
+    with tempfile.TemporaryDirectory() as tmp:
+        np.concatenate([inp for _, inp in inputs]).astype("<i4").tofile(Path(tmp) / "in.bin")
+        res = subprocess.run(["node", str(TOOLS / "movenet_tfjs_check.mjs"), str(model_json), str(Path(tmp) / "in.bin"),
+                              str(len(inputs)), str(Path(tmp) / "out.bin")], capture_output=True, text=True, timeout=1800,
+                             env=dict(os.environ, TFJS_MODULES=str(modules)))
+        if res.returncode != 0:
+            raise RuntimeError(f"TensorFlow.js check failed: {res.stderr[-2000:]}")
+        out = np.fromfile(Path(tmp) / "out.bin", dtype="<f4").reshape(len(inputs), 17, 3)
+    ref = np.stack([tf_model.run(inp).reshape(17, 3) for _, inp in inputs])
+    return {"run": True, "runtime": res.stdout.strip().splitlines()[-1], "inputs": len(inputs),
+            "max_abs_difference_tfjs_vs_tensorflow": float(np.abs(out.astype(np.float64) - ref).max())}
+
+
 def time_session(model_bytes: bytes, inp: np.ndarray, threads: int, n: int = 30) -> float:
     sess = ort_session(model_bytes, threads)
     name = sess.get_inputs()[0].name
@@ -310,6 +333,8 @@ def main(argv=None) -> int:
     parser.add_argument("--demo", default=None, help="Pose2Sim's Demo_SinglePerson folder (default: tools/fetch_pose2sim_demo.py's cache)")
     parser.add_argument("--out-dir", default=str(OUT_DIR), help="where the ONNX model and its provenance go")
     parser.add_argument("--reference-dir", default=str(REFERENCE_DIR), help="where the test image and TF's keypoints go")
+    parser.add_argument("--tfjs-modules", default=str(DEFAULT_CACHE / "tfjs"),
+                        help="folder whose node_modules has TensorFlow.js (tools/setup_movenet.sh), for the independent check")
     args = parser.parse_args(argv)
 
     import cv2
@@ -349,6 +374,8 @@ def main(argv=None) -> int:
     diff16, per_input = compare(tf_model, ort_session(onnx_bytes), inputs)
     print(f"convert_movenet: ONNX fp32 {len(fp32_bytes) / 1e6:.1f} MB, max |TF - ORT| {diff32:.2e}; "
           f"weights as float16 ({n_half} tensors) {len(onnx_bytes) / 1e6:.1f} MB, max |TF - ORT| {diff16:.2e}", file=sys.stderr)
+    tfjs = tfjs_check(cache / MODEL_JSON, tf_model, inputs, Path(args.tfjs_modules))
+    print(f"convert_movenet: TensorFlow.js check {tfjs}", file=sys.stderr)
     ms1 = time_session(onnx_bytes, inputs[0][1], 1)
     ms2 = time_session(onnx_bytes, inputs[0][1], 2)
     print(f"convert_movenet: onnxruntime {ms1:.1f} ms/frame (1 thread), {ms2:.1f} ms/frame (2 threads)", file=sys.stderr)
@@ -380,6 +407,7 @@ def main(argv=None) -> int:
                   "max_abs_difference_tf_vs_onnxruntime": diff16,
                   "max_abs_difference_tf_vs_onnxruntime_fp32_file": diff32,
                   "per_input": per_input,
+                  "tensorflow_js": tfjs,
                   "ms_per_frame_onnxruntime": {"1_thread": round(ms1, 1), "2_threads": round(ms2, 1)}},
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }

