@@ -71,12 +71,13 @@ def unpack_masks(z) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- BlazePose side (numpy, cv2, mediapipe)
-def people_mask(pose, rgb, max_people: int = 6, threshold: float = MASK_THRESHOLD, dilate_px: int = 58):
+def people_mask(pose, rgb, max_people: int = 8, threshold: float = MASK_THRESHOLD, dilate_px: int = 58,
+                fine: bool = False):
     """Segmentation masks of everyone BlazePose finds in one RGB frame (whole frame, then each
     half, then six tiles (:func:`tiles`), every find painted grey before the next look), each with
-    its landmarks' hull, dilated by ``dilate_px``. Returns (mask of the people found in the whole
-    frame (H, W) bool, mask of those found only in a half or a tile -- small, distant people:
-    bystanders --, number found)."""
+    its landmarks' hull. Returns (mask of the people found in the whole frame, and of finds in a
+    half or a tile that touch them (a limb found again), dilated by ``dilate_px`` (H, W) bool;
+    mask of the other finds -- small, distant people: bystanders --, not dilated; number found).""" 
     import cv2
 
     sys.path.insert(0, str(TOOLS)) if str(TOOLS) not in sys.path else None
@@ -88,7 +89,9 @@ def people_mask(pose, rgb, max_people: int = 6, threshold: float = MASK_THRESHOL
     far = np.zeros((h, w), np.uint8)
     found = 0
     pad = max(1, int(0.015 * max(w, h)))
-    for part, (x0, y0, x1, y1) in enumerate([(0, 0, w, h)] + halves(w, h) + tiles(w, h)):
+    boxes = []  # landmark boxes of the people found in the whole frame
+    parts = [(0, 0, w, h)] + halves(w, h) + tiles(w, h) + (windows(w, h) if fine else [])
+    for part, (x0, y0, x1, y1) in enumerate(parts):
         while found < max_people:
             res = pose.process(np.ascontiguousarray(work[y0:y1, x0:x1]))
             if res.pose_landmarks is None or res.segmentation_mask is None:
@@ -100,27 +103,52 @@ def people_mask(pose, rgb, max_people: int = 6, threshold: float = MASK_THRESHOL
                             if p.visibility > 0.3], np.float32)
             if len(pts) >= 3:
                 cv2.fillConvexPoly(m, cv2.convexHull(pts).astype(np.int32), 1)
-            (far if part else union)[y0:y1, x0:x1] |= m
+            full = np.zeros((h, w), np.uint8)
+            full[y0:y1, x0:x1] = m
+            allpts = np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in res.pose_landmarks.landmark])
+            lo, hi = allpts.min(0), allpts.max(0)
+            centre = 0.5 * (lo + hi)
+            if part and not any(np.all((centre > a - 0.1 * (b - a)) & (centre < b + 0.1 * (b - a))) for a, b in boxes):
+                far |= full  # someone else than the people the whole frame showed: a bystander
+            else:
+                union |= full  # a person of the whole frame (or a limb of one, found again)
+                if not part:
+                    boxes.append((lo, hi))
             # painted out wider than found, so that no limb of this person is found again as someone else
             paint = cv2.dilate(m, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
             work[y0:y1, x0:x1][paint > 0] = 127
     if dilate_px > 0:
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
-        union, far = cv2.dilate(union, k), cv2.dilate(far, k)
+        union = cv2.dilate(union, k)
     return union > 0, far > 0, found
 
 
-def tiles(width: int, height: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
-    """Six overlapping tiles (x0, y0, x1, y1): thirds of the longer side by halves of the shorter.
-    A bystander a sixth of the frame tall is a third of a tile: big enough for BlazePose's detector."""
+def tiles(width: int, height: int, overlap: float = 0.25, long_parts: int = 3, short_parts: int = 2
+          ) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles (x0, y0, x1, y1): ``long_parts`` of the longer side by ``short_parts`` of
+    the shorter (default six). A bystander a sixth of the frame tall is a third of such a tile: big
+    enough for BlazePose's detector; the finer grid (4 x 3) reaches smaller ones."""
     def spans(n, parts):
         size = int(round(n / parts * (1 + overlap)))
         starts = np.linspace(0, n - size, parts).round().astype(int)
         return [(int(a), int(a) + size) for a in starts]
 
     if height >= width:
-        return [(xa, ya, xb, yb) for ya, yb in spans(height, 3) for xa, xb in spans(width, 2)]
-    return [(xa, ya, xb, yb) for xa, xb in spans(width, 3) for ya, yb in spans(height, 2)]
+        return [(xa, ya, xb, yb) for ya, yb in spans(height, long_parts) for xa, xb in spans(width, short_parts)]
+    return [(xa, ya, xb, yb) for xa, xb in spans(width, long_parts) for ya, yb in spans(height, short_parts)]
+
+
+def windows(width: int, height: int, fraction: float = 0.375) -> list[tuple[int, int, int, int]]:
+    """Square-ish windows, ``fraction`` of the longer side, at half-window strides: anything up to
+    half a window across lies wholly inside one of them (15 windows on a portrait 1080x1920 frame)."""
+    size = int(round(fraction * max(width, height)))
+    sw, sh = min(size, width), min(size, height)
+
+    def starts(n, s):
+        k = max(1, int(np.ceil((n - s) / (s / 2))) + 1)
+        return np.linspace(0, n - s, k).round().astype(int)
+
+    return [(int(x), int(y), int(x) + sw, int(y) + sh) for y in starts(height, sh) for x in starts(width, sw)]
 
 
 def read_frames(video, frames) -> tuple[list, list[int]]:
@@ -164,13 +192,20 @@ def cmd_masks(args) -> int:
     masks, far, counts = [], [], []
     with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
                                 min_detection_confidence=0.5) as pose:
-        for bgr in images:
-            m, f, n = people_mask(pose, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.max_people, dilate_px=args.dilate_px)
+        for k, bgr in enumerate(images):
+            # every sixth frame also searched in a finer grid: bystanders are still, a few frames find them
+            m, f, n = people_mask(pose, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.max_people, dilate_px=args.dilate_px,
+                                  fine=k % 6 == 0)
             masks.append(m)
             far.append(f)
             counts.append(n)
-    # a bystander BlazePose finds in a few frames stands there in the others too: their masks hold in every frame
-    sticky = np.logical_or.reduce(far)
+    # a bystander BlazePose finds in a few frames stands there in the others too: where one was found in at
+    # least two frames (a single find may be a false one) the mask holds in every frame
+    sticky = (np.sum(far, axis=0) >= 2).astype(np.uint8)
+    if args.dilate_px > 0:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * args.dilate_px + 1, 2 * args.dilate_px + 1))
+        sticky = cv2.dilate(sticky, k)
+    sticky = sticky > 0
     masks = np.stack(masks) | sticky[None]
     _write_npz(Path(args.out), {**pack_masks(masks), "frames": np.array(idx, np.int64),
                                 "people": np.array(counts, np.int64), "sticky_fraction": np.float64(sticky.mean())})
@@ -187,7 +222,7 @@ def cmd_detect(args) -> int:
                                 min_detection_confidence=0.5) as pose:
         for path in args.images:
             bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            m, f, n = people_mask(pose, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.max_people, dilate_px=0)
+            m, f, n = people_mask(pose, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.max_people, dilate_px=0, fine=True)
             out[path] = {"people": int(n), "mask_fraction": float((m | f).mean())}
     print(json.dumps(out))
     return 0
@@ -238,7 +273,7 @@ def run_masks(blazepose_python, video, frames, out_npz, cpus: int, max_people: i
 
 
 def make_view_backdrop(rec, view, frames: list[int], masks: np.ndarray, out_dir: Path, floor: dict,
-                       people: list[int], args) -> dict:
+                       people: list[int], args, sticky_fraction: float = 0.0) -> dict:
     import cv2
 
     from kneeview.atomic import atomic_write_bytes, atomic_write_text
@@ -266,9 +301,12 @@ def make_view_backdrop(rec, view, frames: list[int], masks: np.ndarray, out_dir:
         raise RuntimeError("PNG encoding failed")
     atomic_write_bytes(folder / "plate.png", png.tobytes())
     atomic_write_bytes(folder / "valid.png", vpng.tobytes())
+    ok3, cpng = cv2.imencode(".png", np.clip(count, 0, 255).astype(np.uint8))
+    atomic_write_bytes(folder / "free_frames.png", cpng.tobytes())  # per pixel, the frames its median took
     n = int(view.video_info.frame_count)
     meta = {
         "format": FORMAT, "name": name, "view": view.video_path.stem, "plate": "plate.png", "valid_mask": "valid.png",
+        "free_frames": "free_frames.png",
         "camera": camera_to_json(cam),
         "calibration": {"path": str(rec.calibration.path), "sha256": sha256_file(rec.calibration.path),
                         "format": rec.calibration.source_format,
@@ -290,6 +328,7 @@ def make_view_backdrop(rec, view, frames: list[int], masks: np.ndarray, out_dir:
                                   "frames": sorted(set(range(n)) - set(int(f) for f in idx))}}],
         "median": {"frames": len(idx), "min_frames_per_pixel": int(count.min()),
                    "inpainted_fraction": round(float(1 - valid.mean()), 5),
+                   "bystander_mask_fraction": round(float(sticky_fraction), 5),
                    "mean_abs_diff_never_covered": round(mad, 3),
                    "mask": f"BlazePose segmentation > {MASK_THRESHOLD} and the landmarks' hull, every person found "
                            f"(up to {args.max_people}), dilated {args.dilate_px} px"},
@@ -336,13 +375,70 @@ def cmd_make(args) -> int:
                     masks = unpack_masks(z)
                     got = [int(f) for f in z["frames"]]
                     people = [int(p) for p in z["people"]]
+                    sticky = float(z["sticky_fraction"]) if "sticky_fraction" in z.files else 0.0
             if got != frames:
                 raise RuntimeError(f"{view.video_path}: masks came back for other frames")
-            meta = make_view_backdrop(rec, view, frames, masks, out_dir, floor, people, args)
+            meta = make_view_backdrop(rec, view, frames, masks, out_dir, floor, people, args, sticky)
             print(f"{meta['name']}: {len(frames)} frames ({time.time() - t0:.0f} s), inpainted "
                   f"{100 * meta['median']['inpainted_fraction']:.2f} %, standing cells {len(meta['standing_area']['cells_mm'])}, "
                   f"lens fit max {meta['lens_fit']['max_px']:.2f} px", file=sys.stderr)
     print(out_dir)
+    return 0
+
+
+def cmd_figure(args) -> int:
+    """(app venv) A picture: every backdrop's plate, and synthetic trials on backdrops with their
+    C3D joint centres projected through the trial's own .xcp camera (green dots)."""
+    from dataclasses import replace
+
+    import cv2
+
+    sys.path.insert(0, str(REPOSITORY)) if str(REPOSITORY) not in sys.path else None
+    from kneeview.atomic import atomic_write_bytes
+    from kneeview.io.recording import open_recording
+    from kneeview.synth.backdrops import find_backdrops, load_backdrop
+    from kneeview.synth.dataset import plan_dataset, render_trial
+
+    folders = find_backdrops(args.backdrops)
+    tile_h = 480
+
+    def tile(img, text):
+        h, w = img.shape[:2]
+        out = cv2.resize(img, (int(round(w * tile_h / h)), tile_h), interpolation=cv2.INTER_AREA)
+        cv2.rectangle(out, (0, 0), (out.shape[1], 24), (0, 0, 0), -1)
+        cv2.putText(out, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        return out
+
+    tiles_top = []
+    for f in folders:
+        bd = load_backdrop(f)
+        plate = bd.plate.copy()
+        shade = ~bd.valid
+        plate[shade] = (0.6 * plate[shade] + [0, 0, 100]).astype(np.uint8)  # inpainted: reddish
+        tiles_top.append(tile(plate, f"{bd.name} ({100 * (1 - bd.valid.mean()):.1f}% inpainted)"))
+    tiles_bottom = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, name in enumerate(args.trials_on or [folders[0].name]):
+            folder = next(f for f in folders if f.name == name)
+            spec = replace(plan_dataset(1, seed=args.seed + k, task="dj" if k % 2 == 0 else "sls")[0],
+                           backdrop=str(folder.resolve()))
+            entry = render_trial(spec, tmp)
+            meta = json.loads((Path(tmp) / entry["json"]).read_text())
+            rec = open_recording(Path(tmp) / entry["session"])
+            view = rec.views[0]
+            j = int(meta["valgus"]["right"]["frame"])
+            with view.open_video() as reader:
+                frame = reader.frame(j).copy()
+            truth = rec.ground_truth_frames(0)[j]
+            for u, v in view.camera.project(truth):
+                cv2.circle(frame, (int(round(u)), int(round(v))), 7, (0, 255, 0), -1, cv2.LINE_AA)
+            tiles_bottom.append(tile(frame, f"synthetic {meta['task']} on {name}, frame {j}"))
+    width = max(sum(t.shape[1] for t in tiles_top), sum(t.shape[1] for t in tiles_bottom))
+    rows = [np.hstack(r) for r in (tiles_top, tiles_bottom) if r]
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    ok, png = cv2.imencode(".png", np.vstack(rows))
+    atomic_write_bytes(Path(args.out), png.tobytes())
+    print(args.out)
     return 0
 
 
@@ -354,15 +450,20 @@ def main(argv=None) -> int:
     m.add_argument("--frames", required=True)
     m.add_argument("--out", required=True)
     m.add_argument("--cpus", type=int, default=1)
-    m.add_argument("--max-people", type=int, default=6)
+    m.add_argument("--max-people", type=int, default=8)
     m.add_argument("--dilate-px", type=int, default=58)
     d = sub.add_parser("detect", help="(BlazePose venv) people BlazePose finds in images")
     d.add_argument("images", nargs="+")
-    d.add_argument("--max-people", type=int, default=6)
+    d.add_argument("--max-people", type=int, default=8)
+    g = sub.add_parser("figure", help="(app venv) a PNG of the plates and synthetic trials on them")
+    g.add_argument("--backdrops", default=str(DEFAULT_OUT))
+    g.add_argument("--trials-on", nargs="*", help="backdrop names to film a synthetic trial on (default: the first)")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--out", required=True)
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("masks", "detect"):
+    if argv and argv[0] in ("masks", "detect", "figure"):
         args = p.parse_args(argv)
-        return cmd_masks(args) if args.command == "masks" else cmd_detect(args)
+        return {"masks": cmd_masks, "detect": cmd_detect, "figure": cmd_figure}[args.command](args)
     q = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     q.add_argument("sessions", nargs="*", help="real recordings (default: Pose2Sim's two demos, fetched into the cache)")
     q.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
@@ -373,7 +474,7 @@ def main(argv=None) -> int:
     q.add_argument("--labels", help="pseudo-label C3D for the floor check (default: the demo's, tests/pose/data)")
     q.add_argument("--blazepose-python", default=os.environ.get("KNEEVIEW_BLAZEPOSE_PYTHON", str(DEFAULT_BLAZEPOSE)))
     q.add_argument("--cpus", type=int, default=1)
-    q.add_argument("--max-people", type=int, default=6)
+    q.add_argument("--max-people", type=int, default=8)
     q.add_argument("--dilate-px", type=int, default=None, help=f"mask dilation (default {DILATE_FRACTION:g} of the longer side)")
     return cmd_make(q.parse_args(argv))
 
