@@ -95,7 +95,8 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     body points of the same pose: RFEP, RFEO, RTIO, RSHO, RELB, RWRI, HEAD, THRX, ... and
     the left ones); ``regions`` (V,) region labels."""
     x = np.asarray(vertices_lab_mm, float)
-    reg = np.array([region_name(r) for r in np.asarray(regions).tolist()]) if len(regions) else np.zeros(0, str)
+    names, inverse = np.unique(np.asarray(regions).astype(str), return_inverse=True)
+    reg = np.array([region_name(n) for n in names])[inverse.reshape(-1)] if len(names) else np.zeros(0, str)
     P = {k: np.asarray(v, float) for k, v in points.items()}
     A = athlete
     V = len(x)
@@ -176,28 +177,101 @@ def _head(x, head, P, A: Athlete, look: Look, paint, col) -> None:
     fwd = np.cross(up, right)
     del mid_hip
     hv = x[head]
-    c = hv.mean(0)
-    rel = hv - c
-    u, f, r = rel @ up, rel @ fwd, rel @ right
-    size = max(float(np.percentile(np.abs(u), 98)), 1.0)
-    un, fn, rn = u / size, f / size, r / size
+    q = np.stack([hv @ up, hv @ fwd, hv @ right], 1)
+    lo, hi = q.min(0), q.max(0)  # the head's box: chin to crown, back to nose, right to left
+    half = np.maximum((hi - lo) / 2, 1.0)
+    un, fn, rn = ((q - (lo + hi) / 2) / half).T
     idx = np.flatnonzero(head)
-    face = np.zeros(len(hv), bool)
     if A.hair_style == "shaved":
         hair_col = 0.5 * (np.asarray(A.hair, float) + np.asarray(A.skin, float))
     else:
         hair_col = np.asarray(A.hair, float)
-    hairline = 0.25 + 0.45 * np.clip(fn, 0, None) ** 2  # higher over the forehead
-    back = (fn < -0.15) & (un > 0.1 - 0.9 * look.hair_length)
-    hair = ((un > hairline) | back) & ~((fn > 0.35) & (un < 0.5))
+    # the hairline: low at the back (longer hair lower), at the ears on the sides, high on the forehead
+    back_drop = 0.35 + 0.45 * look.hair_length
+    hairline = np.where(fn < 0, 0.0 + fn * back_drop, 0.0 + 0.75 * fn)
+    hair = (un > hairline) & (fn < 0.8)
     # eyes, brows and mouth: small patches at the front
-    front = fn > 0.55
-    eyes = front & (np.abs(np.abs(rn) - 0.33) < 0.09) & (np.abs(un - 0.05) < 0.06)
-    brows = front & (np.abs(np.abs(rn) - 0.33) < 0.14) & (np.abs(un - 0.2) < 0.035)
-    mouth = front & (np.abs(rn) < 0.2) & (np.abs(un + 0.45) < 0.04)
+    front = fn > 0.45
+    eyes = front & (np.abs(np.abs(rn) - 0.36) < 0.12) & (np.abs(un - 0.08) < 0.06)
+    brows = front & (np.abs(np.abs(rn) - 0.36) < 0.16) & (np.abs(un - 0.22) < 0.035)
+    mouth = front & (np.abs(rn) < 0.22) & (np.abs(un + 0.5) < 0.045)
+    face = eyes | brows | mouth
     skin = np.asarray(A.skin, float)
     paint(np.isin(np.arange(len(col)), idx[eyes]), 0.35 * skin, SKIN)
     paint(np.isin(np.arange(len(col)), idx[brows]), np.minimum(hair_col, 0.55 * skin), SKIN)
     paint(np.isin(np.arange(len(col)), idx[mouth]), skin * [0.72, 0.72, 0.9], SKIN)
-    face |= eyes | brows | mouth
     paint(np.isin(np.arange(len(col)), idx[hair & ~face]), hair_col, HAIR)
+
+
+def _head_frames(P: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame head axes (T, 3) each: up (THRX -> HEAD), forward, right."""
+    def unit(v):
+        return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+    up = unit(P["HEAD"] - P["THRX"])
+    right = (P["RFEP"] - P["LFEP"]) + (P["RSHO"] - P["LSHO"])
+    right = unit(right - np.sum(right * up, -1, keepdims=True) * up)
+    return up, np.cross(up, right), right
+
+
+def hair_pieces(points: dict[str, np.ndarray], head_vertices_lab_mm, athlete: Athlete, look: Look, k: int = 12):
+    """A ponytail or a bun that moves with the head: (vertices (T, N, 3) float32, faces (M, 3),
+    colours (N, 3), materials (N, 2)), or None for other hair styles.
+
+    ``points``: label -> (T, 3) (HEAD, THRX, RSHO, LSHO, RFEP, LFEP); ``head_vertices_lab_mm``
+    the head region's vertices in the first frame (they place the piece on the skull)."""
+    if athlete.hair_style not in ("ponytail", "bun"):
+        return None
+    P = {key: np.asarray(v, float) for key, v in points.items()}
+    up, fwd, right = _head_frames(P)
+    h0 = np.asarray(head_vertices_lab_mm, float) - P["HEAD"][0]
+    q = np.stack([h0 @ up[0], h0 @ fwd[0], h0 @ right[0]], 1)
+    lo, hi = q.min(0), q.max(0)
+    centre, half = (lo + hi) / 2, (hi - lo) / 2
+
+    def at(u, f):  # (T, 3) lab point at normalised head coordinates (u up, f forward, r = 0)
+        local = centre + half * np.array([u, f, 0.0])
+        return P["HEAD"] + local[0] * up + local[1] * fwd + local[2] * right
+
+    if athlete.hair_style == "ponytail":
+        length = 0.6 + 0.9 * look.hair_length
+        path = [at(0.45, -0.95), at(0.1, -1.25), at(0.1 - 0.7 * length, -1.3 - 0.15 * length)]
+        radii = [30.0, 24.0, 9.0]
+    else:
+        path = [at(0.62, -0.78), at(0.72, -1.02), at(0.55, -1.22)]
+        radii = [30.0, 40.0, 22.0]
+    ang = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    rings = []
+    n_seg = 6
+    pts, rad = [], []
+    for a, b, ra, rb in zip(path[:-1], path[1:], radii[:-1], radii[1:]):
+        for s in np.linspace(0, 1, n_seg, endpoint=False):
+            pts.append(a + s * (b - a))
+            rad.append(ra + s * (rb - ra))
+    pts.append(path[-1])
+    rad.append(radii[-1])
+    for i, (c, r) in enumerate(zip(pts, rad)):
+        nxt = pts[min(i + 1, len(pts) - 1)] - pts[max(i - 1, 0)]
+        axis = nxt / np.maximum(np.linalg.norm(nxt, axis=-1, keepdims=True), 1e-9)
+        u = right - np.sum(right * axis, -1, keepdims=True) * axis
+        u /= np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-9)
+        v = np.cross(axis, u)
+        rings.append(c[:, None, :] + r * (np.cos(ang)[None, :, None] * u[:, None, :] + np.sin(ang)[None, :, None] * v[:, None, :]))
+    m = len(rings)
+    verts = np.concatenate(rings + [pts[0][:, None, :], pts[-1][:, None, :]], axis=1)
+    faces = []
+    for i in range(m - 1):
+        for j in range(k):
+            p, qn = i * k + j, i * k + (j + 1) % k
+            faces += [(p, qn + k, qn), (p, p + k, qn + k)]
+    for j in range(k):
+        faces.append((m * k, j, (j + 1) % k))
+        faces.append((m * k + 1, (m - 1) * k + (j + 1) % k, (m - 1) * k + j))
+    faces = np.array(faces, np.int32)
+    v0 = verts[0][faces]
+    if np.einsum("ij,ij->i", v0[:, 0] - v0.mean((0, 1)), np.cross(v0[:, 1] - v0[:, 0], v0[:, 2] - v0[:, 0])).sum() < 0:
+        faces = faces[:, ::-1].copy()  # counter-clockwise seen from outside, as the body's (back faces are culled)
+    n = verts.shape[1]
+    colours = np.tile(np.asarray(athlete.hair, np.float32), (n, 1))
+    material = np.tile(np.asarray(HAIR, np.float32), (n, 1))
+    return verts.astype(np.float32), faces, colours, material

@@ -237,7 +237,7 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
     """The athlete as a posed, dressed human mesh (kneeview.synth.mesh_body, .appearance), drawn with OpenGL.
     Its own draws (body shape, look) come from the athlete's stream, so the trial's own
     draws (camera, lab, noise, compression) are those of the same trial with primitives."""
-    from .appearance import sample_look, vertex_appearance
+    from .appearance import hair_pieces, sample_look, vertex_appearance
     from .mesh_body import load_body_asset, pose_body, shape_for
     from .render import MeshTrialRenderer
 
@@ -248,13 +248,23 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
     regions = np.asarray(posed.region_names)[posed.regions]
     colours, material = vertex_appearance(posed.vertices[0], regions, {k: v[0] for k, v in sel.items()},
                                           athlete, look, body_rng)
+    vertices, faces, normals = posed.vertices, posed.faces, posed.normals
+    hair = hair_pieces(sel, posed.vertices[0][regions == "head"], athlete, look)
+    if hair is not None:  # a ponytail or a bun: more triangles of the same mesh
+        from .raster import vertex_normals
+
+        hv, hf, hc, hm = hair
+        faces = np.concatenate([faces, hf + vertices.shape[1]])
+        vertices = np.concatenate([vertices, hv], axis=1)
+        normals = np.concatenate([normals, vertex_normals(hv, hf)], axis=1)
+        colours, material = np.concatenate([colours, hc]), np.concatenate([material, hm])
     markers = None
     if look.markers and posed.markers:
         markers = np.stack([np.asarray(m, float) for m in posed.markers.values()], 1)
     feet = [sel[k] for k in ("RHEE", "RTOE", "LHEE", "LTOE", "RTIO", "LTIO") if k in sel]
     contact = np.stack([np.concatenate([p, np.full((len(p), 1), 45.0)], 1) for p in feet], 1) if feet else None
-    renderer = MeshTrialRenderer(cam, posed.vertices, posed.faces, colours, material, scene, rng, fps,
-                                 normals=getattr(posed, "normals", None), markers=markers, contact=contact,
+    renderer = MeshTrialRenderer(cam, vertices, faces, colours, material, scene, rng, fps,
+                                 normals=normals, markers=markers, contact=contact,
                                  box=motion.box, cull=True, **options)
     return renderer, {"look": look.to_json()}
 
