@@ -340,13 +340,21 @@ class MeshRaster:
     def __init__(self, camera, canvas, faces, colours, material, lighting, *, origin=(0.0, 0.0, 0.0),
                  floor_colour=(150, 150, 150), receivers=None, samples: int = 4, shadow_strength: float = 0.5,
                  cull: bool = False):
-        self.ctx = ctx = gl_context()
+        self.ctx = gl_context()
+        with self.ctx:
+            self._setup(camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
+                        shadow_strength, cull)
+
+    def _setup(self, camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
+               shadow_strength, cull) -> None:
+        ctx = self.ctx
         self.camera, self.canvas = camera, canvas
         self.origin = np.asarray(origin, float)
         self.lighting = lighting
         self.shadow_strength = float(shadow_strength)
         self.cull = bool(cull)  # back faces of a closed mesh wound counter-clockwise seen from outside
         faces = np.ascontiguousarray(faces, np.int32)
+        self._faces_np = faces
         self.n_vertices = int(faces.max()) + 1 if len(faces) else 0
         self._body = ctx.program(vertex_shader=_BODY_VS, fragment_shader=_BODY_FS)
         self._markers = ctx.program(vertex_shader=_MARKER_VS, fragment_shader=_BODY_FS)
@@ -442,6 +450,13 @@ class MeshRaster:
 
     def render(self, vertices_lab_mm, normals=None, markers_lab_mm=None, contact_spheres=None,
                shadow_points_lab_mm=None) -> Layer | None:
+        """One frame (see :meth:`_render`). The context is made current for the call and the
+        one current before (a Qt widget's, say) restored after."""
+        with self.ctx:
+            return self._render(vertices_lab_mm, normals, markers_lab_mm, contact_spheres, shadow_points_lab_mm)
+
+    def _render(self, vertices_lab_mm, normals=None, markers_lab_mm=None, contact_spheres=None,
+                shadow_points_lab_mm=None) -> Layer | None:
         """One frame. ``vertices_lab_mm`` (V, 3); ``normals`` (V, 3) or None (computed);
         ``markers_lab_mm`` (M, 3) sphere centres or None; ``contact_spheres`` (K, 4) xyz mm,
         radius mm, for the contact darkening; ``shadow_points_lab_mm`` where the shadow may
@@ -546,8 +561,6 @@ class MeshRaster:
         return x0, y0, x1 - x0, y1 - y0
 
     def _faces_cache(self):
-        if not hasattr(self, "_faces_np"):
-            self._faces_np = np.frombuffer(self._ibo.read(), np.int32).reshape(-1, 3)
         return self._faces_np
 
 
