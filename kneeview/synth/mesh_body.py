@@ -281,19 +281,26 @@ def _frame(axis, ref):
     return np.stack([a, r, np.cross(a, r)], axis=-1)
 
 
-def _hinge_ref(prox_axis, distal_dir, fallback, sign):
-    """The unit direction, perpendicular to ``prox_axis``, in which a hinge bends.
+def _hinge_ref(prox_axis, distal_dir, right, sign, forward=None):
+    """The unit direction, perpendicular to ``prox_axis``, in which a hinge (knee, elbow) bends.
 
-    ``sign * perp(distal_dir)`` when the joint is bent by more than ~2 deg (full weight
-    from ~6 deg), else ``fallback`` (perpendicularised), blended in between; a bend the
-    wrong way (hyperextension) falls back too, so the segment never flips its roll."""
+    ``sign * perp(distal_dir)`` when the joint is bent by more than 25 deg, the straight
+    limb's ``right x prox_axis`` below 12 deg (forward for a hanging limb, up for one
+    raised forward; plus a little ``forward`` where the limb points sideways), blended in
+    between. Below ~12 deg the plane of three joint centres says more about the limb's
+    frontal alignment than about its hinge (Anny's rest knee is bent ~10 deg, partly
+    sideways). A bend against the straight limb's direction (hyperextension) falls back
+    too, so the segment never flips its roll."""
     a = _unit(prox_axis)
     p = sign * _perp(_unit(distal_dir), a)
     sin = np.linalg.norm(p, axis=-1, keepdims=True)
-    f = _unit(_perp(fallback, a))
+    f = np.cross(right, a)
+    if forward is not None:
+        f = f + 0.1 * _perp(forward, a)
+    f = _unit(_perp(f, a))
     pu = p / np.maximum(sin, 1e-9)
     agree = np.sum(pu * f, axis=-1, keepdims=True)
-    w = np.clip((sin - 0.035) / 0.07, 0.0, 1.0) * np.clip(agree * 4.0 + 1.0, 0.0, 1.0)
+    w = np.clip((sin - 0.21) / 0.21, 0.0, 1.0) * np.clip(agree * 4.0 + 1.0, 0.0, 1.0)
     return _unit(w * pu + (1.0 - w) * f)
 
 
@@ -419,21 +426,22 @@ def _frames(P: dict[str, np.ndarray]) -> dict:
     F["hips"] = hips = P["RFEP"] - P["LFEP"]
     F["trunk"] = trunk = P["THRX"] - mid
     F["pelvis"] = E_pel = _frame(hips, P["PELV"] - mid)  # [right, up, back]
-    pelvis_fwd = np.cross(E_pel[..., 1], E_pel[..., 0])
     F["torso"] = E_tor = _frame(trunk, P["RSHO"] - P["LSHO"])  # [up, right, forward]
     torso_fwd = E_tor[..., 2]
     F["head_dir"] = P["HEAD"] - P["THRX"]
     for s in "RL":
         hip, knee, ank = P[f"{s}FEP"], P[f"{s}FEO"], P[f"{s}TIO"]
-        ref = _hinge_ref(knee - hip, ank - knee, pelvis_fwd, -1.0)  # where the kneecap faces
-        F[f"thigh_{s}"] = (_frame(knee - hip, ref), np.linalg.norm(knee - hip, axis=-1))
-        F[f"shank_{s}"] = (_frame(ank - knee, ref), np.linalg.norm(ank - knee, axis=-1))
+        ref = _hinge_ref(knee - hip, ank - knee, E_pel[..., 0], -1.0)  # where the kneecap faces
+        axis = np.cross(_unit(knee - hip), ref)  # the knee's hinge axis, across both segments
+        F[f"thigh_{s}"] = (_frame(knee - hip, axis), np.linalg.norm(knee - hip, axis=-1))
+        F[f"shank_{s}"] = (_frame(ank - knee, axis), np.linalg.norm(ank - knee, axis=-1))
         dh, dt = P[f"{s}HEE"] - ank, P[f"{s}TOE"] - ank
         F[f"foot_{s}"] = np.stack([dh, dt, _unit(np.cross(dh, dt))], axis=-1)
         upper, fore = P[f"{s}ELB"] - P[f"{s}SHO"], P[f"{s}WRI"] - P[f"{s}ELB"]
-        aref = _hinge_ref(upper, fore, torso_fwd, 1.0)  # where the elbow bends
-        F[f"upperarm_{s}"] = (_frame(upper, aref), np.linalg.norm(upper, axis=-1), upper)
-        F[f"forearm_{s}"] = (_frame(fore, aref), np.linalg.norm(fore, axis=-1), fore)
+        aref = _hinge_ref(upper, fore, E_tor[..., 1], 1.0, torso_fwd)  # where the elbow bends
+        axis = np.cross(_unit(upper), aref)  # the elbow's hinge axis
+        F[f"upperarm_{s}"] = (_frame(upper, axis), np.linalg.norm(upper, axis=-1), upper)
+        F[f"forearm_{s}"] = (_frame(fore, axis), np.linalg.norm(fore, axis=-1), fore)
     return F
 
 
