@@ -335,18 +335,20 @@ class MeshRaster:
 
     ``colours``: (V, 3) BGR 0..255; ``material``: (V, 2) specular strength, shininess.
     ``lighting``: a :class:`kneeview.synth.scene.Lighting`. ``receivers``: triangles
-    (N, 3, 3) lab mm that catch the shadow (floor, box). ``samples``: MSAA samples."""
+    (N, 3, 3) lab mm that catch the shadow (floor, box); ``occluders``: triangles that hide
+    the body where they stand in front of it (the box, drawn in the background).
+    ``samples``: MSAA samples."""
 
     def __init__(self, camera, canvas, faces, colours, material, lighting, *, origin=(0.0, 0.0, 0.0),
                  floor_colour=(150, 150, 150), receivers=None, samples: int = 4, shadow_strength: float = 0.5,
-                 cull: bool = False):
+                 cull: bool = False, occluders=None):
         self.ctx = gl_context()
         with self.ctx:
             self._setup(camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
-                        shadow_strength, cull)
+                        shadow_strength, cull, occluders)
 
     def _setup(self, camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
-               shadow_strength, cull) -> None:
+               shadow_strength, cull, occluders) -> None:
         ctx = self.ctx
         self.camera, self.canvas = camera, canvas
         self.origin = np.asarray(origin, float)
@@ -384,6 +386,11 @@ class MeshRaster:
             self._receiver_vao = ctx.vertex_array(self._receiver, [(self._rec, "3f", "in_pos")])
         else:
             self._receiver_vao = None
+        self._occluder_vao = None
+        if occluders is not None and len(occluders):
+            occ = (np.asarray(occluders, float).reshape(-1, 3) - self.origin).astype(np.float32)
+            self._occ = ctx.buffer(occ.tobytes())
+            self._occluder_vao = ctx.vertex_array(self._receiver, [(self._occ, "3f", "in_pos")])
         self.samples = min(int(samples), int(ctx.max_samples)) if samples > 1 else 0
         self._fb_size = (0, 0)
         self._shadow_tex = ctx.depth_texture((SHADOW_MAP, SHADOW_MAP))
@@ -537,6 +544,14 @@ class MeshRaster:
             prog["light_mvp"].write(_gl(light_mvp))
         self._body["self_shadow"].value = 1
         self._markers["self_shadow"].value = 1
+        if self._occluder_vao is not None:  # depth only: what stands in front of the body hides it
+            self._receiver["mvp"].write(mvp)
+            self._msaa.color_mask = (False, False, False, False)
+            self._msaa.use()
+            self._occluder_vao.render()
+            self._msaa.color_mask = (True, True, True, True)
+            self._msaa.use()
+            ctx.viewport = (0, 0, w, h)
         if self.cull:  # the ROI's rows run top to bottom, which mirrors the winding: front faces are clockwise
             ctx.front_face = "cw"
             ctx.enable(ctx.CULL_FACE)

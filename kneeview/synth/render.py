@@ -217,12 +217,14 @@ class TrialRenderer(_Frames):
         roi[:] = (roi * (1.0 - (s / 255.0) * mask[..., None])).astype(np.uint8)
 
 
-def box_triangles(box: dict | None, scene: Scene) -> np.ndarray:
-    """The drop-jump box's top and sides as triangles (N, 3, 3) lab mm (none without a box)."""
+def box_triangles(box: dict | None, scene: Scene, inset_mm: float = 0.0) -> np.ndarray:
+    """The drop-jump box's top and sides as triangles (N, 3, 3) lab mm (none without a box),
+    ``inset_mm`` inside its faces (an occluder that does not cut the soles standing on it)."""
     if box is None:
         return np.zeros((0, 3, 3))
     c = (np.asarray(box["top_centre_lab_mm"], float) - scene.origin) @ scene.frame
-    sx, sy, sz = (float(v) for v in box["size_mm"])
+    sx, sy = (float(v) - 2 * inset_mm for v in box["size_mm"][:2])
+    sz = float(box["size_mm"][2]) - inset_mm
     x = np.array([-sx, sx, sx, -sx]) / 2 + c[0]
     y = np.array([-sy, -sy, sy, sy]) / 2 + c[1]
     top = np.stack([x, y, np.full(4, sz)], 1)
@@ -265,7 +267,8 @@ class MeshTrialRenderer(_Frames):
         floor = np.asarray(scene.floor_colour, float) if background is None else np.asarray(background, float)
         self.raster = MeshRaster(camera, self.canvas, faces, colours, material, scene.lighting,
                                  origin=centre * [1, 1, 0], floor_colour=floor, receivers=receivers,
-                                 samples=samples, shadow_strength=0.55 * (1.0 - scene.lighting.ambient) + 0.2, cull=cull)
+                                 samples=samples, shadow_strength=0.55 * (1.0 - scene.lighting.ambient) + 0.2, cull=cull,
+                                 occluders=box_triangles(box, scene, inset_mm=6.0) if background is None else None)
         # image velocity of the body (motion blur) and, per frame, the box drawn over
         mean = self.vertices.mean(1).astype(float)
         uv = camera.project_corrected(mean)
