@@ -65,3 +65,40 @@ def test_same_seed_same_pixels_and_recorded_look():
     p = build_trial(TrialSpec(**{**spec.__dict__, "bodies": "primitive"}), fps=50.0, rate_hz=100.0)
     np.testing.assert_array_equal(p.cameras[0].position_mm, a.cameras[0].position_mm)
     np.testing.assert_array_equal(p.renderer.background, a.renderer.background)
+
+
+def test_the_box_hides_the_body_behind_it():
+    """Filmed from behind, the athlete lands beyond the box: the box (drawn in the
+    background) hides the lower legs, and only pixels inside the box's outline are hidden."""
+    from kneeview.synth.raster import MeshRaster
+    from kneeview.synth.render import box_triangles
+
+    spec = TrialSpec(seed=21, index=0, athlete_index=0, year=1, task="DJ", size=(320, 240), bodies="anny")
+    built = build_trial(spec, placement="rear", plain=True)
+    r, cam = built.renderer, built.cameras[0]
+    assert r.raster._occluder_vao is not None
+    box = built.motion.box
+    j = int(np.argmin(np.abs(np.arange(len(r)) - 55)))
+    with_box = r.layer(j)
+    plain = MeshRaster(cam, r.canvas, r.raster._faces_np, np.full((r.vertices.shape[1], 3), 128, np.float32),
+                       np.zeros((r.vertices.shape[1], 2), np.float32), r.raster.lighting,
+                       origin=r.raster.origin, cull=True)
+    without = plain.render(r.vertices[j], markers_lab_mm=None if r.markers is None else r.markers[j])
+    assert with_box.roi == without.roi
+    hidden = (without.alpha > 200) & (with_box.alpha < 55)
+    assert hidden.sum() > 100  # the lower legs
+    outline = np.zeros((r.canvas.height, r.canvas.width), np.uint8)
+    corners = box_triangles(box, _scene_of(built)).reshape(-1, 3)
+    uv = cam.project_corrected(corners) - [r.canvas.ox, r.canvas.oy]
+    cv2.fillConvexPoly(outline, cv2.convexHull(np.round(uv).astype(np.int32)), 1)
+    x0, y0, w, h = with_box.roi
+    outline = cv2.dilate(outline, np.ones((3, 3), np.uint8))[y0:y0 + h, x0:x0 + w].astype(bool)
+    assert not (hidden & ~outline).any()
+
+
+def _scene_of(built):
+    from kneeview.synth.scene import sample_scene
+
+    m = built.motion  # only the frame of the room matters here (the box's axes)
+    return sample_scene(np.random.default_rng(0), m.landing_lab_mm, m.box, built.cameras[1:],
+                        built.cameras[0].position_mm, facing=m.facing)
