@@ -3,6 +3,8 @@
 
     .venv/bin/python tools/merge_teachers.py blazepose.npz movenet.npz --out merged.npz [--report report.json]
     kneeview triangulate SESSION --detections merged.npz --fix-left-right --outlier-px 120
+    .venv/bin/python tools/merge_teachers.py blazepose_people.npz movenet.npz --people --out merged_people.npz
+    kneeview-train fit ... --real-2d merged_people.npz           # 2D-only training labels (:func:`merge_people`)
 
 Reads two detections files in the layout of ``kneeview.analysis.multiview`` (tools/blazepose_detect.py,
 tools/movenet_detect.py) and writes a third in the same layout, so ``kneeview triangulate
@@ -322,6 +324,118 @@ def save_merged(path, a: Teacher, b: Teacher, m: Merged, rule: dict, min_confide
     return bp._write_npz(Path(path), arrays)
 
 
+# ------------------------------------------------------------------- --people (2D training labels)
+
+#: a person of a people file is the second teacher's (single-person) detection when this many joints agree
+MIN_MATCHED_JOINTS = 3
+UNCONFIRMED = ("keep", "drop")
+
+
+def merge_people(people_kp, people_conf, b: Teacher, tolerance: float = DEFAULT_TOLERANCE,
+                 floor_px: float = DEFAULT_FLOOR_PX, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 on_swap: str = "drop", unconfirmed: str = "keep") -> dict:
+    """The rule for people labels (``blazepose_detect.py --people``: joints (V, T, P, 6, 2), confidence (V, T, P, 6))
+    and a single-person second teacher ``b`` (MoveNet: (V, T, 6, 2)), aligned to the same views and frames.
+
+    Per view and frame, the person with the most joints agreeing with ``b`` (either labelling of the legs;
+    at least :data:`MIN_MATCHED_JOINTS`) is ``b``'s person: its joints get :func:`merge`'s labels
+    (``on_swap`` as there). Every other person is one ``b`` cannot confirm (it sees one person):
+    ``unconfirmed="keep"`` leaves the first teacher's labels (training needs everyone in a frame
+    labelled, trainer.people_labels), ``"drop"`` removes every label of a frame that
+    has such a person (NaN, confidence 0), so only frames whose every person both teachers confirmed train.
+
+    Returns ``keypoints_px``, ``confidence`` (as the inputs), ``teachers`` (V, T, P) int8 (2: both
+    teachers, 1: the first only, 0: nobody), ``disagreement_px`` and ``reason`` (V, T, P, 6; NaN / -1
+    for people not matched), ``matched`` (V, T) bool.
+    """
+    if unconfirmed not in UNCONFIRMED:
+        raise ValueError(f"unconfirmed must be one of {', '.join(UNCONFIRMED)}, got {unconfirmed!r}")
+    kp = np.asarray(people_kp, dtype=np.float64)
+    conf = np.nan_to_num(np.asarray(people_conf, dtype=np.float64), nan=0.0)
+    V, T, P = kp.shape[:3]
+    if kp.shape[3:] != (len(JOINTS), 2) or conf.shape != kp.shape[:4] or b.keypoints_px.shape != (V, T, len(JOINTS), 2):
+        raise ValueError(f"people {kp.shape} / {conf.shape} and the second teacher {b.keypoints_px.shape} do not agree")
+    views = b.view_names
+    score = np.zeros((V, T, P), dtype=np.int64)
+    merged = []
+    for p in range(P):
+        person = Teacher(kp[:, :, p], conf[:, :, p], views)
+        either = merge(person, b, tolerance, floor_px, min_confidence, on_swap="second")
+        score[..., p] = (either.reason == LABELLED).sum(-1)
+        merged.append(merge(person, b, tolerance, floor_px, min_confidence, on_swap))
+    best = score.argmax(-1)
+    matched = score.max(-1) >= MIN_MATCHED_JOINTS
+    present = np.isfinite(kp).all(-1).any(-1)
+    out_kp, out_conf = kp.copy(), conf.copy()
+    teachers = present.astype(np.int8)
+    dis = np.full(kp.shape[:4], np.nan)
+    reason = np.full(kp.shape[:4], -1, dtype=np.int8)
+    for p, m in enumerate(merged):
+        sel = matched & (best == p)
+        out_kp[:, :, p][sel] = m.keypoints_px[sel]
+        out_conf[:, :, p][sel] = m.confidence[sel]
+        dis[:, :, p][sel] = m.disagreement_px[sel]
+        reason[:, :, p][sel] = m.reason[sel]
+        teachers[..., p][sel] = 2
+    if unconfirmed == "drop":  # the whole frame: an unlabelled person would teach that people are background
+        doubtful = (teachers == 1).any(-1)
+        out_kp[doubtful] = np.nan
+        out_conf[doubtful] = 0.0
+    return {"keypoints_px": out_kp, "confidence": out_conf, "teachers": teachers, "disagreement_px": dis,
+            "reason": reason, "matched": matched}
+
+
+def main_people(args) -> int:
+    """``--people``: a people file (first) and a single-person teacher's detections (second) -> merged people file."""
+    first, out_path = Path(args.first), Path(args.out)
+    try:
+        with np.load(first, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise SystemExit(f"merge_teachers: {first}: not a people file ({exc})") from None
+    for key in ("people_keypoints_px", "people_confidence", "people_landmarks_px", "view_names", "video_files", "frame_size_px"):
+        if key not in data:
+            raise SystemExit(f"merge_teachers: {first}: no '{key}' (not a tools/blazepose_detect.py --people file)")
+    V, T = data["people_keypoints_px"].shape[:2]
+    ref = Teacher(np.full((V, T, len(JOINTS), 2), np.nan), np.zeros((V, T, len(JOINTS))),
+                  tuple(str(n) for n in data["view_names"]), name=str(data.get("detector", first.stem)),
+                  fps=float(data["fps"]) if "fps" in data else None, frame_size_px=data["frame_size_px"].astype(np.int64))
+    b = align(ref, load_teacher(args.second), (args.first, args.second))
+    r = merge_people(data["people_keypoints_px"], data["people_confidence"], b, args.tolerance, args.floor_px,
+                     args.min_confidence, args.on_swap, args.unconfirmed)
+    rule = {"tolerance_thigh": args.tolerance, "floor_px": args.floor_px, "min_confidence": args.min_confidence,
+            "on_swap": args.on_swap, "unconfirmed": args.unconfirmed, "min_matched_joints": MIN_MATCHED_JOINTS}
+    videos = [(first.resolve().parent / str(f)).resolve() for f in data["video_files"]]
+    import os
+
+    arrays = dict(data)
+    arrays.update({"people_keypoints_px": r["keypoints_px"], "people_confidence": r["confidence"],
+                   "people_teachers": r["teachers"], "people_disagreement_px": r["disagreement_px"],
+                   "people_reason": r["reason"], "reason_names": np.array(REASONS, dtype=str),
+                   "second_teacher_matched": r["matched"],
+                   "second_keypoints_px": b.keypoints_px, "second_confidence": b.confidence,
+                   "teachers": np.array([ref.name, b.name], dtype=str), "rule": np.array(json.dumps(rule), dtype=str),
+                   "video_files": np.array([os.path.relpath(v, out_path.resolve().parent) for v in videos], dtype=str),
+                   "detector": np.array(f"merge_teachers --people ({rule}) of: {ref.name} | {b.name}", dtype=str)})
+    out = bp._write_npz(out_path, arrays)
+    matched = r["matched"]
+    sel = r["teachers"] == 2
+    labelled = (r["reason"][sel] == LABELLED).mean() if sel.any() else 0.0
+    report = {"views": list(ref.view_names), "rule": rule, "out": str(out),
+              "matched_frames": {v: float(matched[i].mean()) for i, v in enumerate(ref.view_names)},
+              "labelled_fraction_of_matched_person": float(labelled),
+              "disagreement_px_median": {j: float(np.nanmedian(r["disagreement_px"][..., k])) if np.isfinite(r["disagreement_px"][..., k]).any() else None
+                                         for k, j in enumerate(JOINTS)},
+              "people_by_teachers": {str(n): int((r["teachers"] == n).sum()) for n in (1, 2)}}
+    if args.report:
+        write_text_atomic(Path(args.report), json.dumps(report, indent=2) + "\n")
+    print(f"merge_teachers --people: wrote {out}: the second teacher's person matched in "
+          f"{', '.join(f'{v} {f:.0%}' for v, f in report['matched_frames'].items())} of frames; "
+          f"{labelled:.1%} of that person's joints labelled; people confirmed by both / the first only: "
+          f"{report['people_by_teachers']['2']} / {report['people_by_teachers']['1']}", file=sys.stderr)
+    return 0
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
     import os
     import tempfile
@@ -354,8 +468,16 @@ def main(argv=None) -> int:
     parser.add_argument("--on-swap", choices=ON_SWAP, default="drop",
                         help="a view and frame where one teacher has left and right the other way round: drop its labels "
                              "(default), or keep the pairs that agree under the first/second teacher's labelling")
+    parser.add_argument("--people", action="store_true",
+                        help="FIRST is a people file (tools/blazepose_detect.py --people), SECOND a single-person teacher's "
+                             "detections: the person it found gets both teachers' labels (2D training labels, --real-2d)")
+    parser.add_argument("--unconfirmed", choices=UNCONFIRMED, default="keep",
+                        help="with --people: people the second teacher cannot confirm keep the first teacher's labels (default), "
+                             "or their frames lose all labels")
     parser.add_argument("--report", help="also write the figures (per teacher detection rate, disagreement, %% labelled) as JSON")
     args = parser.parse_args(argv)
+    if args.people:
+        return main_people(args)
 
     a = load_teacher(args.first)
     b = align(a, load_teacher(args.second), (args.first, args.second))

@@ -249,3 +249,56 @@ def test_body_points_are_merged_where_both_teachers_have_them_and_follow_the_swa
     np.testing.assert_allclose(got["HEAD"][0][0, 1], [350, 0])
     assert np.isnan(got["LHEE"][0][0, 1]).all() and got["LHEE"][1][0, 1] == 0  # its side is in doubt, no RHEE to swap in
     np.testing.assert_allclose(got["LHEE"][0][0, 0], [410, 800])
+
+
+# ------------------------------------------------------------------------------------- --people
+
+def test_people_the_second_teacher_found_get_both_teachers_labels(mt):
+    """Two people; the single-person teacher found the second one (a little off, and once with its legs
+    exchanged, once somewhere else entirely)."""
+    p0, p1 = legs(x0=100.0), legs(x0=600.0)
+    people = np.stack([p0, p1])[None, None].repeat(3, axis=1)  # (1 view, 3 frames, 2 people, 6, 2)
+    conf = np.full(people.shape[:4], 0.9)
+    second = np.stack([p1 + 4.0, p1[list(mt.FLIP)] + 4.0, legs(x0=1500.0)])[None]
+    b = mt.Teacher(second, np.full((1, 3, 6), 0.6), ("cam01",), "B")
+    r = mt.merge_people(people, conf, b)
+    assert r["matched"].tolist() == [[True, True, False]]
+    assert r["teachers"].tolist() == [[[1, 2], [1, 2], [1, 1]]]
+    np.testing.assert_allclose(r["keypoints_px"][0, 0, 1], (0.9 * p1 + 0.6 * (p1 + 4.0)) / 1.5)
+    np.testing.assert_allclose(r["confidence"][0, 0, 1], 0.75)
+    assert (r["reason"][0, 1, 1] == mt.SWAPPED).all() and np.isnan(r["keypoints_px"][0, 1, 1]).all()  # on_swap="drop"
+    np.testing.assert_array_equal(r["keypoints_px"][0, :, 0], people[0, :, 0])  # not confirmable: the first teacher's
+    np.testing.assert_array_equal(r["keypoints_px"][0, 2], people[0, 2])
+    assert (r["reason"][0, :, 0] == -1).all() and np.isnan(r["disagreement_px"][0, :, 0]).all()
+    kept = mt.merge_people(people, conf, b, on_swap="first")
+    np.testing.assert_allclose(kept["keypoints_px"][0, 1, 1], p1 + 4.0 * 0.6 / 1.5)
+    dropped = mt.merge_people(people, conf, b, unconfirmed="drop")
+    assert np.isnan(dropped["keypoints_px"]).all() and (dropped["confidence"] == 0).all()  # every frame has person 0
+
+
+def test_people_file_merge_is_read_by_the_trainer(mt, tmp_path):
+    from trainer.people_labels import read_people_labels
+
+    bp = load_tool("blazepose_detect")
+    V, T = 2, 2
+    lm = np.full((V, T, 2, 33, 2), np.nan)
+    vis = np.full((V, T, 2, 33), np.nan)
+    for p, x0 in enumerate((100.0, 600.0)):
+        for k, idx in enumerate((24, 23, 26, 25, 28, 27)):
+            lm[:, :, p, idx] = legs(x0=x0)[k]
+            vis[:, :, p, idx] = 0.9
+    videos = [tmp_path / "vids" / "cam01.mp4", tmp_path / "vids" / "cam02.mp4"]
+    first = bp.save_people_npz(tmp_path / "labels" / "people.npz", lm, vis, videos, [(1280, 720)] * V, fps=30.0, detector="BP")
+    second = bp.save_detections_npz(tmp_path / "mn.npz", np.broadcast_to(legs(x0=600.0) + 3.0, (V, T, 6, 2)),
+                                    np.full((V, T, 6), 0.8), ["cam02", "cam01"], fps=30.0, frame_size_px=[(1280, 720)] * V,
+                                    detector="MN")
+    out = tmp_path / "elsewhere" / "merged_people.npz"
+    res = subprocess.run([sys.executable, str(TOOL), str(first), str(second), "--people", "--out", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    d = read_people_labels(out)
+    assert d["videos"] == [v.resolve() for v in videos]  # relative to the new file's folder
+    with np.load(out, allow_pickle=False) as z:
+        assert z["people_teachers"].tolist() == [[[1, 2]] * T] * V and z["teachers"].tolist() == ["BP", "MN"]
+        np.testing.assert_allclose(z["people_keypoints_px"][:, :, 1], np.broadcast_to(legs(x0=600.0) + 3.0 * 0.8 / 1.7, (V, T, 6, 2)))
+        np.testing.assert_array_equal(z["people_landmarks_px"], lm)
