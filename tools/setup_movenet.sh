@@ -68,7 +68,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-  "tensorflow-cpu==2.21.0" "tf2onnx==1.17.0" "onnx" "onnxruntime" "opencv-python-headless==4.11.0.86"
+  "tensorflow-cpu==2.21.0" "tf2onnx==1.17.0" "onnx==1.23.2" "onnxruntime==1.32.0" "opencv-python-headless==4.11.0.86"
 "$VENV/bin/python" - <<'PY'
 import cv2, numpy, onnx, onnxruntime, tensorflow as tf, tf2onnx
 print(f"setup_movenet: done (tensorflow {tf.__version__}, tf2onnx {tf2onnx.__version__}, onnx {onnx.__version__}, "
