@@ -254,3 +254,20 @@ def test_clothes_follow_the_athlete():
     longs, _ = vertex_appearance(verts[0], regions, pose, replace(base, top="longsleeve"), shod, rng)
     forearm = regions == "forearm"
     assert np.allclose(tank[forearm], base.skin) and np.allclose(longs[forearm], (200, 10, 10))
+
+
+def test_without_opengl_anny_stops_at_once_and_primitive_still_works(tmp_path, monkeypatch):
+    import sys
+
+    from kneeview.errors import KneeViewInputError
+    from kneeview.synth import raster
+
+    monkeypatch.setattr(raster, "_CONTEXT", None)
+    monkeypatch.setitem(sys.modules, "moderngl", None)  # as if it were not installed
+    with pytest.raises(raster.RasterUnavailable, match="moderngl"):
+        raster.gl_context()
+    with pytest.raises(KneeViewInputError, match=r"\[--bodies\].*--bodies primitive"):
+        write_dataset(tmp_path / "anny", 1, seed=2, size=(64, 48), progress=False, bodies="anny")
+    assert not (tmp_path / "anny" / "synth_index.json").exists()
+    entries = write_dataset(tmp_path / "prim", 1, seed=2, size=(64, 48), progress=False, bodies="primitive")
+    assert (tmp_path / "prim" / entries[0]["video"]).is_file()
