@@ -102,3 +102,27 @@ def _scene_of(built):
     m = built.motion  # only the frame of the room matters here (the box's axes)
     return sample_scene(np.random.default_rng(0), m.landing_lab_mm, m.box, built.cameras[1:],
                         built.cameras[0].position_mm, facing=m.facing)
+
+
+def test_anny_on_a_real_lab_backdrop(tmp_path):
+    """--bodies anny with --backdrops: the mesh is drawn over the backdrop's plate, through its
+    camera; the joint centres land on the body."""
+    from kneeview.synth import backdrops as B
+    from kneeview.synth.dataset import plan_dataset
+
+    from .test_backdrops import small_camera, write_backdrop
+
+    cam = small_camera()
+    W, H = cam.image_size
+    write_backdrop(tmp_path / "backdrops" / "lab-cam01", cam, plate=np.full((H, W, 3), MAGENTA, np.uint8))
+    (spec,) = B.assign_backdrops(plan_dataset(1, seed=5, task="sls", size=(W, H), bodies="anny"),
+                                 tmp_path / "backdrops", 1.0)
+    built = build_trial(spec, plain=True, duration_s=0.6)
+    assert built.metadata["bodies"] == "anny" and built.metadata["camera"]["placement"] == "backdrop"
+    k = int(round(built.motion.rate_hz / built.fps))
+    for j in range(0, len(built.renderer), 7):
+        sil = _silhouette(built.renderer.frame(j))
+        uv = built.cameras[0].project(np.stack([built.motion.points[name][j * k] for name in JOINTS]))
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] <= W - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= H - 1)
+        px = np.round(uv[inside]).astype(int)
+        assert inside.sum() >= 4 and sil[px[:, 1], px[:, 0]].all(), (j, uv)
