@@ -3,7 +3,7 @@
 
     bash tools/setup_blazepose.sh                    # once: .venv-blazepose (mediapipe; the person masks)
     .venv/bin/python tools/make_backdrops.py [SESSION ...] [--out DIR] [--holdout-view cam04]
-    # default: Pose2Sim's Demo_SinglePerson and Demo_MultiPerson (fetched into the cache),
+    # default: Pose2Sim's Demo_SinglePerson (fetched into the cache),
     #          DIR = ~/.cache/kneeview/backdrops/<recording>-<view>/{backdrop.json, plate.png, valid.png}
 
 Per view of each recording (except the held-out views): the frames a model may train on
@@ -347,7 +347,7 @@ def cmd_make(args) -> int:
     if not sessions:
         from trainer.pose2sim_demo import fetch_demo
 
-        sessions = [fetch_demo(), fetch_demo(demo="MultiPerson")]
+        sessions = [fetch_demo()]  # Demo_MultiPerson's plates fail the look (docs/synthetic-backdrops.md)
     labels = Path(args.labels) if args.labels else REPOSITORY / "tests" / "pose" / "data" / "Demo_SinglePerson.pseudolabels.c3d"
     floor = floor_from_labels(labels)
     print(f"floor check from {labels.name}: {json.dumps({k: v for k, v in floor.items() if k != 'support_polygon_mm'})}",
@@ -415,7 +415,7 @@ def cmd_figure(args) -> int:
         plate = bd.plate.copy()
         shade = ~bd.valid
         plate[shade] = (0.6 * plate[shade] + [0, 0, 100]).astype(np.uint8)  # inpainted: reddish
-        tiles_top.append(tile(plate, f"{bd.name} ({100 * (1 - bd.valid.mean()):.1f}% inpainted)"))
+        tiles_top.append(tile(plate, f"{bd.view} plate, {100 * (1 - bd.valid.mean()):.1f}% inpainted (red)"))
     tiles_bottom = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, name in enumerate(args.trials_on or [folders[0].name]):
@@ -432,7 +432,7 @@ def cmd_figure(args) -> int:
             truth = rec.ground_truth_frames(0)[j]
             for u, v in view.camera.project(truth):
                 cv2.circle(frame, (int(round(u)), int(round(v))), 7, (0, 255, 0), -1, cv2.LINE_AA)
-            tiles_bottom.append(tile(frame, f"synthetic {meta['task']} on {name}, frame {j}"))
+            tiles_bottom.append(tile(frame, f"synthetic {meta['task']} on {name.split('-')[-1]}, frame {j}"))
     width = max(sum(t.shape[1] for t in tiles_top), sum(t.shape[1] for t in tiles_bottom))
     rows = [np.hstack(r) for r in (tiles_top, tiles_bottom) if r]
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
@@ -465,7 +465,7 @@ def main(argv=None) -> int:
         args = p.parse_args(argv)
         return {"masks": cmd_masks, "detect": cmd_detect, "figure": cmd_figure}[args.command](args)
     q = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    q.add_argument("sessions", nargs="*", help="real recordings (default: Pose2Sim's two demos, fetched into the cache)")
+    q.add_argument("sessions", nargs="*", help="real recordings (default: Pose2Sim's Demo_SinglePerson, fetched into the cache)")
     q.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     q.add_argument("--holdout-view", nargs="*", default=["cam04"], help="views never used (default cam04)")
     q.add_argument("--segments", type=int, default=5)
