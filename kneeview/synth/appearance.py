@@ -131,7 +131,14 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
 
     # bottoms: shorts to ~40 % of the thigh, capri to mid-shank, tights to the ankle
     cloth = LYCRA if A.bottom in ("tights", "capri") else COTTON
-    paint(reg == "pelvis", bottom, cloth)
+    # the waistband: level, a little above the hip joint centres (not the pelvis region's edge,
+    # which dips to the crotch like a leotard)
+    mid_hip = 0.5 * (P["RFEP"] + P["LFEP"])
+    trunk_up = _unit(P["THRX"] - mid_hip)
+    above_hips = (x - mid_hip) @ trunk_up
+    waist = 0.17 * A.trunk_mm
+    trunk = (reg == "pelvis") | (reg == "torso")
+    paint(trunk & (above_hips < waist), bottom, cloth)
     sub = np.zeros(V, bool)
     if A.bottom == "shorts":
         sub[np.flatnonzero(thigh)[t_thigh < 0.42]] = True
@@ -140,7 +147,7 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
         sub[np.flatnonzero(shank)[t_shank < (0.5 if A.bottom == "capri" else 0.93)]] = True
     paint(sub, bottom, cloth)
     # tops: tank leaves the arms and shoulders bare, T-shirt sleeves to mid upper arm, long sleeves to the wrist
-    torso = reg == "torso"
+    torso = trunk & (above_hips >= waist)
     top_mask = torso.copy()
     if A.top == "tank" and torso.any():
         # bare shoulders: torso vertices near the shoulder joint centres

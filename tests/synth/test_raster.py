@@ -254,6 +254,13 @@ def test_clothes_follow_the_athlete():
     longs, _ = vertex_appearance(verts[0], regions, pose, replace(base, top="longsleeve"), shod, rng)
     forearm = regions == "forearm"
     assert np.allclose(tank[forearm], base.skin) and np.allclose(longs[forearm], (200, 10, 10))
+    # a level waistband a little above the hip joint centres, whatever the regions' edges
+    mid_hip = 0.5 * (pose["RFEP"] + pose["LFEP"])
+    up = (pose["THRX"] - mid_hip) / np.linalg.norm(pose["THRX"] - mid_hip)
+    h = (verts[0] - mid_hip) @ up
+    trunk = (regions == "torso") | (regions == "pelvis")
+    assert np.allclose(shorts[trunk & (h < 0.1 * base.trunk_mm)], (10, 200, 10))
+    assert np.allclose(shorts[trunk & (h > 0.25 * base.trunk_mm) & (h < 0.8 * base.trunk_mm)], (200, 10, 10))
 
 
 def test_without_opengl_anny_stops_at_once_and_primitive_still_works(tmp_path, monkeypatch):
