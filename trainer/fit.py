@@ -28,7 +28,7 @@ from .dataset import PoseDataset, collate
 from .export import TrainingRecord, export_model
 from .loop import Dist, load_state, stages_of, train
 from .people_labels import people_samples, people_split
-from .real_recordings import real_samples, real_split
+from .real_recordings import check_backdrops, real_samples, real_split
 from .samples import ViewSamples, collect_samples, normalisation_stats, trial_athletes
 from .splits import load_split, make_split, save_split
 
@@ -123,6 +123,8 @@ def prepare_split(cfg: TrainConfig, run_dir: Path, dist: Dist) -> dict:
         have = {Path(e["session"]).resolve() for e in split.get("real", [])}
         new = [real_split(d, cfg.real_segments, cfg.real_test_segments, cfg.real_guard_frames, cfg.real_holdout_views)
                for d in cfg.real_data if Path(d).resolve() not in have]
+        for entry in new:  # no backdrop of the synthetic data may show a held-out frame or view
+            check_backdrops(entry, cfg.data)
         if new:  # written once; a resumed run keeps its held-out frames and views
             split["real"] = split.get("real", []) + new
             save_split(split, path)

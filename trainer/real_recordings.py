@@ -71,6 +71,22 @@ def real_split(session, segments: int = 5, test_segments=(1, 3), guard: int = 3,
     }
 
 
+def check_backdrops(entry: dict, data_dir) -> None:
+    """Refuse a :func:`real_split` entry when a real-lab backdrop of the synthetic data ``data_dir``
+    (``kneeview synth --backdrops``) was made from its test frames or from any frame of a held-out
+    view: the network would train on the pixels it is evaluated on. Videos match by sha256."""
+    from kneeview.synth.backdrops import check_not_in_backdrops, dataset_backdrop_sources, sha256_file
+
+    sources = dataset_backdrop_sources(data_dir) if data_dir and Path(data_dir).is_dir() else []
+    if not sources:
+        return
+    rec = open_recording(entry["session"])
+    for view in rec.views:
+        name = view_name(view)
+        frames = range(int(entry["frames"])) if name in entry["holdout_views"] else entry["test_frames"]
+        check_not_in_backdrops(sources, sha256_file(view.video_path), frames, view.video_path, name)
+
+
 def real_samples(entry: dict, frames: str = "train") -> list[ViewSamples]:
     """Samples of a :func:`real_split` entry: its training frames of its training views
     (``frames="train"``), or its test frames of every view (``frames="test"``)."""

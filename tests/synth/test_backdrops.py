@@ -360,3 +360,43 @@ def test_evaluate_real_refuses_frames_a_training_backdrop_was_made_from(tmp_path
         er.evaluate(session, detections=npz, estimator=NeverRun(), training_data=[data])
     # frames no backdrop used pass the check
     er.check_backdrop_frames(rec, [12, 13, 19], er.backdrop_sources_of_run(run))
+
+
+def test_the_trainer_refuses_a_real_split_whose_held_out_frames_or_view_a_backdrop_shows(tmp_path):
+    from kneeview.io.c3d import write_ground_truth
+    from sessions import standing_joints
+    from trainer.real_recordings import check_backdrops, real_split
+
+    session = _opencv_session(tmp_path / "Lab", n_frames=20)
+    write_ground_truth(session / "videos" / "Lab.c3d", standing_joints(20) + [-1100.0, -100.0, 0.0], 60.0)
+    entry = real_split(session, holdout_views=("cam04",))  # test frames 4-7 and 12-15
+    cam = small_camera()
+
+    def data_with(view, frames, name):
+        bds = tmp_path / f"bds-{name}"
+        write_backdrop(bds / "b", cam, sources=[{"recording": "Lab", "video": f"{view}.avi", "view": view,
+                       "video_sha256": B.sha256_file(session / "videos" / f"{view}.avi"), "frames": frames}])
+        data = tmp_path / f"data-{name}"
+        spec = B.assign_backdrops(plan_dataset(1, seed=4, task="sls", size=(160, 240)), bds, 1.0)[0]
+        render_trial(spec, data, plain=True, duration_s=0.3)  # no index: the trial's own JSON is read
+        return data
+
+    check_backdrops(entry, data_with("cam01", [0, 1, 2, 10, 18], "ok"))  # training frames only
+    check_backdrops(entry, tmp_path / "no-such-data")  # nothing to check
+    with pytest.raises(KneeViewInputError, match=r"cam01\.avi.*1 evaluation frame\(s\) of cam01 \(5\)"):
+        check_backdrops(entry, data_with("cam01", [0, 5], "test"))
+    with pytest.raises(KneeViewInputError, match=r"of cam04 \(0\)"):  # any frame of the held-out view
+        check_backdrops(entry, data_with("cam04", [0], "view"))
+
+
+def test_the_vicon_fit_of_the_real_demo_calibration():
+    from kneeview.camera import read_calibration
+    from kneeview.io.recording import rescale_camera
+    from sessions import QCA
+
+    cams = read_calibration(QCA).cameras
+    assert [c.device_id for c in cams] == ["cam01", "cam02", "cam03", "cam04"]
+    for cam in cams + tuple(rescale_camera(c, (1080, 1920)) for c in cams[:2]):  # cam01/02's videos are 1080 wide
+        fit = B.fit_vicon_radial(cam)
+        assert fit.max_px < 2.5 and fit.rms_px < 0.65, (cam.device_id, cam.image_size, fit.max_px, fit.rms_px)
+        fit.distortion.check_invertible(cam.image_size)
