@@ -400,3 +400,21 @@ def test_the_vicon_fit_of_the_real_demo_calibration():
         fit = B.fit_vicon_radial(cam)
         assert fit.max_px < 2.5 and fit.rms_px < 0.65, (cam.device_id, cam.image_size, fit.max_px, fit.rms_px)
         fit.distortion.check_invertible(cam.image_size)
+
+
+def test_kneeview_synth_backdrops_options(tmp_path, capsys):
+    from kneeview.cli import main
+
+    cam = small_camera()
+    write_backdrop(tmp_path / "bds" / "lab-cam01", cam)
+    out = tmp_path / "out"
+    assert main(["synth", str(out), "--trials", "2", "--seed", "2", "--task", "sls", "--size", "64x48",
+                 "--backdrops", str(tmp_path / "bds"), "--backdrop-fraction", "1", "--no-progress"]) == 0
+    index = json.loads((out / "synth_index.json").read_text())
+    assert [e["backdrop"]["name"] for e in index["trials"]] == ["lab-cam01", "lab-cam01"]
+    assert index["runs"][-1]["backdrops"] == str((tmp_path / "bds").resolve())
+    assert index["runs"][-1]["backdrop_fraction"] == 1.0
+    assert B.dataset_backdrop_sources(out)[0]["frames"] == [0, 1, 2, 50]
+    capsys.readouterr()
+    assert main(["synth", str(tmp_path / "o2"), "--trials", "1", "--backdrops", str(tmp_path / "none")]) == 2
+    assert "backdrop folder not found" in capsys.readouterr().err
