@@ -378,12 +378,13 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, chunk: int = 64) -> 
     return out[0] if single else out
 
 
-def _rest_foot(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray], s: str):
-    """Heel and toe points of the rest body, placed from its ankle as the motion places them
-    (the foot's length from its vertices, the ankle height from the floor)."""
+def _rest_foot(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray], s: str, ankle=None):
+    """Heel and toe points of the rest body, placed from its ankle (the rig's unless given)
+    as the motion places them (the foot's length from its vertices, the ankle height from
+    the floor)."""
     side = 1.0 if s == "R" else -1.0
     foot = (asset.regions == asset.region_names.index("foot")) & (asset.sides * side > 0)
-    ank = np.asarray(rig[f"{s}TIO"], float)
+    ank = np.asarray(rig[f"{s}TIO"] if ankle is None else ankle, float)
     fdir = np.asarray(rig[f"{s}MT3"], float) - ank
     fdir[2] = 0.0
     fdir = _unit(fdir)
@@ -391,13 +392,74 @@ def _rest_foot(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarr
     return _foot_triangle(ank, fdir, np.array([0.0, 0.0, 1.0]), float(along.max() - along.min()), float(ank[2]))
 
 
-def rest_points(asset: BodyAsset, shape: BodyShape | np.ndarray | None = None) -> dict[str, np.ndarray]:
+def rest_points(asset: BodyAsset, shape: BodyShape | np.ndarray | None = None,
+                joints: str = "rig") -> dict[str, np.ndarray]:
     """The motion points (label -> (1, 3) mm) of the shaped body's own rest pose: posing
-    with them gives back the rest mesh. The joint centres, shoulders, elbows and wrists are
-    the rig's; THRX is the neck base; PELV and HEAD lie on the mid-hip -> neck-base line;
-    heels and toes as :func:`kneeview.synth.motion._foot_points` places them."""
+    with them (and the same ``joints``) gives back the rest mesh. The joint centres are the
+    rig's bone heads (``joints="rig"``) or Plug-in Gait's from the body's marker sites
+    (``"pig"``, :func:`pig_joint_centres`); shoulders, elbows and wrists are the rig's; THRX
+    is the neck base; PELV and HEAD lie on the mid-hip -> neck-base line; heels and toes as
+    :func:`kneeview.synth.motion._foot_points` places them."""
     rest, rig = shaped_rest(asset, shape)
-    return {k: v[None] for k, v in _rest_points_from(asset, rest, rig).items()}
+    return {k: v[None] for k, v in _rest_points_from(asset, rest, rig, joints).items()}
+
+
+#: Plug-in Gait marker radius (14 mm markers), mm.
+MARKER_RADIUS_MM = 7.0
+
+
+def _chord(proximal, wand, marker, offset):
+    """Plug-in Gait's chord function: the point in the plane of (proximal joint centre, wand
+    marker, marker) that is ``offset`` from the marker and sees proximal and marker at a
+    right angle, on the far side of the marker from the wand's side of the segment."""
+    e1 = _unit(proximal - marker)
+    n = _unit(np.cross(wand - marker, proximal - marker))
+    e2 = np.cross(n, e1)
+    cos = offset / np.linalg.norm(proximal - marker)
+    k = [marker + offset * (cos * e1 + sgn * np.sqrt(1 - cos ** 2) * e2) for sgn in (1.0, -1.0)]
+    # the joint centre lies away from the wand (the wand marker sits on the lateral side)
+    return max(k, key=lambda q: np.linalg.norm(q - wand))
+
+
+def pig_joint_centres(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, np.ndarray],
+                      marker_radius_mm: float = MARKER_RADIUS_MM) -> dict[str, np.ndarray]:
+    """Plug-in Gait's hip, knee and ankle joint centres of a rest body, from its own marker
+    sites (marker centres one radius out along the skin normal) and widths measured on its
+    mesh: hips by the Davis regression (leg length ASIS -> medial malleolus, inter-ASIS
+    distance, pelvis frame from ASIS/PSIS), knees and ankles by the chord function (half the
+    knee / ankle width plus the marker radius medial of KNE / ANK, in the plane of the
+    proximal joint centre, the thigh / tibia marker and KNE / ANK)."""
+    normals = vertex_normals(rest_verts, asset.faces)
+    mk = {k: rest_verts[v].astype(float) + marker_radius_mm * normals[v] for k, v in asset.markers.items()}
+    skin = rest_verts.astype(float)
+    out = {}
+    rasi, lasi = mk["RASI"], mk["LASI"]
+    mid_asi, sacr = 0.5 * (rasi + lasi), 0.5 * (mk["RPSI"] + mk["LPSI"])
+    y = _unit(lasi - rasi)  # PiG pelvis frame: y to the left, x forward, z up
+    x = _unit(_perp(mid_asi - sacr, y))
+    z = np.cross(x, y)
+    inter_asis = float(np.linalg.norm(lasi - rasi))
+    theta, beta = np.radians(28.4), np.radians(18.0)  # Davis et al. 1991 (PiG: 0.5 and 0.314 rad)
+    for s, side in (("R", 1.0), ("L", -1.0)):
+        sel = lambda regions, centre, half: ((asset.sides == side)  # noqa: E731
+                                             & np.isin(asset.regions, [asset.region_names.index(r) for r in regions])
+                                             & (np.abs(skin[:, 2] - centre[2]) < half))
+        ank_ring = skin[sel(("shank", "foot"), rig[f"{s}TIO"], 8.0)]
+        knee_ring = skin[sel(("thigh", "shank"), rig[f"{s}FEO"], 10.0)]
+        medial_malleolus = ank_ring[np.argmin(ank_ring[:, 0] * side)]
+        leg = float(np.linalg.norm(skin[asset.markers[f"{s}ASI"]] - medial_malleolus))
+        C = 0.115 * leg - 15.3
+        xdis = 0.1288 * leg - 48.56
+        hx = C * np.cos(theta) * np.sin(beta) - (xdis + marker_radius_mm) * np.cos(beta)
+        hy = side * (C * np.sin(theta) - inter_asis / 2.0)
+        hz = -C * np.cos(theta) * np.cos(beta) - (xdis + marker_radius_mm) * np.sin(beta)
+        hip = mid_asi + hx * x + hy * y + hz * z
+        knee_w = float(np.ptp(knee_ring[:, 0]))
+        ankle_w = float(np.ptp(ank_ring[:, 0]))
+        knee = _chord(hip, mk[f"{s}THI"], mk[f"{s}KNE"], knee_w / 2 + marker_radius_mm)
+        ankle = _chord(knee, mk[f"{s}TIB"], mk[f"{s}ANK"], ankle_w / 2 + marker_radius_mm)
+        out[f"{s}FEP"], out[f"{s}FEO"], out[f"{s}TIO"] = hip, knee, ankle
+    return {k: out[k] for k in JOINT_LABELS}
 
 
 def _check_points(points) -> dict[str, np.ndarray]:
@@ -425,7 +487,9 @@ def _frames(P: dict[str, np.ndarray]) -> dict:
     F["mid"] = mid = 0.5 * (P["RFEP"] + P["LFEP"])
     F["hips"] = hips = P["RFEP"] - P["LFEP"]
     F["trunk"] = trunk = P["THRX"] - mid
-    F["pelvis"] = E_pel = _frame(hips, P["PELV"] - mid)  # [right, up, back]
+    up = P["PELV"] - mid
+    up = np.where(np.linalg.norm(up, axis=-1, keepdims=True) > 1.0, up, trunk)  # PELV on the hips: the trunk
+    F["pelvis"] = E_pel = _frame(hips, up)  # [right, up, back]
     F["torso"] = E_tor = _frame(trunk, P["RSHO"] - P["LSHO"])  # [up, right, forward]
     torso_fwd = E_tor[..., 2]
     F["head_dir"] = P["HEAD"] - P["THRX"]
@@ -499,26 +563,36 @@ def segment_transforms(asset: BodyAsset, rest_verts: np.ndarray, rig: dict[str, 
     return M, t
 
 
-def _rest_points_from(asset, rest_verts, rig) -> dict[str, np.ndarray]:
-    mid = 0.5 * (rig["RFEP"] + rig["LFEP"])
-    trunk = rig["NECK"] - mid
+def _rest_points_from(asset, rest_verts, rig, joints: str = "rig") -> dict[str, np.ndarray]:
     pts = {k: np.asarray(rig[k], float) for k in ("RFEP", "LFEP", "RFEO", "LFEO", "RTIO", "LTIO", "RSHO", "LSHO",
                                                   "RELB", "LELB", "RWRI", "LWRI")}
+    if joints == "pig":
+        pts.update(pig_joint_centres(asset, rest_verts, rig))
+    elif joints != "rig":
+        raise ValueError(f"joints must be 'rig' or 'pig', got {joints!r}")
+    mid = 0.5 * (pts["RFEP"] + pts["LFEP"])
+    trunk = rig["NECK"] - mid
     pts["THRX"] = np.asarray(rig["NECK"], float)
     pts["PELV"] = mid + 0.12 * trunk
     pts["HEAD"] = rig["NECK"] + 0.2 * trunk
     for s in "RL":
-        pts[f"{s}HEE"], pts[f"{s}TOE"] = _rest_foot(asset, rest_verts, rig, s)
+        pts[f"{s}HEE"], pts[f"{s}TOE"] = _rest_foot(asset, rest_verts, rig, s, pts[f"{s}TIO"])
     return pts
 
 
-def pose_body(asset: BodyAsset, shape: BodyShape | np.ndarray | None, points: dict[str, np.ndarray]) -> PosedBody:
+def pose_body(asset: BodyAsset, shape: BodyShape | np.ndarray | None, points: dict[str, np.ndarray],
+              joints: str = "rig") -> PosedBody:
     """Pose the shaped body on a motion's points (label -> (T, 3) lab mm).
 
     Needs the six joint centres and THRX, HEAD, R/LSHO, R/LELB, R/LWRI, R/LHEE, R/LTOE
-    (PELV optional): :data:`REQUIRED_POINTS`. Vectorised over frames."""
+    (PELV optional): :data:`REQUIRED_POINTS`. Vectorised over frames. ``joints`` says
+    which of the body's points go onto the motion's RFEP..LTIO: the rig's bone heads
+    (``"rig"``: femoral head, knee and ankle bones) or the Plug-in Gait joint centres
+    computed from the body's own marker sites (``"pig"``: Davis hip, chord knee and ankle;
+    :func:`pig_joint_centres`)."""
     rest, rig = shaped_rest(asset, shape)
-    M, t = segment_transforms(asset, rest, rig, points)
+    rest_pts = _rest_points_from(asset, rest, rig, joints)
+    M, t = segment_transforms(asset, rest, rig, points, {k: v[None] for k, v in rest_pts.items()})
     T = M.shape[0]
     # (V, T*3) layout: each segment's motion of its vertices is one BLAS product
     acc = np.zeros((asset.n_vertices, T * 3), dtype=np.float32)
@@ -533,16 +607,16 @@ def pose_body(asset: BodyAsset, shape: BodyShape | np.ndarray | None, points: di
     out = np.ascontiguousarray(acc.reshape(asset.n_vertices, T, 3).transpose(1, 0, 2))
     del acc
     names = asset.bone_names
-    joints = {}
+    centres = {}
     for s in "RL":
         for lab, seg, key in ((f"{s}FEP", f"thigh_{s}", f"{s}FEP"), (f"{s}FEO", f"shank_{s}", f"{s}FEO"),
                               (f"{s}TIO", f"foot_{s}", f"{s}TIO")):
             i = names.index(seg)
-            joints[lab] = np.einsum("tij,j->ti", M[:, i], rig[key]) + t[:, i]
-    joints = {k: joints[k] for k in JOINT_LABELS}
+            centres[lab] = np.einsum("tij,j->ti", M[:, i], rest_pts[key]) + t[:, i]
+    centres = {k: centres[k] for k in JOINT_LABELS}
     markers = {k: out[:, v].astype(np.float64) for k, v in asset.markers.items()}
     return PosedBody(
         vertices=out, faces=asset.faces, regions=asset.regions, region_names=asset.region_names,
-        sides=asset.sides, segment_u=asset.segment_u, markers=markers, joint_centres=joints,
+        sides=asset.sides, segment_u=asset.segment_u, markers=markers, joint_centres=centres,
         segment_transforms=(M, t),
     )

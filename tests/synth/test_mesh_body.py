@@ -414,3 +414,70 @@ def test_limb_rolls_are_continuous(which, request):
                 offset = centroid - (np.einsum("tij,j->ti", M[:, b], rig[joint]) + t[:, b])
             step = np.linalg.norm(np.diff(offset, axis=0), axis=-1)
             assert step.max() < 6.0, (joint, step.max(), int(np.argmax(step)))
+
+
+# ----------------------------------------------------------------------------- Plug-in Gait joint centres
+def _davis(asi_r, asi_l, psi_r, psi_l, leg_mm, radius, side):
+    """Davis et al. (1991) hip centre as the Plug-in Gait manual writes it, in lab coordinates."""
+    mid = 0.5 * (asi_r + asi_l)
+    y = (asi_l - asi_r) / np.linalg.norm(asi_l - asi_r)
+    x = mid - 0.5 * (psi_r + psi_l)
+    x -= (x @ y) * y
+    x /= np.linalg.norm(x)
+    z = np.cross(x, y)
+    C = 0.115 * leg_mm - 15.3
+    xdis = 0.1288 * leg_mm - 48.56
+    th, be = np.radians(28.4), np.radians(18.0)
+    S = 1.0 if side == "R" else -1.0  # y points left: the right hip is at negative y
+    local = np.array([C * np.cos(th) * np.sin(be) - (xdis + radius) * np.cos(be),
+                      S * (C * np.sin(th) - np.linalg.norm(asi_l - asi_r) / 2),
+                      -C * np.cos(th) * np.cos(be) - (xdis + radius) * np.sin(be)])
+    return mid + local @ np.stack([x, y, z])
+
+
+def test_pig_joint_centres_follow_the_plug_in_gait_definitions(asset, athletes):
+    r = mb.MARKER_RADIUS_MM
+    for ath in athletes[:3]:
+        shape = mb.shape_for(ath, np.random.default_rng(9), asset)
+        rest, rig = mb.shaped_rest(asset, shape)
+        pig = mb.pig_joint_centres(asset, rest, rig)
+        n = mb.vertex_normals(rest, asset.faces)
+        mk = {k: rest[v].astype(float) + r * n[v] for k, v in asset.markers.items()}
+        for s, side in (("R", 1), ("L", -1)):
+            # knee and ankle: chord function, offset half the width plus the marker radius, right angle
+            for joint, prox, wand, marker, regions, half in (("FEO", "FEP", "THI", "KNE", ("thigh", "shank"), 10.0),
+                                                             ("TIO", "FEO", "TIB", "ANK", ("shank", "foot"), 8.0)):
+                ring = _ring(rest, asset, side, regions, rig[f"{s}{joint}"], half)
+                width = np.ptp(ring[:, 0])
+                c, p, m = pig[f"{s}{joint}"], pig[f"{s}{prox}"], mk[f"{s}{marker}"]
+                assert abs(np.linalg.norm(c - m) - (width / 2 + r)) < 1e-3
+                assert abs((p - c) @ (m - c)) / (np.linalg.norm(p - c) * np.linalg.norm(m - c)) < 1e-5
+                normal = np.cross(mk[f"{s}{wand}"] - m, p - m)
+                assert abs((c - m) @ normal) / np.linalg.norm(normal) < 1e-3  # in the wand's plane
+                assert (m[0] - c[0]) * side > 0.6 * (width / 2 + r)  # medial of the marker
+            # hip: Davis regression from the ASIS/PSIS marker centres and the leg length
+            ring = _ring(rest, asset, side, ("shank", "foot"), rig[f"{s}TIO"], 8.0)
+            malleolus = ring[np.argmin(ring[:, 0] * side)]
+            leg = np.linalg.norm(rest[asset.markers[f"{s}ASI"]] - malleolus)
+            ref = _davis(mk["RASI"], mk["LASI"], mk["RPSI"], mk["LPSI"], leg, r, s)
+            assert np.linalg.norm(pig[f"{s}FEP"] - ref) < 1e-3
+            # and they are where a hip, a knee and an ankle are
+            assert 0.45 < pig[f"{s}FEP"][2] / rest[:, 2].max() < 0.56 and pig[f"{s}FEP"][0] * side > 40
+            assert np.linalg.norm(pig[f"{s}FEO"] - rig[f"{s}FEO"]) < 40.0
+            assert np.linalg.norm(pig[f"{s}TIO"] - rig[f"{s}TIO"]) < 50.0
+
+
+def test_pig_joints_pose_onto_the_motion(asset, drop):
+    motion, shape, _ = drop
+    rest, _ = mb.shaped_rest(asset, shape)
+    back = mb.pose_body(asset, shape, mb.rest_points(asset, shape, joints="pig"), joints="pig")
+    assert np.abs(back.vertices[0] - rest).max() < 0.01
+    posed = mb.pose_body(asset, shape, motion.points, joints="pig")
+    for k in mb.JOINT_LABELS:
+        assert np.abs(posed.joint_centres[k] - motion.points[k]).max() < 1.0
+    # the same labels, another point of the body on them: the mesh sits elsewhere
+    rig_posed = mb.pose_body(asset, shape, motion.points)
+    shift = np.linalg.norm(posed.vertices - rig_posed.vertices, axis=-1)
+    assert np.median(shift[:, asset.region_mask("pelvis")]) > 15.0
+    with pytest.raises(ValueError, match="joints"):
+        mb.pose_body(asset, shape, motion.points, joints="vicon")
