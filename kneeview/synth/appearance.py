@@ -87,9 +87,29 @@ def _nearest_side(x, segs):
     return np.argmin(np.stack(dists, 1), 1)
 
 
+EDGE_BAND_MM = 25.0
+
+
+@dataclass
+class Edges:
+    """Clothing hems, the waistband and the hairline as smooth lines across triangles.
+
+    Per vertex: ``field`` (V,) mm, signed distance to the nearest such line (clipped to
+    +-EDGE_BAND_MM); the colour and material on its positive side are the primary ones,
+    on its negative side ``colours``/``material`` here. The fragment shader takes the side
+    by the sign of the interpolated field, so a hem follows a straight line through the
+    triangles instead of the mesh's zig-zagging edges."""
+
+    colours: np.ndarray  # (V, 3) float32 BGR on the negative side
+    material: np.ndarray  # (V, 2) float32
+    field: np.ndarray  # (V,) float32 mm
+
+
 def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], athlete: Athlete, look: Look,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Colours (V, 3) BGR float32 and materials (V, 2) float32 for a mesh in one pose.
+                      rng: np.random.Generator, edges: bool = False):
+    """Colours (V, 3) BGR float32 and materials (V, 2) float32 for a mesh in one pose
+    (with ``edges``, also the primary colours/materials on the hems' positive sides and an
+    :class:`Edges`: ``(colours, materials, Edges)``).
 
     ``vertices_lab_mm`` (V, 3) and ``points`` (label -> (3,) Plug-in Gait joint centres and
     body points of the same pose: RFEP, RFEO, RTIO, RSHO, RELB, RWRI, HEAD, THRX, ... and
@@ -112,6 +132,12 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     def paint(mask, colour, material):
         col[mask] = colour
         mat[mask] = material
+
+    lines = []  # (vertex indices, signed mm, colour/material on the + side, on the - side)
+
+    def line(idx, signed_mm, pos, pos_mat, neg, neg_mat):
+        lines.append((np.asarray(idx), np.asarray(signed_mm, float), np.asarray(pos, float), pos_mat,
+                      np.asarray(neg, float), neg_mat))
 
     top, bottom = np.asarray(A.top_colour, float), np.asarray(A.bottom_colour, float)
     # the fraction along each limb, on the nearer side
@@ -139,15 +165,33 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     waist = 0.17 * A.trunk_mm
     trunk = (reg == "pelvis") | (reg == "torso")
     paint(trunk & (above_hips < waist), bottom, cloth)
+    line(np.flatnonzero(trunk), above_hips[trunk] - waist, top, COTTON, bottom, cloth)
     sub = np.zeros(V, bool)
     if A.bottom == "shorts":
         sub[np.flatnonzero(thigh)[t_thigh < 0.42]] = True
+        line(np.flatnonzero(thigh), (t_thigh - 0.42) * A.thigh_mm, skin, SKIN, bottom, cloth)
     else:
         sub |= thigh
-        sub[np.flatnonzero(shank)[t_shank < (0.5 if A.bottom == "capri" else 0.93)]] = True
+        hem = 0.5 if A.bottom == "capri" else 0.93
+        sub[np.flatnonzero(shank)[t_shank < hem]] = True
+        if A.bottom == "capri" or look.barefoot:
+            line(np.flatnonzero(shank), (t_shank - hem) * A.shank_mm, skin, SKIN, bottom, cloth)
     paint(sub, bottom, cloth)
     # tops: tank leaves the arms and shoulders bare, T-shirt sleeves to mid upper arm, long sleeves to the wrist
     torso = trunk & (above_hips >= waist)
+    # the neckline: a little below the base of the neck, scooped at the front
+    body_right = _unit((P["RFEP"] - P["LFEP"]) + (P["RSHO"] - P["LSHO"]))
+    body_fwd = _unit(np.cross(trunk_up, body_right))
+    rel_neck = x - P["THRX"]
+    front = np.clip((rel_neck @ body_fwd) / 60.0, 0.0, 1.0)
+    h_neck = rel_neck @ trunk_up
+    radial = np.linalg.norm(rel_neck - h_neck[:, None] * trunk_up, axis=1)
+    # covered: outside a collar around the neck, or below a (front-scooped) plane; mm, positive covered
+    below_neckline = np.maximum(radial - (0.042 * A.height_mm + 15.0 * front), -h_neck - (5.0 + 40.0 * front))
+    torso &= below_neckline > 0
+    neck_zone = trunk | (reg == "neck")
+    line(np.flatnonzero(neck_zone & (above_hips >= waist)), below_neckline[neck_zone & (above_hips >= waist)],
+         top, COTTON, skin, SKIN)
     top_mask = torso.copy()
     if A.top == "tank" and torso.any():
         # bare shoulders: torso vertices near the shoulder joint centres
@@ -155,6 +199,7 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
         top_mask &= d > 0.06 * A.height_mm
     elif A.top == "tshirt":
         top_mask[np.flatnonzero(upper)[t_upper < 0.5]] = True
+        line(np.flatnonzero(upper), (t_upper - 0.5) * A.upper_arm_mm, skin, SKIN, top, COTTON)
     else:
         top_mask |= upper | fore
     paint(top_mask, top, COTTON)
@@ -163,6 +208,9 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
         sock = np.zeros(V, bool)
         sock[np.flatnonzero(shank)[t_shank > 0.86]] = True
         paint(sock, A.sock_colour, COTTON)
+        above = bottom if A.bottom == "tights" else skin
+        line(np.flatnonzero(shank), (t_shank - 0.86) * A.shank_mm, A.sock_colour, COTTON, above,
+             LYCRA if A.bottom == "tights" else SKIN)
         foot = reg == "foot"
         paint(foot, A.shoe_colour, SHOE)
         if foot.any():
@@ -172,11 +220,44 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     # hair and face on the head, in a head frame (up: THRX -> HEAD, forward: the body's front)
     head = reg == "head"
     if head.any():
-        _head(x, head, P, A, look, paint, col)
-    return np.clip(col, 0, 255).astype(np.float32), mat.astype(np.float32)
+        _head(x, head, P, A, look, paint, col, line)
+    col = np.clip(col, 0, 255).astype(np.float32)
+    mat = mat.astype(np.float32)
+    if not edges:
+        return col, mat
+    return _soft_edges(col, mat, lines)
 
 
-def _head(x, head, P, A: Athlete, look: Look, paint, col) -> None:
+def _soft_edges(col, mat, lines):
+    """Primary colours/materials and :class:`Edges` from the painted ones and the lines."""
+    V = len(col)
+    best = np.full(V, np.inf)
+    field = np.full(V, EDGE_BAND_MM, np.float32)
+    col_a, mat_a = col.copy(), mat.copy()
+    col_b, mat_b = col.copy(), mat.copy()
+    for idx, d, pos, pos_mat, neg, neg_mat in lines:
+        if not len(idx):
+            continue
+        nearer = np.abs(d) < best[idx]
+        idx, d = idx[nearer], d[nearer]
+        best[idx] = np.abs(d)
+        field[idx] = np.clip(d, -EDGE_BAND_MM, EDGE_BAND_MM)
+        # a vertex keeps its own look on its own side (skin variation, a painted-over patch);
+        # within the band the other side's look is the line's
+        band = np.abs(d) < EDGE_BAND_MM
+        own_a = col[idx]
+        on_pos = d >= 0
+        # positive side: A = own, B = the line's negative look (in the band) or own (outside)
+        a_col = np.where(on_pos[:, None], own_a, np.where(band[:, None], pos, own_a))
+        b_col = np.where(on_pos[:, None], np.where(band[:, None], neg, own_a), own_a)
+        a_mat = np.where(on_pos[:, None], mat[idx], np.where(band[:, None], np.asarray(pos_mat, float), mat[idx]))
+        b_mat = np.where(on_pos[:, None], np.where(band[:, None], np.asarray(neg_mat, float), mat[idx]), mat[idx])
+        col_a[idx], col_b[idx], mat_a[idx], mat_b[idx] = a_col, b_col, a_mat, b_mat
+    return (np.clip(col_a, 0, 255).astype(np.float32), mat_a.astype(np.float32),
+            Edges(np.clip(col_b, 0, 255).astype(np.float32), mat_b.astype(np.float32), field.astype(np.float32)))
+
+
+def _head(x, head, P, A: Athlete, look: Look, paint, col, line) -> None:
     mid_hip = 0.5 * (P["RFEP"] + P["LFEP"])
     up = _unit(P["HEAD"] - P["THRX"])
     right = _unit((P["RFEP"] - P["LFEP"]) + (P["RSHO"] - P["LSHO"]))
@@ -208,6 +289,8 @@ def _head(x, head, P, A: Athlete, look: Look, paint, col) -> None:
     paint(np.isin(np.arange(len(col)), idx[brows]), np.minimum(hair_col, 0.55 * skin), SKIN)
     paint(np.isin(np.arange(len(col)), idx[mouth]), skin * [0.72, 0.72, 0.9], SKIN)
     paint(np.isin(np.arange(len(col)), idx[hair & ~face]), hair_col, HAIR)
+    plain = ~face & (fn < 0.8)
+    line(idx[plain], (un - hairline)[plain] * half[0], hair_col, HAIR, skin, SKIN)
 
 
 def _head_frames(P: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

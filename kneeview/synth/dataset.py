@@ -246,8 +246,8 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
     posed = pose_body(load_body_asset(), shape_for(athlete, body_rng), sel)
     look = sample_look(body_rng, athlete)
     regions = np.asarray(posed.region_names)[posed.regions]
-    colours, material = vertex_appearance(posed.vertices[0], regions, {k: v[0] for k, v in sel.items()},
-                                          athlete, look, body_rng)
+    colours, material, edges = vertex_appearance(posed.vertices[0], regions, {k: v[0] for k, v in sel.items()},
+                                                 athlete, look, body_rng, edges=True)
     vertices, faces, normals = posed.vertices, posed.faces, posed.normals
     hair = hair_pieces(sel, posed.vertices[0][regions == "head"], athlete, look)
     if hair is not None:  # a ponytail or a bun: more triangles of the same mesh
@@ -258,6 +258,8 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
         vertices = np.concatenate([vertices, hv], axis=1)
         normals = np.concatenate([normals, vertex_normals(hv, hf)], axis=1)
         colours, material = np.concatenate([colours, hc]), np.concatenate([material, hm])
+        edges = type(edges)(np.concatenate([edges.colours, hc]), np.concatenate([edges.material, hm]),
+                            np.concatenate([edges.field, np.full(len(hc), 25.0, np.float32)]))
     markers = None
     if look.markers and posed.markers:
         markers = np.stack([np.asarray(m, float) for m in posed.markers.values()], 1)
@@ -265,7 +267,7 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
     contact = np.stack([np.concatenate([p, np.full((len(p), 1), 45.0)], 1) for p in feet], 1) if feet else None
     renderer = MeshTrialRenderer(cam, vertices, faces, colours, material, scene, rng, fps,
                                  normals=normals, markers=markers, contact=contact,
-                                 box=motion.box, cull=True, **options)
+                                 box=motion.box, cull=True, edges=edges, **options)
     return renderer, {"look": look.to_json()}
 
 

@@ -83,16 +83,25 @@ in vec3 in_pos;
 in vec3 in_normal;
 in vec3 in_colour;
 in vec2 in_material;
+in vec3 in_colour2;
+in vec2 in_material2;
+in float in_field;
 out vec3 v_pos;
 out vec3 v_normal;
 out vec3 v_colour;
 out vec2 v_material;
+out vec3 v_colour2;
+out vec2 v_material2;
+out float v_field;
 void main() {
     gl_Position = mvp * vec4(in_pos, 1.0);
     v_pos = in_pos;
     v_normal = in_normal;
     v_colour = in_colour;
     v_material = in_material;
+    v_colour2 = in_colour2;
+    v_material2 = in_material2;
+    v_field = in_field;
 }
 """
 
@@ -106,6 +115,9 @@ out vec3 v_pos;
 out vec3 v_normal;
 out vec3 v_colour;
 out vec2 v_material;
+out vec3 v_colour2;
+out vec2 v_material2;
+out float v_field;
 void main() {
     vec3 p = in_centre + radius * in_unit;
     gl_Position = mvp * vec4(p, 1.0);
@@ -113,6 +125,9 @@ void main() {
     v_normal = in_unit;
     v_colour = vec3(215.0, 220.0, 222.0);
     v_material = vec2(0.9, 40.0);
+    v_colour2 = v_colour;
+    v_material2 = v_material;
+    v_field = 1.0;
 }
 """
 
@@ -155,9 +170,16 @@ in vec3 v_pos;
 in vec3 v_normal;
 in vec3 v_colour;
 in vec2 v_material;
+in vec3 v_colour2;
+in vec2 v_material2;
+in float v_field;
 out vec4 f_colour;
 """ + _SHADOW_SAMPLING + """
 void main() {
+    // which side of a hem / the hairline: the sign of the interpolated field, antialiased
+    float side = clamp(v_field / max(fwidth(v_field), 1e-3) + 0.5, 0.0, 1.0);
+    vec3 albedo = mix(v_colour2, v_colour, side);
+    vec2 material = mix(v_material2, v_material, side);
     vec3 n = normalize(v_normal);
     vec3 v = normalize(eye - v_pos);
     if (dot(n, v) < 0.0) n = -n;
@@ -168,9 +190,9 @@ void main() {
     float up = 0.5 + 0.5 * n.z;
     vec3 amb = mix(0.55 * floor_colour / 255.0 + 0.25, vec3(1.05), up);
     vec3 h = normalize(light_dir + v);
-    float spec = v_material.x * pow(max(dot(n, h), 0.0), v_material.y) * step(0.0, ndl);
+    float spec = material.x * pow(max(dot(n, h), 0.0), material.y) * step(0.0, ndl);
     float rim = pow(1.0 - max(dot(n, v), 0.0), 3.0) * 0.12;
-    vec3 c = v_colour * (ambient * amb + (1.0 - ambient) * 1.25 * direct + retro * max(dot(n, v), 0.0))
+    vec3 c = albedo * (ambient * amb + (1.0 - ambient) * 1.25 * direct + retro * max(dot(n, v), 0.0))
              + 255.0 * (spec * direct + rim * ambient);
     f_colour = vec4(clamp(c * tint, 0.0, 255.0) / 255.0, 1.0);
 }
@@ -341,14 +363,14 @@ class MeshRaster:
 
     def __init__(self, camera, canvas, faces, colours, material, lighting, *, origin=(0.0, 0.0, 0.0),
                  floor_colour=(150, 150, 150), receivers=None, samples: int = 4, shadow_strength: float = 0.5,
-                 cull: bool = False, occluders=None):
+                 cull: bool = False, occluders=None, edges=None):
         self.ctx = gl_context()
         with self.ctx:
             self._setup(camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
-                        shadow_strength, cull, occluders)
+                        shadow_strength, cull, occluders, edges)
 
     def _setup(self, camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
-               shadow_strength, cull, occluders) -> None:
+               shadow_strength, cull, occluders, edges) -> None:
         ctx = self.ctx
         self.camera, self.canvas = camera, canvas
         self.origin = np.asarray(origin, float)
@@ -368,8 +390,17 @@ class MeshRaster:
         self._col = ctx.buffer(np.ascontiguousarray(colours, np.float32).tobytes())
         self._mat = ctx.buffer(np.ascontiguousarray(material, np.float32).tobytes())
         self._ibo = ctx.buffer(faces.tobytes())
+        if edges is None:  # no hems: the same look on both sides
+            col2, mat2, field = colours, material, np.ones(V, np.float32)
+        else:
+            col2, mat2, field = edges.colours, edges.material, edges.field
+        self._col2 = ctx.buffer(np.ascontiguousarray(col2, np.float32).tobytes())
+        self._mat2 = ctx.buffer(np.ascontiguousarray(mat2, np.float32).tobytes())
+        self._field = ctx.buffer(np.ascontiguousarray(field, np.float32).tobytes())
         self._body_vao = ctx.vertex_array(self._body, [(self._pos, "3f", "in_pos"), (self._nrm, "3f", "in_normal"),
-                                                       (self._col, "3f", "in_colour"), (self._mat, "2f", "in_material")],
+                                                       (self._col, "3f", "in_colour"), (self._mat, "2f", "in_material"),
+                                                       (self._col2, "3f", "in_colour2"), (self._mat2, "2f", "in_material2"),
+                                                       (self._field, "1f", "in_field")],
                                           index_buffer=self._ibo)
         self._depth_vao = ctx.vertex_array(self._depth, [(self._pos, "3f", "in_pos")], index_buffer=self._ibo)
         sv, sf = icosphere(1)

@@ -248,12 +248,13 @@ class MeshTrialRenderer(_Frames):
     ``vertices`` (n, V, 3) lab mm, one pose per video frame; ``faces`` (F, 3); ``normals``
     (n, V, 3) or None; ``colours`` (V, 3) BGR and ``material`` (V, 2) from
     :mod:`.appearance`; ``markers`` (n, M, 3) reflective marker centres or None;
-    ``contact`` (n, K, 4) spheres (xyz mm, radius mm) that darken the floor beneath them."""
+    ``contact`` (n, K, 4) spheres (xyz mm, radius mm) that darken the floor beneath them;
+    ``edges`` an :class:`.appearance.Edges` (smooth hems) or None."""
 
     def __init__(self, camera: Camera, vertices, faces, colours, material, scene: Scene,
                  rng: np.random.Generator, fps: float, *, normals=None, markers=None, contact=None, box=None,
                  noise_sigma: float = 2.0, exposure: float = 0.5, background=None, shadow: bool = True,
-                 samples: int = 4, cull: bool = False):
+                 samples: int = 4, cull: bool = False, edges=None):
         from .raster import MeshRaster
 
         self._lab(camera, scene, rng, fps, background)
@@ -268,7 +269,8 @@ class MeshTrialRenderer(_Frames):
         self.raster = MeshRaster(camera, self.canvas, faces, colours, material, scene.lighting,
                                  origin=centre * [1, 1, 0], floor_colour=floor, receivers=receivers,
                                  samples=samples, shadow_strength=0.55 * (1.0 - scene.lighting.ambient) + 0.2, cull=cull,
-                                 occluders=box_triangles(box, scene, inset_mm=6.0) if background is None else None)
+                                 occluders=box_triangles(box, scene, inset_mm=6.0) if background is None else None,
+                                 edges=edges)
         # image velocity of the body (motion blur) and, per frame, the box drawn over
         mean = self.vertices.mean(1).astype(float)
         uv = camera.project_corrected(mean)

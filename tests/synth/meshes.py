@@ -51,7 +51,7 @@ def _tube(p0, p1, r0, r1, k=16, m=6):
     return verts, np.array(faces)
 
 
-def tube_body(points: dict[str, np.ndarray]):
+def tube_body(points: dict[str, np.ndarray], rings: int = 6):
     """vertices (T, V, 3) float32, faces (F, 3) int32, regions (V,) names, for joint centres ``points``."""
     verts, faces, regions = [], [], []
     offset = 0
@@ -60,7 +60,7 @@ def tube_body(points: dict[str, np.ndarray]):
         if a == b:  # a ball: a short tube along Z
             p0 = p0 - [0, 0, 0.6 * r0]
             p1 = p1 + [0, 0, 0.6 * r0]
-        v, f = _tube(p0, p1, r0, r1)
+        v, f = _tube(p0, p1, r0, r1, m=rings)
         verts.append(v)
         faces.append(f + offset)
         regions += [region] * v.shape[1]

@@ -278,3 +278,31 @@ def test_without_opengl_anny_stops_at_once_and_primitive_still_works(tmp_path, m
     assert not (tmp_path / "anny" / "synth_index.json").exists()
     entries = write_dataset(tmp_path / "prim", 1, seed=2, size=(64, 48), progress=False, bodies="primitive")
     assert (tmp_path / "prim" / entries[0]["video"]).is_file()
+
+
+def test_hems_keep_each_vertex_its_own_look_on_its_side():
+    """With edges, the colour on a vertex's own side of the nearest hem is its painted colour;
+    across the hem (within the band) it is the other side's; far from hems both are its own."""
+    from dataclasses import replace
+
+    from kneeview.synth.appearance import EDGE_BAND_MM
+    from kneeview.synth.dataset import athlete_for
+
+    spec = TrialSpec(seed=4, index=1, athlete_index=1, year=1, task="SLS", size=(256, 192))
+    built = build_trial(spec, fps=50.0, rate_hz=100.0)
+    sel = {k: v[:1] for k, v in built.motion.points.items()}
+    verts, faces, regions = tube_body(sel, rings=40)  # rings 10-15 mm apart: some near every hem
+    pose = {k: v[0] for k, v in sel.items()}
+    base = replace(athlete_for(4, 1, 1, spec.athlete_id), top="tshirt", bottom="shorts", top_colour=(200, 10, 10),
+                   bottom_colour=(10, 200, 10), skin=(120, 160, 205))
+    look = Look(barefoot=False, markers=False, skin_variation=0.0, hair_length=0.2)
+    painted, _ = vertex_appearance(verts[0], regions, pose, base, look, np.random.default_rng(0))
+    a, _, edges = vertex_appearance(verts[0], regions, pose, base, look, np.random.default_rng(0), edges=True)
+    f = edges.field
+    assert np.allclose(a[f > 0], painted[f > 0]) and np.allclose(edges.colours[f < 0], painted[f < 0])
+    far = np.abs(f) >= EDGE_BAND_MM
+    assert np.allclose(a[far], edges.colours[far])
+    # the shorts' hem: thigh vertices within the band on the skin side see the shorts across it
+    thigh_band = (regions == "thigh") & (f > 0) & (f < EDGE_BAND_MM)
+    assert thigh_band.any() and np.allclose(edges.colours[thigh_band], (10, 200, 10))
+    assert np.allclose(a[thigh_band], base.skin)
