@@ -154,6 +154,7 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     shank, t_shank = limb("shank", "FEO", "TIO")
     upper, t_upper = limb("upper_arm", "SHO", "ELB")
     fore, _ = limb("forearm", "ELB", "WRI")
+    foot_t = limb("foot", "FEO", "TIO")[1] if (reg == "foot").any() else None
 
     # bottoms: shorts to ~40 % of the thigh, capri to mid-shank, tights to the ankle
     cloth = LYCRA if A.bottom in ("tights", "capri") else COTTON
@@ -165,7 +166,8 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     waist = 0.17 * A.trunk_mm
     trunk = (reg == "pelvis") | (reg == "torso")
     paint(trunk & (above_hips < waist), bottom, cloth)
-    line(np.flatnonzero(trunk), above_hips[trunk] - waist, top, COTTON, bottom, cloth)
+    near_waist = trunk | (reg == "thigh")  # every vertex near a line takes part, whatever its region
+    line(np.flatnonzero(near_waist), above_hips[near_waist] - waist, top, COTTON, bottom, cloth)
     sub = np.zeros(V, bool)
     if A.bottom == "shorts":
         sub[np.flatnonzero(thigh)[t_thigh < 0.42]] = True
@@ -188,19 +190,19 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
     radial = np.linalg.norm(rel_neck - h_neck[:, None] * trunk_up, axis=1)
     # covered: outside a collar around the neck, or below a (front-scooped) plane; mm, positive covered
     below_neckline = np.maximum(radial - (0.042 * A.height_mm + 15.0 * front), -h_neck - (5.0 + 40.0 * front))
-    torso &= below_neckline > 0
-    neck_zone = trunk | (reg == "neck")
-    line(np.flatnonzero(neck_zone & (above_hips >= waist)), below_neckline[neck_zone & (above_hips >= waist)],
-         top, COTTON, skin, SKIN)
-    top_mask = torso.copy()
-    if A.top == "tank" and torso.any():
-        # bare shoulders: torso vertices near the shoulder joint centres
+    covered = below_neckline
+    if A.top == "tank":  # bare shoulders: and away from the shoulder joint centres (one field: no seams)
         d = np.minimum(np.linalg.norm(x - P["RSHO"], axis=1), np.linalg.norm(x - P["LSHO"], axis=1))
-        top_mask &= d > 0.06 * A.height_mm
-    elif A.top == "tshirt":
+        covered = np.minimum(covered, d - 0.06 * A.height_mm)
+        covered[reg == "upper_arm"] = -EDGE_BAND_MM  # bare arms, whatever their distance
+    torso &= covered > 0
+    neck_zone = (trunk | (reg == "neck") | (reg == "upper_arm")) & (above_hips >= waist)
+    line(np.flatnonzero(neck_zone), covered[neck_zone], top, COTTON, skin, SKIN)
+    top_mask = torso.copy()
+    if A.top == "tshirt":
         top_mask[np.flatnonzero(upper)[t_upper < 0.5]] = True
         line(np.flatnonzero(upper), (t_upper - 0.5) * A.upper_arm_mm, skin, SKIN, top, COTTON)
-    else:
+    elif A.top == "longsleeve":
         top_mask |= upper | fore
     paint(top_mask, top, COTTON)
     # socks and shoes, or bare feet
@@ -211,6 +213,9 @@ def vertex_appearance(vertices_lab_mm, regions, points: dict[str, np.ndarray], a
         above = bottom if A.bottom == "tights" else skin
         line(np.flatnonzero(shank), (t_shank - 0.86) * A.shank_mm, A.sock_colour, COTTON, above,
              LYCRA if A.bottom == "tights" else SKIN)
+        if foot_t is not None:
+            line(np.flatnonzero(reg == "foot"), (foot_t - 0.86) * A.shank_mm, A.sock_colour, COTTON, above,
+                 LYCRA if A.bottom == "tights" else SKIN)
         foot = reg == "foot"
         paint(foot, A.shoe_colour, SHOE)
         if foot.any():
