@@ -305,3 +305,28 @@ def test_hems_keep_each_vertex_its_own_look_on_its_side():
     thigh_band = (regions == "thigh") & (f > 0) & (f < EDGE_BAND_MM)
     assert thigh_band.any() and np.allclose(edges.colours[thigh_band], (10, 200, 10))
     assert np.allclose(a[thigh_band], base.skin)
+
+
+def test_a_small_ball_lands_where_the_calibration_projects_its_centre(distorted_trial):
+    """The pixel-centre convention and the canvas offset, to a tenth of a pixel: the
+    coverage-weighted centroid of a 40 mm ball in the raw frame is camera.project(centre)."""
+    from kneeview.synth.raster import icosphere
+
+    cam = distorted_trial.cameras[0]
+    unit, faces = icosphere(3)
+    mid = distorted_trial.motion.points["PELV"][0]
+    toward = cam.position_mm - mid
+    right = np.cross(toward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    for offset in (0.0, 500.0, -700.0):  # the middle and the sides, where the lens bends most
+        centre = mid + offset * right
+        verts = (centre + 20.0 * unit)[None].astype(np.float32)
+        grey = np.full((len(unit), 3), 5000.0, np.float32)  # saturated everywhere: the image is its coverage
+        r = MeshTrialRenderer(cam, verts, faces, grey, np.zeros((len(unit), 2), np.float32), _scene(distorted_trial),
+                              np.random.default_rng(0), 50.0, noise_sigma=0.0, exposure=0.0, background=(0, 0, 0),
+                              shadow=False)
+        img = r.frame(0).astype(float).max(axis=2)
+        ys, xs = np.mgrid[: img.shape[0], : img.shape[1]]
+        w = img / img.sum()
+        got = np.array([(w * xs).sum(), (w * ys).sum()])
+        np.testing.assert_allclose(got, cam.project(centre), atol=0.1)
