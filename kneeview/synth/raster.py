@@ -63,8 +63,26 @@ def gl_context():
         raise RasterUnavailable("no headless OpenGL 3.3 context could be made (" + "; ".join(errors) + "); install "
                                 "Mesa's EGL and llvmpipe (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri "
                                 "libgbm1), or use --bodies primitive")
+    # GL objects of finished trials are freed by ctx.gc(), called with this context current
+    # (a plain garbage-collected release could land in another current context)
+    ctx.gc_mode = "context_gc"
     _CONTEXT = ctx
     return ctx
+
+
+_PROGRAMS: dict = {}
+
+
+def _programs(ctx) -> dict:
+    """The shader programs, compiled once per context; each MeshRaster sets its uniforms per frame."""
+    if id(ctx) not in _PROGRAMS:
+        _PROGRAMS[id(ctx)] = {
+            "body": ctx.program(vertex_shader=_BODY_VS, fragment_shader=_BODY_FS),
+            "markers": ctx.program(vertex_shader=_MARKER_VS, fragment_shader=_BODY_FS),
+            "depth": ctx.program(vertex_shader=_DEPTH_VS, fragment_shader=_DEPTH_FS),
+            "receiver": ctx.program(vertex_shader=_RECEIVER_VS, fragment_shader=_RECEIVER_FS),
+        }
+    return _PROGRAMS[id(ctx)]
 
 
 def gl_available() -> bool:
@@ -380,10 +398,10 @@ class MeshRaster:
         faces = np.ascontiguousarray(faces, np.int32)
         self._faces_np = faces
         self.n_vertices = int(faces.max()) + 1 if len(faces) else 0
-        self._body = ctx.program(vertex_shader=_BODY_VS, fragment_shader=_BODY_FS)
-        self._markers = ctx.program(vertex_shader=_MARKER_VS, fragment_shader=_BODY_FS)
-        self._depth = ctx.program(vertex_shader=_DEPTH_VS, fragment_shader=_DEPTH_FS)
-        self._receiver = ctx.program(vertex_shader=_RECEIVER_VS, fragment_shader=_RECEIVER_FS)
+        ctx.gc()  # what earlier trials left
+        progs = _programs(ctx)
+        self._body, self._markers = progs["body"], progs["markers"]
+        self._depth, self._receiver = progs["depth"], progs["receiver"]
         V = len(colours)
         self._pos = ctx.buffer(reserve=V * 12)
         self._nrm = ctx.buffer(reserve=V * 12)
@@ -434,14 +452,18 @@ class MeshRaster:
         L = lighting
         light = np.asarray(L.light_dir_lab, float)
         self.light_dir = light / np.linalg.norm(light)
-        eye = np.asarray(camera.position_mm, float) - self.origin
-        tint = np.asarray(L.tint, float) * L.gain
+        self._eye = np.asarray(camera.position_mm, float) - self.origin
+        self._tint = np.asarray(L.tint, float) * L.gain
+        self._floor_colour = tuple(float(c) for c in floor_colour)
+
+    def _uniforms(self) -> None:
+        """This raster's light, eye and tint into the shared programs."""
         for prog in (self._body, self._markers):
             prog["light_dir"].value = tuple(self.light_dir)
-            prog["eye"].value = tuple(eye)
-            prog["tint"].value = tuple(tint)
-            prog["ambient"].value = float(L.ambient)
-            prog["floor_colour"].value = tuple(float(c) for c in floor_colour)
+            prog["eye"].value = tuple(self._eye)
+            prog["tint"].value = tuple(self._tint)
+            prog["ambient"].value = float(self.lighting.ambient)
+            prog["floor_colour"].value = self._floor_colour
             _set(prog, "texel", (1.0 / SHADOW_MAP, 1.0 / SHADOW_MAP))
             _set(prog, "shadow_map", 0)
         self._markers["radius"].value = MARKER_RADIUS_MM
@@ -456,12 +478,7 @@ class MeshRaster:
             return
         w, h = max(w, self._fb_size[0]), max(h, self._fb_size[1])
         ctx = self.ctx
-        for name in ("_msaa", "_resolve", "_shadow_out"):
-            fb = getattr(self, name, None)
-            if fb is not None:
-                for att in list(fb.color_attachments) + ([fb.depth_attachment] if fb.depth_attachment else []):
-                    att.release()
-                fb.release()
+        # the smaller ones go with their references (released by ctx.gc(), see gl_context)
         self._msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer((w, h), 4, samples=self.samples)],
                                      depth_attachment=ctx.depth_renderbuffer((w, h), samples=self.samples))
         self._resolve = ctx.framebuffer(color_attachments=[ctx.renderbuffer((w, h), 4)])
@@ -505,6 +522,7 @@ class MeshRaster:
         radius mm, for the contact darkening; ``shadow_points_lab_mm`` where the shadow may
         fall (its ROI), default the body's projection on the floor along the light."""
         ctx = self.ctx
+        self._uniforms()
         verts = np.asarray(vertices_lab_mm, float)
         rel = (verts - self.origin).astype(np.float32)
         if normals is None:
