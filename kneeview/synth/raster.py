@@ -40,8 +40,32 @@ class RasterUnavailable(RuntimeError):
     """No OpenGL context can be made here (moderngl or Mesa's EGL/llvmpipe missing)."""
 
 
+_GL_THREAD = None
+
+
+def on_gl_thread(fn, *args, **kwargs):
+    """Run ``fn`` on the one thread that owns the OpenGL context, and return its result.
+
+    A GL context is current per thread: on a thread of its own, no other context (a Qt GL
+    widget's in the app, a GUI test's in the same pytest process) can be current when the
+    rasterizer draws, nor the rasterizer's when Qt draws."""
+    global _GL_THREAD
+    if _GL_THREAD is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _GL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kneeview-gl")
+    return _GL_THREAD.submit(fn, *args, **kwargs).result()
+
+
 def gl_context():
-    """The process's headless OpenGL 3.3+ context (made once). Raises :class:`RasterUnavailable`."""
+    """The process's headless OpenGL 3.3+ context (made once, current on the GL thread only).
+    Raises :class:`RasterUnavailable`."""
+    if _CONTEXT is not None:
+        return _CONTEXT
+    return on_gl_thread(_make_context)
+
+
+def _make_context():
     global _CONTEXT
     if _CONTEXT is not None:
         return _CONTEXT
@@ -63,8 +87,8 @@ def gl_context():
         raise RasterUnavailable("no headless OpenGL 3.3 context could be made (" + "; ".join(errors) + "); install "
                                 "Mesa's EGL and llvmpipe (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri "
                                 "libgbm1), or use --bodies primitive")
-    # GL objects of finished trials are freed by ctx.gc(), called with this context current
-    # (a plain garbage-collected release could land in another current context)
+    # GL objects of finished trials are freed by ctx.gc() on the GL thread (a release from
+    # the garbage collector would run on whatever thread it happens on)
     ctx.gc_mode = "context_gc"
     _CONTEXT = ctx
     return ctx
@@ -383,9 +407,8 @@ class MeshRaster:
                  floor_colour=(150, 150, 150), receivers=None, samples: int = 4, shadow_strength: float = 0.5,
                  cull: bool = False, occluders=None, edges=None):
         self.ctx = gl_context()
-        with self.ctx:
-            self._setup(camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
-                        shadow_strength, cull, occluders, edges)
+        on_gl_thread(self._setup, camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers,
+                     samples, shadow_strength, cull, occluders, edges)
 
     def _setup(self, camera, canvas, faces, colours, material, lighting, origin, floor_colour, receivers, samples,
                shadow_strength, cull, occluders, edges) -> None:
@@ -510,10 +533,9 @@ class MeshRaster:
 
     def render(self, vertices_lab_mm, normals=None, markers_lab_mm=None, contact_spheres=None,
                shadow_points_lab_mm=None) -> Layer | None:
-        """One frame (see :meth:`_render`). The context is made current for the call and the
-        one current before (a Qt widget's, say) restored after."""
-        with self.ctx:
-            return self._render(vertices_lab_mm, normals, markers_lab_mm, contact_spheres, shadow_points_lab_mm)
+        """One frame (see :meth:`_render`), drawn on the GL thread (:func:`on_gl_thread`)."""
+        return on_gl_thread(self._render, vertices_lab_mm, normals, markers_lab_mm, contact_spheres,
+                            shadow_points_lab_mm)
 
     def _render(self, vertices_lab_mm, normals=None, markers_lab_mm=None, contact_spheres=None,
                 shadow_points_lab_mm=None) -> Layer | None:

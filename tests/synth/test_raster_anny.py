@@ -126,3 +126,45 @@ def test_anny_on_a_real_lab_backdrop(tmp_path):
         inside = (uv[:, 0] >= 0) & (uv[:, 0] <= W - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= H - 1)
         px = np.round(uv[inside]).astype(int)
         assert inside.sum() >= 4 and sil[px[:, 1], px[:, 0]].all(), (j, uv)
+
+
+QT_GL_SCRIPT = r'''
+import json, sys
+import numpy as np
+from kneeview.synth.dataset import TrialSpec, build_trial
+spec = TrialSpec(seed=8, index=2, athlete_index=2, year=1, task="SLS", size=(160, 120), bodies="anny")
+before = build_trial(spec, fps=50.0, rate_hz=100.0, duration_s=0.5)
+ref = before.renderer.frame(5)
+from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext
+app = QGuiApplication([])
+surface = QOffscreenSurface()
+surface.create()
+qt = QOpenGLContext()
+ok = qt.create() and qt.makeCurrent(surface)
+again = before.renderer.frame(5)
+after = build_trial(spec, fps=50.0, rate_hz=100.0, duration_s=0.5).renderer.frame(5)
+print(json.dumps({"qt_current": bool(ok and QOpenGLContext.currentContext() is qt),
+                  "again": bool(np.array_equal(ref, again)), "after": bool(np.array_equal(ref, after))}))
+'''
+
+
+@pytest.mark.gl
+def test_a_qt_gl_context_current_on_the_thread_changes_nothing(tmp_path):
+    """The app's process may hold a Qt GL context current: the rasterizer draws on its own
+    thread, so frames are the same before and after Qt's context is made current."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs an X server (run the suite under xvfb-run)")
+    script = tmp_path / "qt_gl.py"
+    script.write_text(QT_GL_SCRIPT)
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"qt_current": True, "again": True, "after": True}
