@@ -24,6 +24,7 @@ from .meshes import tube_body
 # every trial's raw frames, computed with the synthesiser at commit a2a8bb8, before meshes
 # existed. Trial JSONs are hashed without the keys added since ("bodies") and without
 # "version", re-serialised as the writer does (json.dumps(indent=2) + newline).
+HASHED_WITH_OPENCV = "5.1.0"  # the videos' bytes are compared only with this OpenCV's MJPG encoder
 PRIMITIVE_SHA256 = {
     "S11-A000_Y1_00000/DJ00000.2173971.avi": "f0d224fbf53138edf91e64e636ce51d7f21a787858e412dfe1124b4433006ad7",
     "S11-A000_Y1_00000/DJ00000.c3d": "1dd5436de9af12514758f9d6deee1321998ad69d53820c92db3348257138038b",
@@ -67,7 +68,11 @@ def test_primitive_bodies_reproduce_the_datasets_made_before_meshes(tmp_path):
         for frame in build_trial(spec).frames():
             h.update(np.ascontiguousarray(frame).tobytes())
         got[f"frames/{spec.session}/{spec.trial}"] = h.hexdigest()
-    assert got == PRIMITIVE_SHA256
+    want = dict(PRIMITIVE_SHA256)
+    if cv2.__version__ != HASHED_WITH_OPENCV:  # the MJPG bytes are the encoder's; the frames are ours
+        got = {k: v for k, v in got.items() if not k.endswith(".avi")}
+        want = {k: v for k, v in want.items() if not k.endswith(".avi")}
+    assert got == want
     index = json.loads((tmp_path / "synth_index.json").read_text())
     assert index["bodies"] == "primitive" and all(s["bodies"] == "primitive" for s in index["specs"])
     meta = json.loads((tmp_path / "S11-A000_Y1_00000" / "DJ00000.json").read_text())
