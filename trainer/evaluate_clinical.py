@@ -82,8 +82,10 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
                         for name in J.JOINTS if name.startswith(side[0].upper())}
             knee = np.linalg.norm(m.joints_lab_mm_raw[:, KNEE[side]] - g.joints_lab_mm_raw[:, KNEE[side]], axis=-1)
             knee = knee[np.isfinite(knee)]
+            gt_peak = g.peaks.get(f"mkd_peak_{side}_mm")
             rows.append({
                 **common, "placement": placement, "side": side,
+                "valgus": valgus_class(gt_peak),
                 "gt_peak_mkd_mm": g.peaks.get(f"mkd_peak_{side}_mm"),
                 "model_peak_mkd_mm": m.peaks.get(f"mkd_peak_{side}_mm"),
                 "peak_mkd_err_mm": _abs_err(m.peaks[f"mkd_peak_{side}_mm"], g.peaks[f"mkd_peak_{side}_mm"]),
@@ -104,15 +106,28 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
     return rows
 
 
+#: Legs whose ground-truth peak MKD reaches this are "strong" valgus: the knees a screening must catch.
+STRONG_VALGUS_MM = 30.0
+
+
+def valgus_class(gt_peak_mkd_mm) -> str:
+    """"strong" (ground-truth peak MKD >= STRONG_VALGUS_MM), "small" or "unknown" (no peak)."""
+    if gt_peak_mkd_mm is None or not np.isfinite(gt_peak_mkd_mm):
+        return "unknown"
+    return "strong" if gt_peak_mkd_mm >= STRONG_VALGUS_MM else "small"
+
+
 def summarise(rows: list[dict]) -> dict:
-    """Per placement, then per group (all, task=..., camera=..., size=...): median and max of each figure."""
+    """Per placement, then per group (all, task=..., camera=..., size=..., valgus=...): median and max of
+    each figure. A prior that reads every knee near the cohort's mean has low medians on knees with little
+    valgus and fails the strong ones, so the table is read per valgus class too."""
     out: dict = {}
     for placement in sorted({r["placement"] for r in rows}):
         mine = [r for r in rows if r["placement"] == placement]
         groups = {"all": mine}
-        for key in ("task", "camera", "size"):
-            for value in sorted({r[key] for r in mine}):
-                groups[f"{key}={value}"] = [r for r in mine if r[key] == value]
+        for key in ("task", "camera", "size", "valgus"):
+            for value in sorted({r.get(key, "unknown") for r in mine}):
+                groups[f"{key}={value}"] = [r for r in mine if r.get(key, "unknown") == value]
         out[placement] = {}
         for name, group in groups.items():
             stats = {"legs": len(group), "trials": len({r["trial"] for r in group})}

@@ -101,6 +101,7 @@ class ReconstructionSettings:
     min_ankle_height_mm: float = 20.0  # lowest ankle contact height above the floor
     max_ankle_height_mm: float = 250.0
     contact_speed_mm_s: float = 250.0  # "slow": ankle speed below this
+    contact_from_2d: bool = True  # "slow" from the ankle's 2D speed (see detect_contact)
     contact_height_mm: float = 50.0  # "low": within this of the ankle's lowest level
     min_contact_s: float = 0.08
     robust_px: float = 3.0  # soft-L1 knee of the 2D residuals, in sigma units
@@ -663,7 +664,9 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     x0 = np.concatenate([X0.ravel(), lengths0, [floor_mm + 60.0]])
     r1 = solve(p1, x0)
     X1, L1, _ = p1.unpack(r1.x)
-    contact = detect_contact(lowpass(X1, rate_hz, min(6.0, 0.2 * rate_hz)), rate_hz, floor_mm, st)
+    contact = detect_contact(lowpass(X1, rate_hz, min(6.0, 0.2 * rate_hz)), rate_hz, floor_mm, st,
+                             uv_corr=np.where(obs[..., None], cor, np.nan)[sl] if st.contact_from_2d else None,
+                             camera=camera)
     hz = X1[:, list(ANKLES), 2][contact]
     h0 = float(np.median(hz)) if hz.size else float(np.nanmin(X1[:, list(ANKLES), 2]))
 
@@ -739,17 +742,25 @@ def _empty_result(T, rate_hz, st):
                           float("nan"), float("nan"), float(rate_hz), 0.0, st, None)
 
 
-def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: ReconstructionSettings | None = None) -> np.ndarray:
+def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: ReconstructionSettings | None = None,
+                   uv_corr=None, camera=None) -> np.ndarray:
     """(T, 2) bool, right and left ankle in floor contact: slow and near the trial's lowest ankle level.
 
     The lowest level is a low percentile of both ankles' heights (one floor, one pair of
-    shoes); a contact must last ``min_contact_s``.
+    shoes); a contact must last ``min_contact_s``. With the undistorted 2D keypoints
+    ``uv_corr`` (T, 6, 2) and the ``camera``, "slow" is read from the image (the 2D speed
+    times depth over focal length): a planted foot does not move in the image, while a
+    single-view 3D ankle also moves along its ray wherever the depth is uncertain.
     """
     st = settings or ReconstructionSettings()
     X = np.asarray(joints_lab_mm, float)
     ank = X[:, list(ANKLES)]  # (T, 2, 3)
-    vel = np.gradient(ank, axis=0) * rate_hz
-    speed = np.linalg.norm(vel, axis=-1)
+    if uv_corr is not None and camera is not None:
+        depth = ((ank - np.asarray(camera.position_mm, float)) @ np.asarray(camera.R, float).T)[..., 2]
+        uv = lowpass(np.asarray(uv_corr, float)[:, list(ANKLES)], rate_hz, min(6.0, 0.2 * rate_hz))  # gaps bridged
+        speed = np.linalg.norm(np.gradient(uv, axis=0), axis=-1) * rate_hz * depth / float(camera.focal_length_px)
+    else:
+        speed = np.linalg.norm(np.gradient(ank, axis=0) * rate_hz, axis=-1)
     z = ank[..., 2]
     slow = speed < st.contact_speed_mm_s
     if not slow.any():

@@ -226,3 +226,28 @@ def test_the_posterior_inflation_scales_the_reported_sd_and_the_samples_alike(tr
     np.testing.assert_array_equal(plain.reliable, wide.reliable)
     spread = wide.sample(300, seed=2).std(axis=0, ddof=1) / plain.sample(300, seed=2).std(axis=0, ddof=1)
     np.testing.assert_allclose(spread[np.isfinite(spread)], 3.5, rtol=1e-9)
+
+
+def test_contact_is_read_from_the_image_where_the_3d_ankle_slides_along_its_ray(trial):
+    """A planted ankle whose single-view 3D wanders along its ray (depth noise of a few cm a frame)
+    is 'fast' in 3D but still in the image: the 2D-speed rule finds the true contacts, the 3D one
+    loses them; a flying ankle is fast in the image and never counts."""
+    from kneeview.analysis.reconstruction import detect_contact
+
+    joints, _ = trial
+    cam = make_camera()
+    truth = detect_contact(joints, RATE)  # noise-free 3D: the contacts
+    assert truth.sum() > 20
+    rng = np.random.default_rng(0)
+    C = np.asarray(cam.position_mm, float)
+    ray = joints - C
+    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+    noisy = joints + ray * rng.normal(0.0, 25.0, joints.shape[:2])[..., None]  # depth noise only: same 2D
+    uv = cam.undistort_points(cam.project(noisy).reshape(-1, 2)).reshape(len(joints), -1, 2)
+    from_2d = detect_contact(noisy, RATE, uv_corr=uv, camera=cam)
+    from_3d = detect_contact(noisy, RATE)
+    agree_2d = np.mean(from_2d == truth)
+    assert agree_2d > 0.95, agree_2d
+    assert np.mean(from_3d == truth) < agree_2d - 0.1
+    flight = ~truth.any(axis=1) & (joints[:, list(ANKLES), 2].min(axis=1) > joints[:, list(ANKLES), 2].min() + 100)
+    assert not from_2d[flight].any()

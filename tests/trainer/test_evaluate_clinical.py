@@ -56,3 +56,20 @@ def test_rows_breakdown_and_json(two_trials, tmp_path, monkeypatch, capsys):
             assert r["peak_mkd_err_mm"] < 0.5 and r["mkd_rms_mm"] < 0.5 and r["knee_position_err_mm"] < 1.0
             assert r["event_err_frames"] == 0
     assert perfect.seen == sum(len(np.load(p)["frame_index"]) for p in two_trials.rglob("*.pose.npz"))  # once a frame
+
+
+def test_legs_are_classed_by_their_ground_truth_valgus():
+    from trainer.evaluate_clinical import STRONG_VALGUS_MM, summarise, valgus_class
+
+    assert valgus_class(STRONG_VALGUS_MM) == "strong" and valgus_class(STRONG_VALGUS_MM - 0.1) == "small"
+    assert valgus_class(None) == "unknown" and valgus_class(float("nan")) == "unknown"
+    base = {"trial": "t", "task": "DJ", "camera": "frontal", "size": "640x480", "placement": "calibrated"}
+    figs = {"peak_mkd_err_mm": 1.0, "peak_mkd_ic_err_mm": 1.0, "mkd_rms_mm": 1.0, "peak_fppa_err_deg": 1.0,
+            "peak_fppa_2d_err_deg": 1.0, "asymmetry_err_mm": 1.0, "knee_position_err_mm": 1.0,
+            "event_err_frames": 0.0, "knee_2d_err_px": 1.0}
+    rows = [{**base, **figs, "side": "right", "valgus": "strong", "peak_mkd_err_mm": 20.0},
+            {**base, **figs, "side": "left", "valgus": "small", "peak_mkd_err_mm": 2.0}]
+    s = summarise(rows)["calibrated"]
+    assert s["valgus=strong"]["peak_mkd_err_mm"]["median"] == 20.0
+    assert s["valgus=small"]["peak_mkd_err_mm"]["median"] == 2.0
+    assert s["all"]["legs"] == 2
