@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate_real import add_parser as add_evaluate_real
 
     add_evaluate_real(sub)
+    from .evaluate_people import add_parser as add_evaluate_people
+
+    add_evaluate_people(sub)
     from .evaluate_clinical import add_parser as add_evaluate_clinical
 
     add_evaluate_clinical(sub)

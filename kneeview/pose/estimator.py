@@ -140,11 +140,24 @@ class Estimator:
         results = [self._best(out, sx, sy) for out, (sx, sy) in zip(outputs, scales)]
         return results[0] if single else results
 
+    @torch.inference_mode()
+    def predict_people(self, frame: np.ndarray, min_score: float = 0.5) -> list[FramePose]:
+        """Every person the network finds in one HxWx3 uint8 BGR frame with a detection score of
+        at least ``min_score``, best first (``predict`` keeps only the best)."""
+        cfg = self.config
+        t, sx, sy = prepare_frame(np.asarray(frame), cfg.min_size, cfg.max_size)
+        out = self.model([t.to(self.device)])[0]
+        order = torch.argsort(out["scores"], descending=True).tolist()
+        return [self._person(out, i, sx, sy) for i in order if float(out["scores"][i]) >= min_score]
+
     @staticmethod
     def _best(out: dict, sx: float, sy: float) -> FramePose:
         if len(out["scores"]) == 0:
             return FramePose.nobody()
-        i = int(torch.argmax(out["scores"]))
+        return Estimator._person(out, int(torch.argmax(out["scores"])), sx, sy)
+
+    @staticmethod
+    def _person(out: dict, i: int, sx: float, sy: float) -> FramePose:
         kp = out["keypoints"][i, :, :2].float().cpu().numpy().astype(np.float64)
         kp = to_raw_px(kp / np.array([sx, sy]))
         return FramePose(
