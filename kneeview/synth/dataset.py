@@ -24,6 +24,7 @@ from .scene import sample_scene
 from .writer import trial_metadata, write_session
 
 TASKS = ("dj", "sls", "mix")
+VALGUS = ("athlete", "strong")  # valgus drawn from each athlete's tendency, or strong and one-sided (a benchmark set)
 BODIES = ("primitive", "anny")  # OpenCV-filled primitives (the first datasets), or skinned meshes drawn with OpenGL
 BODY_STREAM = 7_000_002
 ATHLETE_STREAM = 7_000_001
@@ -46,6 +47,7 @@ class TrialSpec:
     placements: tuple[str, ...] = DEFAULT_PLACEMENTS  # the video camera stands at one of these
     bodies: str = "primitive"  # "anny": a skinned human mesh drawn with OpenGL
     backdrop: str | None = None  # a real-lab backdrop folder (kneeview.synth.backdrops) instead of a procedural lab
+    valgus: str = "athlete"  # "strong": one knee 40-80 mm, the other -5-15 (squats 35-75): strong_valgus_mm
 
     @property
     def athlete_id(self) -> str:
@@ -81,6 +83,31 @@ def parse_placements(text) -> tuple[str, ...]:
     return names
 
 
+def parse_valgus(text) -> str:
+    name = str(text).strip().lower()
+    if name not in VALGUS:
+        raise KneeViewInputError(None, f"--valgus {text!r}: choose from {', '.join(VALGUS)}", "--valgus")
+    return name
+
+
+#: the strong-valgus draw (--valgus strong): the collapsing knee's and the other knee's peak MKD of a
+#: drop jump, and a single-leg squat's, uniform in these ranges (mm)
+STRONG_DJ_MM = ((40.0, 80.0), (-5.0, 15.0))
+STRONG_SLS_MM = (35.0, 75.0)
+VALGUS_STREAM = 7
+
+
+def strong_valgus_mm(spec: "TrialSpec", stance: str | None = None):
+    """The requested peak MKD of a --valgus strong trial, from its own random stream (every other draw of
+    the trial is that of the same trial with --valgus athlete): a drop jump's (right, left), one knee
+    (either, at random) collapsing; a squat's stance knee."""
+    rng = np.random.default_rng([spec.seed, spec.index, VALGUS_STREAM])
+    if spec.task == "DJ":
+        strong, other = (rng.uniform(*r) for r in STRONG_DJ_MM)
+        return (strong, other) if rng.random() < 0.5 else (other, strong)
+    return float(rng.uniform(*STRONG_SLS_MM))
+
+
 def parse_bodies(text) -> str:
     name = str(text).strip().lower()
     if name not in BODIES:
@@ -89,7 +116,7 @@ def parse_bodies(text) -> str:
 
 
 def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None,
-                 placements=DEFAULT_PLACEMENTS, bodies: str = "primitive") -> list[TrialSpec]:
+                 placements=DEFAULT_PLACEMENTS, bodies: str = "primitive", valgus: str = "athlete") -> list[TrialSpec]:
     """The trials of a dataset: about four per athlete, half the athletes in two years."""
     if not isinstance(n_trials, int) or n_trials < 0:
         raise KneeViewInputError(None, f"--trials must be a non-negative whole number, got {n_trials!r}", "--trials")
@@ -106,7 +133,7 @@ def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), f
         rng = np.random.default_rng([seed, i])
         t = task.upper() if task != "mix" else ("DJ" if rng.random() < 0.6 else "SLS")
         specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d),
-                               tuple(placements), bodies=parse_bodies(bodies)))
+                               tuple(placements), bodies=parse_bodies(bodies), valgus=parse_valgus(valgus)))
     return specs
 
 
@@ -129,10 +156,14 @@ def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps
     tend = np.asarray(athlete.valgus_tendency_mm, float)
     if spec.task == "DJ":
         v = valgus_mm if valgus_mm is not None else tuple(np.clip(tend + rng.normal(0, 8, 2), -10, 90))
+        if valgus_mm is None and spec.valgus == "strong":
+            v = strong_valgus_mm(spec)
         return drop_jump(athlete, rng, rate_hz, fps, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing,
                          heading_deg=heading_deg), athlete
     stance = "right" if rng.random() < 0.5 else "left"
     v = valgus_mm if valgus_mm is not None else float(np.clip(tend[0 if stance == "right" else 1] + rng.normal(0, 8), -10, 80))
+    if valgus_mm is None and spec.valgus == "strong":
+        v = strong_valgus_mm(spec)
     return single_leg_squat(athlete, rng, rate_hz, fps, stance=stance, valgus_mm=v, duration_s=duration_s,
                             landing_lab_mm=landing, heading_deg=heading_deg), athlete
 
@@ -321,14 +352,14 @@ def check_output_dir(out_dir) -> Path:
 
 def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size=(640, 480), from_c3d=None,
                   workers: int = 1, progress: bool = True, placements=DEFAULT_PLACEMENTS, backdrops=None,
-                  backdrop_fraction: float = 0.5, bodies: str = "primitive") -> list[dict]:
+                  backdrop_fraction: float = 0.5, bodies: str = "primitive", valgus: str = "athlete") -> list[dict]:
     """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them.
 
     ``backdrops``: a folder of real-lab backdrops (``tools/make_backdrops.py``); about
     ``backdrop_fraction`` of the trials are filmed on one of them instead of a procedural lab."""
     if not isinstance(workers, int) or workers < 1:
         raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
-    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements, bodies)
+    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements, bodies, valgus)
     if parse_bodies(bodies) == "anny":
         from .raster import RasterUnavailable, gl_context
 
@@ -365,6 +396,8 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
         bar.close()
     run = {"seed": seed, "task": task, "size": list(size), "from_c3d": None if from_c3d is None else str(from_c3d),
            "placements": list(placements), "bodies": parse_bodies(bodies)}
+    if valgus != "athlete":  # (the key is absent from the datasets made before the option)
+        run["valgus"] = parse_valgus(valgus)
     if backdrops is not None:
         run.update(backdrops=str(Path(backdrops).resolve()), backdrop_fraction=float(backdrop_fraction))
     index = merge_index(out, {"generator": "kneeview.synth", **run, "runs": [run], "trials": entries,
