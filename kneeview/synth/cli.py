@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("outdir", help="folder to write the session folders and synth_index.json into")
     p.add_argument("--trials", type=non_negative_int, default=10, help="number of trials (default 10)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0); same seed, same files")
-    p.add_argument("--task", default="mix", help="dj, sls or mix (default mix)")
+    p.add_argument("--task", default="mix", help="dj, sls, walk, stand, mix (drop jumps and squats; default) or all "
+                   "(45 %% drop jumps, 30 %% squats, 15 %% walking, 10 %% standing with arm movements)")
     p.add_argument("--size", type=from_parser(_size), default="640x480", help="video size WxH (default 640x480)")
     p.add_argument("--placements", type=from_parser(_placements), default="frontal,oblique",
                    help="where the video camera may stand, drawn per trial: frontal, oblique, rear (behind the "

@@ -23,7 +23,9 @@ from .render import TrialRenderer
 from .scene import sample_scene
 from .writer import trial_metadata, write_session
 
-TASKS = ("dj", "sls", "mix")
+TASKS = ("dj", "sls", "walk", "stand", "mix", "all")
+#: "all": the share of each task (drop jumps and squats for the clinic, walking and standing for variety)
+ALL_TASKS = (("DJ", 0.45), ("SLS", 0.3), ("WALK", 0.15), ("STAND", 0.1))
 VALGUS = ("athlete", "strong")  # valgus drawn from each athlete's tendency, or strong and one-sided (a benchmark set)
 BODIES = ("primitive", "anny")  # OpenCV-filled primitives (the first datasets), or skinned meshes drawn with OpenGL
 BODY_STREAM = 7_000_002
@@ -41,7 +43,7 @@ class TrialSpec:
     index: int
     athlete_index: int
     year: int
-    task: str  # "DJ" or "SLS"
+    task: str  # "DJ", "SLS", "WALK" or "STAND"
     size: tuple[int, int]
     from_c3d: str | None = None
     placements: tuple[str, ...] = DEFAULT_PLACEMENTS  # the video camera stands at one of these
@@ -131,7 +133,13 @@ def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), f
         a = i % n_athletes
         year = 1 + (i // n_athletes) % 2 if two_years[a] else 1
         rng = np.random.default_rng([seed, i])
-        t = task.upper() if task != "mix" else ("DJ" if rng.random() < 0.6 else "SLS")
+        if task == "mix":
+            t = "DJ" if rng.random() < 0.6 else "SLS"
+        elif task == "all":
+            names, shares = zip(*ALL_TASKS)
+            t = names[int(np.searchsorted(np.cumsum(shares), rng.random() * sum(shares), side="right"))]
+        else:
+            t = task.upper()
         specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d),
                                tuple(placements), bodies=parse_bodies(bodies), valgus=parse_valgus(valgus)))
     return specs
@@ -153,6 +161,8 @@ def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps
         from .from_c3d import motion_from_c3d
 
         return motion_from_c3d(spec.from_c3d, athlete, spec.task)
+    if spec.task in ("WALK", "STAND"):
+        return generic_motion(spec.task, athlete, rng, fps, rate_hz, landing, heading_deg, duration_s), athlete
     tend = np.asarray(athlete.valgus_tendency_mm, float)
     if spec.task == "DJ":
         v = valgus_mm if valgus_mm is not None else tuple(np.clip(tend + rng.normal(0, 8, 2), -10, 90))
@@ -166,6 +176,24 @@ def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps
         v = strong_valgus_mm(spec)
     return single_leg_squat(athlete, rng, rate_hz, fps, stance=stance, valgus_mm=v, duration_s=duration_s,
                             landing_lab_mm=landing, heading_deg=heading_deg), athlete
+
+
+def generic_motion(task: str, athlete: Athlete, rng: np.random.Generator, fps: float, rate_hz: float, centre_lab_mm,
+                   heading_deg: float, duration_s: float | None = None) -> Motion:
+    """Walking (straight, or turning half the time) centred on ``centre_lab_mm``, or standing there
+    with arm movements and turns (:mod:`.generic_motion`): variety for training, not a clinical task."""
+    from .generic_motion import stand, walk
+
+    if task == "STAND":
+        return stand(athlete, rng, rate_hz, fps, duration_s=duration_s or float(rng.uniform(3.0, 4.5)),
+                     heading_deg=heading_deg, origin_lab_mm=centre_lab_mm)
+    duration = duration_s or float(rng.uniform(2.5, 3.5))
+    turn = float(rng.uniform(-45.0, 45.0)) if rng.random() < 0.5 else 0.0
+    h = np.radians(heading_deg)
+    forward = np.array([-np.sin(h), np.cos(h), 0.0])
+    start = np.asarray(centre_lab_mm, float) - 0.5 * 1200.0 * duration * forward  # about 1.2 m/s: centred
+    return walk(athlete, rng, rate_hz, fps, duration_s=duration, turn_deg_s=turn, heading_deg=heading_deg,
+                start_lab_mm=start)
 
 
 @dataclass
