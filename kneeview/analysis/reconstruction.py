@@ -68,8 +68,6 @@ SEGMENTS: dict[str, tuple[int, int]] = {
 ANKLES = (J.JOINTS.index("RTIO"), J.JOINTS.index("LTIO"))
 KNEES = (J.JOINTS.index("RFEO"), J.JOINTS.index("LFEO"))
 NJ = J.N_JOINTS
-#: the hip line (left hip, right hip) and the ankle line (left ankle, right ankle) of the feet-yaw term
-YAW_JOINTS = (J.JOINTS.index("LFEP"), J.JOINTS.index("RFEP"), J.JOINTS.index("LTIO"), J.JOINTS.index("RTIO"))
 PER_FRAME = NJ * 3
 
 
@@ -93,10 +91,6 @@ class ReconstructionSettings:
     sigma_acceleration_first_mm_s2: float = 8000.0
     sigma_contact_mm: float = 4.0  # ankle height in contact vs the trial's contact height
     sigma_slide_mm: float = 3.0  # ankle horizontal motion per frame in contact
-    # both feet planted: the hip line's horizontal direction along the ankle line's (the floor fixes the
-    # ankles' depth, the hips' is ill-conditioned in a frontal view); sin(angle) / sin(sigma); 0: off
-    sigma_feet_yaw_deg: float = 0.0
-    robust_feet_yaw: float = 2.0
     sigma_floor_mm: float = 2.0  # stiffness of the below-contact-height hinge
     # anthropometric prior of the ankle joint centre's height in contact: a fraction of the leg
     # (ankle 0.039, thigh 0.245, shank 0.246 of stature: Drillis & Contini), which with the floor
@@ -273,9 +267,6 @@ class _Problem:
             blocks.append(("contact", len(tc)))
             blocks.append(("slide", 2 * len(ts)))
             scales.append(np.full(1 + len(tc) + 2 * len(ts), np.inf))
-            self.ty = np.flatnonzero(contact.all(axis=1)) if s.sigma_feet_yaw_deg > 0 else np.zeros(0, np.int64)
-            blocks.append(("feet_yaw", len(self.ty)))
-            scales.append(np.full(len(self.ty), s.robust_feet_yaw))
 
         # smoothness
         self.n_acc = max(n - 2, 0) * PER_FRAME
@@ -343,10 +334,6 @@ class _Problem:
             base = o + 2 * np.arange(len(s.ts))[:, None] + np.arange(2)
             rows += [base.ravel(), base.ravel()]
             cols += [(s.xi(s.ts, s.as_)[:, None] + np.arange(2)).ravel(), (s.xi(s.ts - 1, s.as_)[:, None] + np.arange(2)).ravel()]
-            o = s.offset["feet_yaw"]  # 1 row x (x, y) of LFEP, RFEP, LTIO, RTIO
-            base = o + np.arange(len(s.ty))
-            rows.append(np.repeat(base, 8))
-            cols.append((s.xi(s.ty[:, None], np.array(YAW_JOINTS)[None, :])[:, :, None] + np.arange(2)).ravel())
         o = s.offset["acceleration"]
         if s.n_acc:
             base = o + np.arange(s.n_acc)
@@ -423,22 +410,6 @@ class _Problem:
             res.append((w * (X[s.ts, s.as_, :2] - X[s.ts - 1, s.as_, :2])).ravel())
             if jac:
                 vals += [np.full(2 * len(s.ts), w), np.full(2 * len(s.ts), -w)]
-            if len(s.ty):
-                w = 1.0 / np.sin(np.radians(st.sigma_feet_yaw_deg))
-                Xy = X[s.ty]
-                hv = Xy[:, YAW_JOINTS[0], :2] - Xy[:, YAW_JOINTS[1], :2]  # right hip -> left hip
-                av = Xy[:, YAW_JOINTS[2], :2] - Xy[:, YAW_JOINTS[3], :2]  # right ankle -> left ankle
-                nh = np.maximum(np.linalg.norm(hv, axis=-1), 1e-6)
-                na = np.maximum(np.linalg.norm(av, axis=-1), 1e-6)
-                c = hv[:, 0] * av[:, 1] - hv[:, 1] * av[:, 0]
-                r = c / (nh * na)
-                res.append(w * r)
-                if jac:
-                    dh = np.stack([av[:, 1], -av[:, 0]], -1) / (nh * na)[:, None] - r[:, None] * hv / nh[:, None] ** 2
-                    da = np.stack([-hv[:, 1], hv[:, 0]], -1) / (nh * na)[:, None] - r[:, None] * av / na[:, None] ** 2
-                    vals.append((w * np.stack([dh, -dh, da, -da], axis=1)).ravel())
-            else:
-                res.append(np.zeros(0))
         if s.n_acc:
             # in units of the athlete's size (leg_ref / leg), so that smoothness does not favour
             # a smaller skeleton nearer the camera, which would look the same and move less

@@ -256,29 +256,29 @@ def test_contact_is_read_from_the_image_where_the_3d_ankle_slides_along_its_ray(
 def test_analytic_jacobian_matches_finite_differences(trial):
     """Every residual block's analytic Jacobian (the solver's exact steps and the covariance rest on it)
     against central differences, at a perturbed point of a real problem with every term on: floor,
-    contacts, sliding and the feet-yaw alignment."""
-    from kneeview.analysis.reconstruction import YAW_JOINTS, ReconstructionSettings, _Problem, detect_contact
+    contacts and sliding."""
+    from kneeview.analysis.reconstruction import ReconstructionSettings, _Problem, detect_contact
 
     joints, _ = trial
-    joints = joints[40:70]
+    full = detect_contact(joints, RATE)
+    a = int(np.flatnonzero(full.any(axis=1) & ~np.roll(full.any(axis=1), 1))[-1])  # the last touch-down
+    joints, contact = joints[a - 10:a + 20], full[a - 10:a + 20]
     cam = make_camera()
     n = len(joints)
     uv = cam.undistort_points(cam.project(joints).reshape(-1, 2)).reshape(n, 6, 2)
     seg = np.array(list(SEGMENTS.values()))
     vec = joints[:, seg[:, 1]] - joints[:, seg[:, 0]]
     lengths = np.linalg.norm(vec, axis=-1)
-    contact = detect_contact(joints, RATE)
-    contact[:5] = True  # both feet planted in a few frames at least
-    st = ReconstructionSettings(sigma_feet_yaw_deg=5.0)
+    st = ReconstructionSettings()
     p = _Problem(uv, np.full((n, 6), 0.8), vec / lengths[..., None], np.ones((n, len(seg)), bool), lengths.mean(0),
                  cam, RATE, st, 2.0, contact=contact, with_floor=True)
-    assert len(p.ty) >= 5 and p.m == len(p.residuals(np.zeros(p.n_var) + 1.0))
+    assert len(p.tc) >= 10 and len(p.ts) >= 5 and p.m == len(p.residuals(np.zeros(p.n_var) + 1.0))
     rng = np.random.default_rng(1)
     x = np.concatenate([(joints + rng.normal(0, 20, joints.shape)).ravel(), lengths.mean(0) + 5.0, [90.0]])
     J = p.jacobian(x).toarray()
     h = 1e-4
-    yaw_vars = [int(p.xi(t, j, k)) for t in p.ty[:3] for j in YAW_JOINTS for k in (0, 1)]
-    for i in rng.choice(p.n_var, 60, replace=False).tolist() + yaw_vars + list(range(p.n_x, p.n_var)):
+    contact_vars = [int(p.xi(t, j, k)) for t, j in zip(p.ts[:3], p.as_[:3]) for k in (0, 1, 2)]
+    for i in rng.choice(p.n_var, 60, replace=False).tolist() + contact_vars + list(range(p.n_x, p.n_var)):
         e = np.zeros(p.n_var)
         e[i] = h
         fd = (p.residuals(x + e) - p.residuals(x - e)) / (2 * h)
