@@ -35,6 +35,9 @@ def register(subparsers) -> None:
                    help="how athletes are drawn: primitive (OpenCV-filled capsules, the first datasets) or anny "
                         "(a skinned human mesh with clothes, hair and markers, drawn with OpenGL on the CPU); "
                         "default primitive")
+    p.add_argument("--body-joints", dest="body_joints", type=from_parser(_body_joints), default="rig",
+                   help="--bodies anny: the joint centres the C3D labels are, rig (the mesh's bone heads; default) or "
+                        "pig (the body's Plug-in Gait centres from its marker sites, as a Vicon lab's C3D)")
     p.add_argument("--valgus", type=from_parser(_valgus), default="athlete",
                    help="athlete (each athlete's tendency, mostly mild; default) or strong (a drop jump's one knee "
                         "40-80 mm medial, the other -5-15 mm; a single-leg squat's 35-75 mm): a benchmark of "
@@ -55,6 +58,12 @@ def _bodies(text: str) -> str:
     from .dataset import parse_bodies
 
     return parse_bodies(text)
+
+
+def _body_joints(text: str) -> str:
+    from .dataset import parse_body_joints
+
+    return parse_body_joints(text)
 
 
 def _valgus(text: str) -> str:
@@ -93,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
             raise KneeViewInputError(from_c3d, "C3D file not found", "--from-c3d")
     entries = write_dataset(args.outdir, args.trials, seed=args.seed, task=task, size=size, from_c3d=from_c3d,
                             workers=workers, progress=not args.no_progress, placements=placements, bodies=args.bodies,
-                            backdrops=args.backdrops, backdrop_fraction=args.backdrop_fraction, valgus=args.valgus)
+                            backdrops=args.backdrops, backdrop_fraction=args.backdrop_fraction, valgus=args.valgus,
+                            body_joints=args.body_joints)
     frames = sum(e["n_frames"] for e in entries)
     print(f"wrote {len(entries)} trials ({frames} frames) into {args.outdir}")
     return 0

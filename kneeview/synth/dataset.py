@@ -50,6 +50,7 @@ class TrialSpec:
     bodies: str = "primitive"  # "anny": a skinned human mesh drawn with OpenGL
     backdrop: str | None = None  # a real-lab backdrop folder (kneeview.synth.backdrops) instead of a procedural lab
     valgus: str = "athlete"  # "strong": one knee 40-80 mm, the other -5-15 (squats 35-75): strong_valgus_mm
+    body_joints: str = "rig"  # --bodies anny: which of the body's joint centres the labels are (mesh_body.pose_body)
 
     @property
     def athlete_id(self) -> str:
@@ -85,6 +86,16 @@ def parse_placements(text) -> tuple[str, ...]:
     return names
 
 
+BODY_JOINTS = ("rig", "pig")  # the mesh's bone heads, or its Plug-in Gait centres from its marker sites
+
+
+def parse_body_joints(text) -> str:
+    name = str(text).strip().lower()
+    if name not in BODY_JOINTS:
+        raise KneeViewInputError(None, f"--body-joints {text!r}: choose from {', '.join(BODY_JOINTS)}", "--body-joints")
+    return name
+
+
 def parse_valgus(text) -> str:
     name = str(text).strip().lower()
     if name not in VALGUS:
@@ -118,7 +129,8 @@ def parse_bodies(text) -> str:
 
 
 def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None,
-                 placements=DEFAULT_PLACEMENTS, bodies: str = "primitive", valgus: str = "athlete") -> list[TrialSpec]:
+                 placements=DEFAULT_PLACEMENTS, bodies: str = "primitive", valgus: str = "athlete",
+                 body_joints: str = "rig") -> list[TrialSpec]:
     """The trials of a dataset: about four per athlete, half the athletes in two years."""
     if not isinstance(n_trials, int) or n_trials < 0:
         raise KneeViewInputError(None, f"--trials must be a non-negative whole number, got {n_trials!r}", "--trials")
@@ -141,7 +153,8 @@ def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), f
         else:
             t = task.upper()
         specs.append(TrialSpec(seed, i, a, year, t, tuple(size), None if from_c3d is None else str(from_c3d),
-                               tuple(placements), bodies=parse_bodies(bodies), valgus=parse_valgus(valgus)))
+                               tuple(placements), bodies=parse_bodies(bodies), valgus=parse_valgus(valgus),
+                               body_joints=parse_body_joints(body_joints)))
     return specs
 
 
@@ -302,7 +315,7 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
 
     body_rng = np.random.default_rng([spec.seed, ATHLETE_STREAM, spec.athlete_index, spec.year, BODY_STREAM])
     sel = {k: np.asarray(v, float)[samples] for k, v in motion.points.items()}
-    posed = pose_body(load_body_asset(), shape_for(athlete, body_rng), sel)
+    posed = pose_body(load_body_asset(), shape_for(athlete, body_rng), sel, joints=spec.body_joints)
     look = sample_look(body_rng, athlete)
     regions = np.asarray(posed.region_names)[posed.regions]
     colours, material, edges = vertex_appearance(posed.vertices[0], regions, {k: v[0] for k, v in sel.items()},
@@ -327,7 +340,7 @@ def _mesh_renderer(spec: TrialSpec, athlete: Athlete, motion: Motion, samples, c
     renderer = MeshTrialRenderer(cam, vertices, faces, colours, material, scene, rng, fps,
                                  normals=normals, markers=markers, contact=contact,
                                  box=motion.box, cull=True, edges=edges, **options)
-    return renderer, {"look": look.to_json()}
+    return renderer, {"look": look.to_json(), "body_joints": spec.body_joints}
 
 
 def render_trial(spec: TrialSpec, out_dir, *, session_dir=None, trial_name: str | None = None, **options) -> dict:
@@ -380,14 +393,15 @@ def check_output_dir(out_dir) -> Path:
 
 def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size=(640, 480), from_c3d=None,
                   workers: int = 1, progress: bool = True, placements=DEFAULT_PLACEMENTS, backdrops=None,
-                  backdrop_fraction: float = 0.5, bodies: str = "primitive", valgus: str = "athlete") -> list[dict]:
+                  backdrop_fraction: float = 0.5, bodies: str = "primitive", valgus: str = "athlete",
+                  body_joints: str = "rig") -> list[dict]:
     """Render ``n_trials`` trials into ``out_dir`` and write ``synth_index.json`` listing them.
 
     ``backdrops``: a folder of real-lab backdrops (``tools/make_backdrops.py``); about
     ``backdrop_fraction`` of the trials are filmed on one of them instead of a procedural lab."""
     if not isinstance(workers, int) or workers < 1:
         raise KneeViewInputError(None, f"--workers must be at least 1, got {workers!r}", "--workers")
-    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements, bodies, valgus)
+    specs = plan_dataset(n_trials, seed, task, size, from_c3d, placements, bodies, valgus, body_joints)
     if parse_bodies(bodies) == "anny":
         from .raster import RasterUnavailable, gl_context
 
@@ -424,8 +438,10 @@ def write_dataset(out_dir, n_trials: int, seed: int = 0, task: str = "mix", size
         bar.close()
     run = {"seed": seed, "task": task, "size": list(size), "from_c3d": None if from_c3d is None else str(from_c3d),
            "placements": list(placements), "bodies": parse_bodies(bodies)}
-    if valgus != "athlete":  # (the key is absent from the datasets made before the option)
+    if valgus != "athlete":  # (the keys are absent from the datasets made before the options)
         run["valgus"] = parse_valgus(valgus)
+    if body_joints != "rig":
+        run["body_joints"] = parse_body_joints(body_joints)
     if backdrops is not None:
         run.update(backdrops=str(Path(backdrops).resolve()), backdrop_fraction=float(backdrop_fraction))
     index = merge_index(out, {"generator": "kneeview.synth", **run, "runs": [run], "trials": entries,

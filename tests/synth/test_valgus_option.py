@@ -56,3 +56,17 @@ def test_everything_else_is_the_default_draw(pairs):
 def test_unknown_valgus_refused():
     with pytest.raises(KneeViewInputError, match="--valgus"):
         parse_valgus("huge")
+
+
+def test_body_joints_pig_moves_the_body_not_the_labels():
+    """--body-joints pig: the C3D labels (the motion) are the same; the body is posed so that its own
+    Plug-in Gait centres lie on them, so the picture changes, and the trial says which it is."""
+    pytest.importorskip("moderngl")
+    from kneeview.synth.dataset import TrialSpec
+
+    base = plan_dataset(1, seed=11, size=SIZE, bodies="anny")[0]
+    rig, pig = (build_trial(TrialSpec(**{**base.__dict__, "body_joints": j}), plain=True) for j in ("rig", "pig"))
+    np.testing.assert_array_equal(rig.motion.joints_lab_mm, pig.motion.joints_lab_mm)
+    assert rig.metadata["body_joints"] == "rig" and pig.metadata["body_joints"] == "pig"
+    a, b = rig.renderer.frame(0).astype(int), pig.renderer.frame(0).astype(int)
+    assert np.abs(a - b).max() > 30  # the body moved on the screen
