@@ -56,6 +56,18 @@ def test_best_detection_mapped_back_to_raw_pixels(estimator):
     assert pose.confidence.tolist() == pytest.approx([0.8] * 6)
 
 
+def test_every_person_best_first_above_the_score(estimator):
+    """predict_people: each detection over min_score, best first, mapped back like predict's."""
+    frame = np.zeros((480, 640, 3), np.uint8)
+    people = estimator.predict_people(frame, min_score=0.3)
+    assert [p.score for p in people] == pytest.approx([0.9, 0.4])
+    best = estimator.predict(frame)
+    np.testing.assert_array_equal(people[0].keypoints_px, best.keypoints_px)
+    np.testing.assert_allclose(people[1].keypoints_px, -0.5)  # network (0, 0) -> raw -0.5
+    assert len(estimator.predict_people(frame, min_score=0.5)) == 1
+    assert estimator.predict_people(frame, min_score=0.95) == []
+
+
 def test_batches_and_lists(estimator):
     frames = np.zeros((3, 240, 320, 3), np.uint8)
     poses = estimator.predict(frames)
