@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from kneeview import joints as J
-from kneeview.errors import KneeViewInputError
 
-from .people_labels import read_people_labels, reliable_people
+from .people_labels import labelled_video, read_people_labels, reliable_people
 
 MIN_VISIBILITY = 0.5
 
 
-def thigh_lengths(keypoints_px: np.ndarray, confidence: np.ndarray, min_visibility: float = MIN_VISIBILITY) -> float:
+def thigh_length(keypoints_px: np.ndarray, confidence: np.ndarray, min_visibility: float = MIN_VISIBILITY) -> float:
     """A person's thigh length in pixels: the mean hip–knee distance of the legs whose hip and knee are
     both labelled (NaN when neither is)."""
     out = []
@@ -78,17 +77,11 @@ def evaluate_people(labels_path, estimator, every: int = 5, max_frames: int | No
     for v, name in enumerate(d["view_names"]):
         if views and name not in views:
             continue
-        video = d["videos"][v]
-        if not video.is_file():
-            raise KneeViewInputError(labels_path, f"the video of view {name} is missing: {video}", "video_files")
+        video, _ = labelled_video(labels_path, d, v)
         kp_all, conf_all, lm_all = d["people_keypoints_px"][v], d["people_confidence"][v], d["people_landmarks_px"][v]
         frames = list(range(0, len(kp_all), max(1, int(every))))
         person_err, joint_err_thigh, joint_err_px, frame_median, found_flags, rows = [], [], [], [], [], []
         with VideoReader(video) as reader:
-            W, H = (int(x) for x in d["frame_size_px"][v])
-            if tuple(reader.size) != (W, H):
-                raise KneeViewInputError(video, f"frames are {reader.size[0]}x{reader.size[1]}, the labels were made "
-                                         f"on {W}x{H}")
             done = 0
             for t in frames:
                 people = reliable_people(lm_all[t], conf_all[t], MIN_VISIBILITY)
@@ -103,7 +96,7 @@ def evaluate_people(labels_path, estimator, every: int = 5, max_frames: int | No
                 found = estimator.predict_people(frame, min_score=min_score)
                 lab = kp_all[t, people]
                 mask = conf_all[t, people] >= MIN_VISIBILITY
-                thigh = np.array([thigh_lengths(kp_all[t, p], conf_all[t, p]) for p in people])
+                thigh = np.array([thigh_length(kp_all[t, p], conf_all[t, p]) for p in people])
                 pairs = match_people(lab, mask, thigh, [f.keypoints_px for f in found], match_thigh)
                 errs_here = []
                 for i, p in enumerate(people):

@@ -49,6 +49,21 @@ def read_people_labels(path) -> dict:
     return d
 
 
+def labelled_video(path, d: dict, v: int) -> tuple[Path, tuple[int, int]]:
+    """View ``v``'s video of the labels ``d`` (read from ``path``) and its frame size, checked: the video is
+    there and its frames are the size the labels were made on."""
+    from kneeview.io.video import probe_video
+
+    video, name = d["videos"][v], d["view_names"][v]
+    if not video.is_file():
+        raise KneeViewInputError(path, f"the video of view {name} is missing: {video}", "video_files")
+    W, H = (int(x) for x in d["frame_size_px"][v])
+    size = tuple(probe_video(video).size)
+    if size != (W, H):
+        raise KneeViewInputError(video, f"frames are {size[0]}x{size[1]}, the labels were made on {W}x{H}")
+    return video, (W, H)
+
+
 def people_split(path, holdout_views=()) -> dict:
     """The split entry of a 2D-only labelled video (or set of views): every frame trains, except
     the views named in ``holdout_views`` (video stems), which are never used."""
@@ -101,21 +116,13 @@ def people_samples(entry: dict, min_visibility: float = 0.5, min_joints: int = 3
     unlabelled, and the detector would learn that a person is background.
     Boxes are the extent of all landmarks with ``BOX_MARGIN``, as for triangulated labels.
     """
-    from kneeview.io.video import probe_video
-
     path = Path(entry["labels"])
     d = read_people_labels(path)
     out = []
     for v, name in enumerate(d["view_names"]):
         if name not in entry["train_views"]:
             continue
-        video = d["videos"][v]
-        if not video.is_file():
-            raise KneeViewInputError(path, f"the video of view {name} is missing: {video}", "video_files")
-        W, H = (int(x) for x in d["frame_size_px"][v])
-        size = tuple(probe_video(video).size)
-        if size != (W, H):
-            raise KneeViewInputError(video, f"frames are {size[0]}x{size[1]}, the labels were made on {W}x{H}")
+        video, (W, H) = labelled_video(path, d, v)
         lm, kp_all, conf = d["people_landmarks_px"][v], d["people_keypoints_px"][v], d["people_confidence"][v]
         kept = [reliable_people(lm[t], conf[t], min_visibility, min_joints) for t in range(len(lm))]
         count = np.array([len(k) for k in kept])

@@ -126,6 +126,19 @@ class Estimator:
         batch: Sequence[np.ndarray] = [frames] if single else list(frames)
         if not batch:
             return []
+        results = [self._best(out, sx, sy) for out, sx, sy in self._forward(batch)]
+        return results[0] if single else results
+
+    @torch.inference_mode()
+    def predict_people(self, frame: np.ndarray, min_score: float = 0.5) -> list[FramePose]:
+        """Every person the network finds in one HxWx3 uint8 BGR frame with a detection score of
+        at least ``min_score``, best first (``predict`` keeps only the best)."""
+        ((out, sx, sy),) = self._forward([frame])
+        order = torch.argsort(out["scores"], descending=True).tolist()
+        return [self._person(out, i, sx, sy) for i in order if float(out["scores"][i]) >= min_score]
+
+    def _forward(self, batch: Sequence[np.ndarray]) -> list[tuple[dict, float, float]]:
+        """The network's raw output for each frame, with the frame-to-input scales (x, y)."""
         cfg = self.config
         tensors, scales = [], []
         for f in batch:
@@ -137,18 +150,7 @@ class Estimator:
                 outputs = self.model(tensors)
         else:
             outputs = self.model(tensors)
-        results = [self._best(out, sx, sy) for out, (sx, sy) in zip(outputs, scales)]
-        return results[0] if single else results
-
-    @torch.inference_mode()
-    def predict_people(self, frame: np.ndarray, min_score: float = 0.5) -> list[FramePose]:
-        """Every person the network finds in one HxWx3 uint8 BGR frame with a detection score of
-        at least ``min_score``, best first (``predict`` keeps only the best)."""
-        cfg = self.config
-        t, sx, sy = prepare_frame(np.asarray(frame), cfg.min_size, cfg.max_size)
-        out = self.model([t.to(self.device)])[0]
-        order = torch.argsort(out["scores"], descending=True).tolist()
-        return [self._person(out, i, sx, sy) for i in order if float(out["scores"][i]) >= min_score]
+        return [(out, sx, sy) for out, (sx, sy) in zip(outputs, scales)]
 
     @staticmethod
     def _best(out: dict, sx: float, sy: float) -> FramePose:

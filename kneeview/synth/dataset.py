@@ -28,6 +28,7 @@ TASKS = ("dj", "sls", "walk", "stand", "mix", "all")
 ALL_TASKS = (("DJ", 0.45), ("SLS", 0.3), ("WALK", 0.15), ("STAND", 0.1))
 VALGUS = ("athlete", "strong")  # valgus drawn from each athlete's tendency, or strong and one-sided (a benchmark set)
 BODIES = ("primitive", "anny")  # OpenCV-filled primitives (the first datasets), or skinned meshes drawn with OpenGL
+BODY_JOINTS = ("rig", "pig")  # --bodies anny's labels: the mesh's bone heads, or its Plug-in Gait centres
 BODY_STREAM = 7_000_002
 ATHLETE_STREAM = 7_000_001
 TRIALS_PER_ATHLETE = 4
@@ -86,21 +87,24 @@ def parse_placements(text) -> tuple[str, ...]:
     return names
 
 
-BODY_JOINTS = ("rig", "pig")  # the mesh's bone heads, or its Plug-in Gait centres from its marker sites
+def _choice(text, names: tuple[str, ...], option: str) -> str:
+    """One of ``names`` (case and surrounding blanks ignored), or a KneeViewInputError naming ``option``."""
+    name = str(text).strip().lower()
+    if name not in names:
+        raise KneeViewInputError(None, f"{option} {text!r}: choose from {', '.join(names)}", option)
+    return name
 
 
 def parse_body_joints(text) -> str:
-    name = str(text).strip().lower()
-    if name not in BODY_JOINTS:
-        raise KneeViewInputError(None, f"--body-joints {text!r}: choose from {', '.join(BODY_JOINTS)}", "--body-joints")
-    return name
+    return _choice(text, BODY_JOINTS, "--body-joints")
 
 
 def parse_valgus(text) -> str:
-    name = str(text).strip().lower()
-    if name not in VALGUS:
-        raise KneeViewInputError(None, f"--valgus {text!r}: choose from {', '.join(VALGUS)}", "--valgus")
-    return name
+    return _choice(text, VALGUS, "--valgus")
+
+
+def parse_bodies(text) -> str:
+    return _choice(text, BODIES, "--bodies")
 
 
 #: the strong-valgus draw (--valgus strong): the collapsing knee's and the other knee's peak MKD of a
@@ -110,7 +114,7 @@ STRONG_SLS_MM = (35.0, 75.0)
 VALGUS_STREAM = 7
 
 
-def strong_valgus_mm(spec: "TrialSpec", stance: str | None = None):
+def strong_valgus_mm(spec: "TrialSpec"):
     """The requested peak MKD of a --valgus strong trial, from its own random stream (every other draw of
     the trial is that of the same trial with --valgus athlete): a drop jump's (right, left), one knee
     (either, at random) collapsing; a squat's stance knee."""
@@ -119,13 +123,6 @@ def strong_valgus_mm(spec: "TrialSpec", stance: str | None = None):
         strong, other = (rng.uniform(*r) for r in STRONG_DJ_MM)
         return (strong, other) if rng.random() < 0.5 else (other, strong)
     return float(rng.uniform(*STRONG_SLS_MM))
-
-
-def parse_bodies(text) -> str:
-    name = str(text).strip().lower()
-    if name not in BODIES:
-        raise KneeViewInputError(None, f"--bodies {text!r}: choose from {', '.join(BODIES)}", "--bodies")
-    return name
 
 
 def plan_dataset(n_trials: int, seed: int, task: str = "mix", size=(640, 480), from_c3d=None,
@@ -179,7 +176,7 @@ def make_motion(spec: TrialSpec, athlete: Athlete, rng: np.random.Generator, fps
     tend = np.asarray(athlete.valgus_tendency_mm, float)
     if spec.task == "DJ":
         v = valgus_mm if valgus_mm is not None else tuple(np.clip(tend + rng.normal(0, 8, 2), -10, 90))
-        if valgus_mm is None and spec.valgus == "strong":
+        if valgus_mm is None and spec.valgus == "strong":  # (drawn above all the same: later draws stay put)
             v = strong_valgus_mm(spec)
         return drop_jump(athlete, rng, rate_hz, fps, valgus_mm=v, duration_s=duration_s, landing_lab_mm=landing,
                          heading_deg=heading_deg), athlete

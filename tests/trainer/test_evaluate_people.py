@@ -14,7 +14,7 @@ from sessions import load_tool, noise_frames, write_video
 
 from kneeview.pose.estimator import FramePose
 from trainer.cli import main
-from trainer.evaluate_people import evaluate_people, match_people, thigh_lengths
+from trainer.evaluate_people import evaluate_people, match_people, thigh_length
 
 W, H, T = 320, 240, 3
 BLAZEPOSE_OF_JOINT = [24, 23, 26, 25, 28, 27]  # RFEP LFEP RFEO LFEO RTIO LTIO, written out by hand
@@ -66,10 +66,10 @@ class FakeEstimator:
 
 def test_thigh_length_of_the_figure():
     kp = person(0, 0)[BLAZEPOSE_OF_JOINT]
-    assert thigh_lengths(kp, np.ones(6)) == pytest.approx(THIGH)
+    assert thigh_length(kp, np.ones(6)) == pytest.approx(THIGH)
     conf = np.ones(6)
     conf[[0, 1]] = 0.1  # no hip labelled: no scale
-    assert np.isnan(thigh_lengths(kp, conf))
+    assert np.isnan(thigh_length(kp, conf))
 
 
 def test_pairs_ignore_order_and_refuse_a_far_partner():
