@@ -1,4 +1,4 @@
-"""docs/cam04-ablation.png: a real recording's view at held-out frames, the labels beside two models.
+"""docs/cam04-ablation.jpg: a real recording's view at held-out frames, the labels beside two models.
 
     .venv/bin/python tools/make_cam04_figure.py SESSION CHECKPOINT [--view cam04] [--frames 25,30,65,70] [--out PNG]
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--view", default="cam04")
     ap.add_argument("--frames", default="25,30,65,70", help="frames to show (default: inside the held-out segments)")
     ap.add_argument("--label", default="Anny + backdrops + BlazePose/MoveNet labels, 2,100 it")
-    ap.add_argument("--out", default="docs/cam04-ablation.png")
+    ap.add_argument("--out", default="docs/cam04-ablation.jpg")
     args = ap.parse_args(argv)
     rec = open_recording(args.session)
     i = [v.video_path.stem for v in rec.views].index(args.view)
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     legend = np.full((60, out.shape[1], 3), 255, np.uint8)
     cv2.putText(legend, f"labels (amber crosses)   shipped model (red)   {args.label} (green)", (10, 38), 0, 0.7,
                 (0, 0, 0), 2)
-    cv2.imwrite(args.out, np.vstack([out, legend]))
+    cv2.imwrite(args.out, np.vstack([out, legend]), [cv2.IMWRITE_JPEG_QUALITY, 90])
     print(f"wrote {args.out}")
     return 0
 
