@@ -15,6 +15,11 @@ compared with the same analysis of the C3D ground truth, per leg:
 * the 2D keypoints in the video's own pixels — median distance per joint from the ground
   truth projected through the calibration (the same for every placement).
 
+A single-leg squat is read on its stance leg only: the lifted leg's foot is off the floor, so
+its "hip-ankle line" and its peak are no clinical reading, and a trial has no left-right
+asymmetry (that compares two squats). Its lifted-leg rows stay in the JSON (``leg:
+"lifted"``) but no summary figure counts them, and its asymmetry error is NaN.
+
 Each placement of the network's 3D (``calibrated``: the per-trial reconstruction; ``raw``:
 the network's 3D placed from its 2D) is evaluated in the same run, and the table is broken
 down by task (DJ, SLS), camera placement (frontal, oblique...) and video size.
@@ -54,6 +59,17 @@ def _rms(a, b) -> float:
     return float(np.sqrt(np.mean(d ** 2))) if d.size else float("nan")
 
 
+def leg_role(task: str, trial_side, side: str) -> str:
+    """"stance" or "lifted" for the legs of a single-leg squat (``trial_side``: the trial's stance
+    side, "left" or "right"), "both" for any other task or an unknown side."""
+    if str(task).upper() not in ("SLS", "SINGLE_LEG_SQUAT"):
+        return "both"
+    stance = str(trial_side or "").lower()
+    if stance not in ("left", "right"):
+        return "both"
+    return "stance" if stance == side else "lifted"
+
+
 def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dict]:
     """One row per (placement, leg) of one trial."""
     rec = session.recording
@@ -83,8 +99,9 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
             knee = np.linalg.norm(m.joints_lab_mm_raw[:, KNEE[side]] - g.joints_lab_mm_raw[:, KNEE[side]], axis=-1)
             knee = knee[np.isfinite(knee)]
             gt_peak = g.peaks.get(f"mkd_peak_{side}_mm")
+            leg = leg_role(common["task"], meta.get("side"), side)
             rows.append({
-                **common, "placement": placement, "side": side,
+                **common, "placement": placement, "side": side, "leg": leg,
                 "valgus": valgus_class(gt_peak),
                 "gt_peak_mkd_mm": g.peaks.get(f"mkd_peak_{side}_mm"),
                 "model_peak_mkd_mm": m.peaks.get(f"mkd_peak_{side}_mm"),
@@ -95,7 +112,7 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
                 "peak_fppa_err_deg": _abs_err(m.peaks[f"fppa_peak_{side}_deg"], g.peaks[f"fppa_peak_{side}_deg"]),
                 "peak_fppa_2d_err_deg": _abs_err(m.peaks.get(f"fppa_2d_peak_{side}_deg", np.nan),
                                                  g.peaks.get(f"fppa_2d_peak_{side}_deg", np.nan)),
-                "asymmetry_err_mm": asym,
+                "asymmetry_err_mm": asym if leg == "both" else float("nan"),
                 "knee_position_err_mm": float(np.median(knee)) if knee.size else float("nan"),
                 "event_err_frames": event_err,
                 "keypoint_err_px": joint_2d,
@@ -120,10 +137,11 @@ def valgus_class(gt_peak_mkd_mm) -> str:
 def summarise(rows: list[dict]) -> dict:
     """Per placement, then per group (all, task=..., camera=..., size=..., valgus=...): median and max of
     each figure. A prior that reads every knee near the cohort's mean has low medians on knees with little
-    valgus and fails the strong ones, so the table is read per valgus class too."""
+    valgus and fails the strong ones, so the table is read per valgus class too. The lifted leg of a
+    single-leg squat (``leg == "lifted"``) is not counted."""
     out: dict = {}
     for placement in sorted({r["placement"] for r in rows}):
-        mine = [r for r in rows if r["placement"] == placement]
+        mine = [r for r in rows if r["placement"] == placement and r.get("leg") != "lifted"]
         groups = {"all": mine}
         for key in ("task", "camera", "size", "valgus"):
             for value in sorted({r.get(key, "unknown") for r in mine}):

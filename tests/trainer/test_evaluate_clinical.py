@@ -47,6 +47,14 @@ def test_rows_breakdown_and_json(two_trials, tmp_path, monkeypatch, capsys):
     rows = result["rows"]
     assert len(rows) == 2 * 2 * 2  # trials x placements x legs
     assert {r["side"] for r in rows} == {"left", "right"}
+    sides = {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()).get("side")
+             for p in two_trials.glob("*/*.json")}
+    for r in rows:
+        stance = sides[r["trial"]]
+        if r["task"] == "SLS":  # read on the stance leg; a squat has no within-trial asymmetry
+            assert r["leg"] == ("stance" if r["side"] == stance else "lifted") and np.isnan(r["asymmetry_err_mm"])
+        else:
+            assert r["leg"] == "both" and np.isfinite(r["asymmetry_err_mm"])
     groups = set(result["summary"]["raw"])
     assert "all" in groups and "size=640x480" in groups and any(g.startswith("task=") for g in groups)
     assert any(g.startswith("camera=") for g in groups)
@@ -73,3 +81,23 @@ def test_legs_are_classed_by_their_ground_truth_valgus():
     assert s["valgus=strong"]["peak_mkd_err_mm"]["median"] == 20.0
     assert s["valgus=small"]["peak_mkd_err_mm"]["median"] == 2.0
     assert s["all"]["legs"] == 2
+
+
+def test_a_single_leg_squat_is_read_on_its_stance_leg():
+    from trainer.evaluate_clinical import leg_role, summarise
+
+    assert leg_role("SLS", "left", "left") == "stance" and leg_role("SLS", "left", "right") == "lifted"
+    assert leg_role("DJ", "both", "left") == "both" and leg_role("SLS", None, "right") == "both"
+    base = {"trial": "t", "camera": "frontal", "size": "640x480", "placement": "calibrated", "valgus": "small"}
+    figs = {"peak_mkd_ic_err_mm": 1.0, "mkd_rms_mm": 1.0, "peak_fppa_err_deg": 1.0, "peak_fppa_2d_err_deg": 1.0,
+            "asymmetry_err_mm": float("nan"), "knee_position_err_mm": 1.0, "event_err_frames": 0.0,
+            "knee_2d_err_px": 1.0}
+    rows = [{**base, **figs, "task": "SLS", "side": "left", "leg": "stance", "peak_mkd_err_mm": 4.0},
+            {**base, **figs, "task": "SLS", "side": "right", "leg": "lifted", "peak_mkd_err_mm": 90.0},
+            {**base, **figs, "task": "DJ", "trial": "u", "side": "left", "leg": "both", "peak_mkd_err_mm": 6.0,
+             "asymmetry_err_mm": 3.0}]
+    s = summarise(rows)["calibrated"]
+    assert s["all"]["legs"] == 2 and s["all"]["peak_mkd_err_mm"]["max"] == 6.0
+    assert s["task=SLS"]["legs"] == 1 and s["task=SLS"]["peak_mkd_err_mm"]["median"] == 4.0
+    assert s["task=SLS"]["asymmetry_err_mm"]["median"] is None  # a squat has no left-right asymmetry
+    assert s["all"]["asymmetry_err_mm"]["median"] == 3.0
