@@ -22,8 +22,9 @@ from trainer import pose2sim_demo as fetch
 
 torch = pytest.importorskip("torch")
 
-#: measured 0.64 thigh lengths (110 px) on the held-out view cam04 when shipped; a regression bound
-UNSEEN_VIEW_BOUND_THIGHS = 0.8
+#: measured 0.32 thigh lengths (55 px) on the held-out view cam04 when shipped (2026-12-04; the model
+#: before it: 0.64, 110 px); a regression bound
+UNSEEN_VIEW_BOUND_THIGHS = 0.45
 DATA = Path(__file__).resolve().parent / "data"
 LABELS = DATA / "Demo_SinglePerson.pseudolabels.c3d"
 BLAZEPOSE = DATA / "Demo_SinglePerson.blazepose.npz"
