@@ -1,9 +1,9 @@
 """How often the reported MKD uncertainty covers the real error, on held-out synthetic trials.
 
-For every trial under each DATA folder (recordings with their C3D), the calibrated reconstruction of the
-model's estimate (the default path of ``kneeview export --source model``) and its per-frame MKD sd (the
-posterior times ``ReconstructionSettings.posterior_inflation``, as the CSV's ``_sd`` columns and the app's
-bands) against the C3D's MKD. A single-leg squat counts its stance leg only. Prints the share of frames
+For every trial under each DATA folder (recordings with their C3D), the model's MKD and its per-frame sd
+through the path of ``kneeview export --source model`` (``Session.analyse``: the calibrated reconstruction,
+the posterior times ``ReconstructionSettings.posterior_inflation``, as the CSV's ``_sd`` columns and the
+app's bands) against the same analysis of the C3D. A single-leg squat counts its stance leg only. Prints the share of frames
 whose absolute error is within 1 and 2 sd, and the factor the sd would need for 68 %.
 
     .venv/bin/python tools/uncertainty_coverage.py DATA [DATA ...] [--checkpoint CKPT]
@@ -19,10 +19,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from kneeview.analysis.metrics import knee_metrics_3d  # noqa: E402
-from kneeview.analysis.reconstruction import metric_uncertainty, reconstruct  # noqa: E402
 from kneeview.io.recording import find_recordings  # noqa: E402
 from kneeview.session import Session  # noqa: E402
+from trainer.evaluate_clinical import leg_role  # noqa: E402
 
 
 def errors_and_sds(data_dirs, checkpoint=None, n_samples: int = 100) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -31,18 +30,14 @@ def errors_and_sds(data_dirs, checkpoint=None, n_samples: int = 100) -> list[tup
     for data in data_dirs:
         for video in sorted(find_recordings(data)):
             s = Session.open(video)
-            truth = knee_metrics_3d(s.inputs("gt").joints_lab_mm)
-            pose = s.estimate(device="cpu", checkpoint=checkpoint).pose
-            view = s.recording.views[0]
-            rec = reconstruct(pose.keypoints_px, pose.joints_cam_m, pose.confidence, view.camera, view.video_info.fps)
-            model = knee_metrics_3d(rec.joints_lab_mm)
-            sd = metric_uncertainty(rec, n_samples=n_samples)
+            truth = s.analyse("gt", uncertainty_samples=0).analysis.metrics
+            model = s.analyse("model", uncertainty_samples=n_samples, checkpoint=checkpoint, device="cpu")
             meta = s.recording.metadata or {}
             for side in ("right", "left"):
-                if str(meta.get("task")) == "SLS" and str(meta.get("side")) != side:
+                if leg_role(meta.get("task"), meta.get("side"), side) == "lifted":
                     continue  # the lifted leg of a single-leg squat
-                e = np.abs(model[f"mkd_{side}_mm"] - truth[f"mkd_{side}_mm"])
-                u = sd[f"mkd_{side}_mm_sd"]
+                e = np.abs(model.analysis.metrics[f"mkd_{side}_mm"] - truth[f"mkd_{side}_mm"])
+                u = model.uncertainty[f"mkd_{side}_mm_sd"]
                 ok = np.isfinite(e) & np.isfinite(u) & (u > 0)
                 legs.append((e[ok], u[ok]))
     return legs
