@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--stride", type=int, help="stride between sampled frames (paper: 3)")
     f.add_argument("--split-seed", type=int)
     f.add_argument("--split-file", help="reuse another run's split.json")
+    f.add_argument("--split-fractions", type=_float_list, metavar="TRAIN,VAL,TEST",
+                   help="shares of the athletes in each split (default 0.7,0.15,0.15; 1,0,0: all train, "
+                        "evaluation on other seeds)")
     f.add_argument("--no-augment", dest="augment", action="store_const", const=False)
     f.add_argument("--rotate-deg", type=float, help="in-plane rotation augmentation, +- degrees (default 0: none)")
     f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's network ('bundled': the shipped model)")
@@ -54,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a view (video stem or camera id) never trained on (repeatable)")
     f.add_argument("--workers", type=int, help="data-loading processes per training process")
     f.add_argument("--checkpoint-every", type=int)
+    f.add_argument("--time-budget", dest="time_budget_s", type=float, metavar="SECONDS",
+                   help="end the run within this wall-clock time: the iterations (at most --iterations) are planned "
+                        "from the measured speed and the schedule follows them (default: none)")
     f.add_argument("--device", choices=["auto", "cpu", "cuda"])
     f.add_argument("--no-amp", dest="amp", action="store_const", const=False)
     f.add_argument("--no-eval", dest="eval_at_end", action="store_const", const=False, help="skip the validation run at the end")
@@ -102,6 +108,13 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _parse_model_overrides(items: list[str]) -> dict:
     out = {}
     for item in items:
@@ -121,8 +134,8 @@ def cmd_fit(args) -> int:
 
     overrides = {k: getattr(args, k) for k in (
         "framework", "data", "run_dir", "iterations", "lift_iterations", "batch_size", "lr", "optimizer",
-        "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "augment", "rotate_deg",
-        "workers", "checkpoint_every", "device", "amp", "eval_at_end", "seed", "init_from", "real_data", "real_fraction",
+        "warmup_iterations", "schedule", "frames_per_video", "stride", "split_seed", "split_file", "split_fractions", "augment", "rotate_deg",
+        "workers", "checkpoint_every", "time_budget_s", "device", "amp", "eval_at_end", "seed", "init_from", "real_data", "real_fraction",
         "real_segments", "real_test_segments", "real_guard_frames", "real_holdout_views", "real_2d")}
     overrides["model"] = _parse_model_overrides(args.model) or None
     cfg = build_config(args.config, overrides)

@@ -40,6 +40,7 @@ class TrainConfig:
     frames_per_video: int = 100
     stride: int = 3
     split_seed: int = 0
+    split_fractions: list = field(default_factory=lambda: [0.70, 0.15, 0.15])  # train/val/test shares of the athletes
     split_file: str = ""  # reuse another run's split.json
     augment: bool = True
     rotate_deg: float = 0.0  # in-plane rotation augmentation, +- degrees (0: none)
@@ -58,6 +59,9 @@ class TrainConfig:
     real_2d: list = field(default_factory=list)
     # bookkeeping
     checkpoint_every: int = 1000
+    # a wall-clock budget (s) for the whole run, 0: none. The iterations left are re-planned from the
+    # measured speed so that the run (its cosine schedule included) ends inside it: for a GPU lease
+    time_budget_s: float = 0.0
     log_every: int = 20
     seed: int = 0
     amp: bool = True  # mixed precision when CUDA is used
@@ -115,6 +119,12 @@ def build_config(file_path=None, overrides: dict | None = None) -> TrainConfig:
     for name in ("iterations", "batch_size"):
         if getattr(cfg, name) < 1:
             raise KneeViewInputError(None, f"{name} must be at least 1", name)
+    fr = cfg.split_fractions
+    if len(fr) != 3 or any(not 0.0 <= float(f) <= 1.0 for f in fr) or abs(sum(map(float, fr)) - 1.0) > 1e-6 or not fr[0] > 0:
+        raise KneeViewInputError(None, f"split fractions must be three shares (train, val, test) in [0, 1] that add up "
+                                 f"to 1, train above 0; got {fr}", "--split-fractions")
+    if not cfg.time_budget_s >= 0:
+        raise KneeViewInputError(None, "time_budget_s must be zero (none) or positive", "--time-budget")
     if not cfg.lr > 0:
         raise KneeViewInputError(None, "lr must be positive", "lr")
     if not 0.0 <= cfg.rotate_deg <= 180.0:

@@ -41,6 +41,7 @@ class TrainingRecord:
             "frames_per_video": cfg.frames_per_video,
             "stride": cfg.stride,
             "split_seed": split.get("seed"),
+            "split_fractions": split.get("fractions"),
             "iterations": iterations,
             "batch_size": cfg.batch_size,
             "world_size": int(os.environ.get("WORLD_SIZE", "1")),
@@ -53,6 +54,9 @@ class TrainingRecord:
             "hardware": hardware(),
             "time_s": round(elapsed_s, 1),
         }
+        if cfg.time_budget_s:
+            training["time_budget_s"] = cfg.time_budget_s
+            training["iterations_max"] = cfg.iterations
         if self.init_from is not None:
             training["init_from"] = self.init_from
         if split.get("real") or split.get("real_2d"):

@@ -12,6 +12,7 @@ Run folder (``--run``)::
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,14 +40,15 @@ def fit(cfg: TrainConfig, resume: bool = False, quiet: bool = False, on_end=None
     ``on_end(model)`` is called in every process with the trained network (tests use it
     to check that DDP ranks agree).
     """
+    started = time.time()  # a time budget counts the data's loading too
     dist = Dist(cfg.device)
     try:
-        return _fit(cfg, dist, resume, quiet, on_end)
+        return _fit(cfg, dist, resume, quiet, on_end, started)
     finally:
         dist.close()
 
 
-def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -> Path:
+def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None, started: float | None = None) -> Path:
     if not cfg.data or not Path(cfg.data).is_dir():
         raise KneeViewInputError(cfg.data or None, "training data folder not found", "--data")
     run_dir = Path(cfg.run_dir)
@@ -71,7 +73,8 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, quiet: bool, on_end=None) -
     def export_checkpoint(net, iteration: int, elapsed_s: float) -> None:
         export_model(net, run_dir, record, iteration, elapsed_s)
 
-    clock = train(model, loader, sampler, cfg, dist, run_dir, state, export_checkpoint, quiet)
+    setup_s = time.time() - started if started is not None else 0.0
+    clock = train(model, loader, sampler, cfg, dist, run_dir, state, export_checkpoint, quiet, setup_s)
     total = sum(n for _, n, _ in stages_of(cfg))
     out = run_dir / "model.safetensors"
     if dist.main and not out.is_file():  # resumed after everything was done
@@ -115,7 +118,7 @@ def prepare_split(cfg: TrainConfig, run_dir: Path, dist: Dist) -> dict:
         if cfg.split_file:
             split = load_split(Path(cfg.split_file))
         else:
-            split = make_split(trial_athletes(cfg.data), seed=cfg.split_seed)
+            split = make_split(trial_athletes(cfg.data), seed=cfg.split_seed, fractions=tuple(cfg.split_fractions))
         split["data"] = str(Path(cfg.data).resolve())
         save_split(split, path)
     if dist.main and cfg.real_data:

@@ -4,7 +4,9 @@ Each stage (framework B: the 2D stage, then the lifting stage; A and C: one join
 has its own optimiser and learning-rate schedule. The training state (``RUN/last.pt``:
 tensors and plain data only, read back with ``torch.load(weights_only=True)``) is saved
 every ``checkpoint_every`` iterations and at the end of each stage, so that a run resumes
-where it stopped.
+where it stopped. With a wall-clock budget (``time_budget_s``; frameworks A and C) the
+iterations are re-planned from the measured speed (:class:`BudgetPlan`) and the cosine
+schedule follows the plan, so that a run on a lent GPU ends, exported, inside its lease.
 """
 from __future__ import annotations
 
@@ -47,6 +49,53 @@ class Dist:
     def close(self) -> None:
         if self.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+    def agree(self, value: int) -> int:
+        """Rank 0's ``value`` in every process (a plan all ranks must follow)."""
+        if not self.enabled:
+            return int(value)
+        t = torch.tensor([int(value)], dtype=torch.long, device=self.device)
+        torch.distributed.broadcast(t, src=0)
+        return int(t.item())
+
+
+def planned_iterations(n_max: int, done: int, seconds_per_it: float, remaining_s: float) -> int:
+    """A stage's iterations, at most ``n_max`` and at least one more than ``done``, such that the
+    ones still to run take ``remaining_s`` at ``seconds_per_it``."""
+    if not seconds_per_it > 0 or not math.isfinite(remaining_s):
+        return n_max
+    return int(min(n_max, done + max(1, math.floor(max(0.0, remaining_s) / seconds_per_it))))
+
+
+@dataclass
+class BudgetPlan:
+    """The iterations of a stage that fit the run's wall-clock budget, re-planned as it goes.
+
+    The first ``skip`` iterations (start-up, data workers, first kernels) are not timed; the plan is
+    made after ``first`` timed iterations and again every ``every``, from the mean speed since, with
+    ``reserve`` of the budget kept for the last checkpoint and export.
+    """
+
+    n_max: int
+    budget_s: float
+    skip: int = 5
+    first: int = 20
+    every: int = 100
+    reserve: float = 0.03
+    t0: float | None = None
+    i0: int = 0
+
+    def update(self, it: int, elapsed_s: float, now: float, current: int) -> int:
+        """The plan after iteration ``it`` (``elapsed_s`` of the run's budget used; ``current``: the plan so far)."""
+        if self.t0 is None:
+            if it >= self.skip:
+                self.t0, self.i0 = now, it
+            return current
+        timed = it - self.i0
+        if timed < self.first or (timed - self.first) % self.every:
+            return current
+        remaining = self.budget_s * (1.0 - self.reserve) - elapsed_s
+        return planned_iterations(self.n_max, it, (now - self.t0) / timed, remaining)
 
 
 @dataclass
@@ -95,20 +144,22 @@ def load_state(path: Path) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def save_state(path: Path, model, opt, sched, scaler, stage: str, global_it: int, epoch: int, elapsed: float) -> None:
+def save_state(path: Path, model, opt, sched, scaler, stage: str, global_it: int, epoch: int, elapsed: float,
+               planned: int = 0) -> None:
     tmp = path.with_suffix(".pt.part")
     torch.save({
         "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "stage": stage,
-        "global_iteration": global_it, "epoch": epoch, "elapsed_s": elapsed,
+        "global_iteration": global_it, "epoch": epoch, "elapsed_s": elapsed, "planned_iterations": planned,
     }, tmp)
     os.replace(tmp, path)
 
 
 def train(model, loader, sampler, cfg: TrainConfig, dist: Dist, run_dir: Path, state: dict | None = None,
-          on_checkpoint=None, quiet: bool = False) -> Stopwatch:
+          on_checkpoint=None, quiet: bool = False, setup_s: float = 0.0) -> Stopwatch:
     """Run every stage of ``cfg`` on ``model`` from ``state`` (a resumed run's) or from the start.
 
+    ``setup_s``: seconds the run spent before this (loading its data), taken off a time budget.
     At every checkpoint the main process saves the training state to ``RUN/last.pt`` and calls
     ``on_checkpoint(model, global_iteration, elapsed_s)``. Returns the run's stopwatch.
     """
@@ -116,6 +167,9 @@ def train(model, loader, sampler, cfg: TrainConfig, dist: Dist, run_dir: Path, s
 
     last_path = run_dir / "last.pt"
     stages = stages_of(cfg)
+    if cfg.time_budget_s and len(stages) > 1:
+        raise KneeViewInputError(None, f"a time budget plans one training stage; framework {cfg.framework} has "
+                                 f"{len(stages)} (give it --iterations and --lift-iterations instead)", "--time-budget")
     total = sum(n for _, n, _ in stages)
     done_global = int(state["global_iteration"]) if state else 0
     use_amp = cfg.amp and dist.device.type == "cuda"
@@ -134,19 +188,24 @@ def train(model, loader, sampler, cfg: TrainConfig, dist: Dist, run_dir: Path, s
         model.train()
         net = DDP(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None) if dist.enabled else model
         opt = make_optimizer(model, cfg, lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it, n=n_iter: lr_factor(cfg, it, n))
+        # the schedule reads the plan, which a time budget shortens as the run goes
+        plan = [n_iter]
+        budget = BudgetPlan(n_iter, cfg.time_budget_s - setup_s) if cfg.time_budget_s else None
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it, p=plan: lr_factor(cfg, it, p[0]))
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         if state is not None and state.get("stage") == stage and start_it > 0:
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             if use_amp and state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
+            if budget is not None and state.get("planned_iterations"):
+                plan[0] = min(n_iter, max(start_it, int(state["planned_iterations"])))
         it = start_it
-        while it < n_iter:
+        while it < plan[0]:
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
             for images, targets in loader:
-                if it >= n_iter:
+                if it >= plan[0]:
                     break
                 images = [im.to(dist.device, non_blocking=True) for im in images]
                 targets = [{k: v.to(dist.device, non_blocking=True) for k, v in t.items()} for t in targets]
@@ -162,17 +221,21 @@ def train(model, loader, sampler, cfg: TrainConfig, dist: Dist, run_dir: Path, s
                 scaler.update()
                 sched.step()
                 it += 1
+                if budget is not None:
+                    plan[0] = dist.agree(budget.update(it, clock.elapsed_s(), time.time(), plan[0]))
+                    if progress is not None:
+                        progress.replan(g + plan[0])
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise RuntimeError(f"loss became {value} at iteration {g + it}; lower the learning rate")
                 ema = value if ema is None else 0.95 * ema + 0.05 * value
                 if progress is not None:
                     progress.update(stage, ema, losses, value, opt.param_groups[-1]["lr"], g + it,
-                                    it % cfg.log_every == 0 or it == n_iter)
-                if it % cfg.checkpoint_every == 0 or it == n_iter:
+                                    it % cfg.log_every == 0 or it == plan[0])
+                if it % cfg.checkpoint_every == 0 or it == plan[0]:
                     if dist.main:
                         elapsed = clock.elapsed_s()
-                        save_state(last_path, model, opt, sched, scaler, stage, g + it, epoch, elapsed)
+                        save_state(last_path, model, opt, sched, scaler, stage, g + it, epoch, elapsed, plan[0])
                         if on_checkpoint is not None:
                             on_checkpoint(model, g + it, elapsed)
                     dist.barrier()
@@ -208,6 +271,12 @@ class _Progress:
                 self.writer.add_scalar(f"loss/{k}", float(v.detach()), global_it)
             self.writer.add_scalar("loss/total", total_loss, global_it)
             self.writer.add_scalar("lr", lr, global_it)
+
+    def replan(self, total: int) -> None:
+        """A time budget changed the run's length."""
+        if self.bar is not None and self.bar.total != total:
+            self.bar.total = total
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:

@@ -16,13 +16,16 @@ from kneeview.errors import KneeViewInputError
 
 
 def make_split(trials: dict[str, str], seed: int = 0, fractions=(0.70, 0.15, 0.15)) -> dict:
-    """Assign athletes (not trials) to train/val/test; ``trials`` maps trial id -> athlete."""
+    """Assign athletes (not trials) to train/val/test; ``trials`` maps trial id -> athlete.
+
+    A split with a non-zero share gets at least one athlete (from three athletes on); a zero share
+    none (``fractions=(1, 0, 0)``: every trial trains, evaluation uses other data)."""
     athletes = sorted(set(trials.values()))
     rng = random.Random(seed)
     rng.shuffle(athletes)
     n = len(athletes)
-    n_val = max(1, round(fractions[1] * n)) if n >= 3 else 0
-    n_test = max(1, round(fractions[2] * n)) if n >= 3 else 0
+    n_val = max(1, round(fractions[1] * n)) if n >= 3 and fractions[1] > 0 else 0
+    n_test = max(1, round(fractions[2] * n)) if n >= 3 and fractions[2] > 0 else 0
     n_train = n - n_val - n_test
     groups = {"train": athletes[:n_train], "val": athletes[n_train:n_train + n_val], "test": athletes[n_train + n_val:]}
     where = {a: name for name, group in groups.items() for a in group}

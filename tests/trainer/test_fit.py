@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import fit_cli
 
 from kneeview.errors import KneeViewInputError
 from trainer.cli import main
@@ -20,12 +21,7 @@ def _tiny(tiny_settings):
 
 
 def fit_args(data, run, framework="A", iterations=4, extra=()):
-    args = ["fit", "--framework", framework, "--data", str(data), "--run", str(run), "--iterations", str(iterations),
-            "--frames-per-video", "4", "--workers", "0", "--checkpoint-every", "2", "--warmup-iterations", "1",
-            "--quiet", "--no-eval", *extra]
-    for k, v in TINY.items():
-        args += ["--model", f"{k}={json.dumps(v)}"]
-    return args
+    return fit_cli.fit_args(data, run, iterations, extra, framework, TINY)
 
 
 def test_fit_export_resume_and_evaluate(tiny_data, tmp_path, capsys):

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from fit_cli import fit_args
 from sessions import make_qualisys_session, standing_joints
 
 from kneeview.errors import KneeViewInputError
@@ -16,14 +17,6 @@ from trainer.real_recordings import real_samples, real_split, segment_split
 from trainer.fit import mix_weights
 
 N_REAL = 20
-
-
-def fit_args(data, run, iterations, extra=(), model=None):
-    args = ["fit", "--data", str(data), "--run", str(run), "--iterations", str(iterations), "--frames-per-video", "4",
-            "--workers", "0", "--checkpoint-every", "2", "--warmup-iterations", "1", "--quiet", "--no-eval", *extra]
-    for k, v in (model or {}).items():
-        args += ["--model", f"{k}={json.dumps(v)}"]
-    return args
 
 
 @pytest.fixture(scope="module")

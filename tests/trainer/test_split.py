@@ -18,6 +18,22 @@ def test_every_athlete_in_exactly_one_split():
     assert counts == {"train": 28, "val": 6, "test": 6}  # 70:15:15 of 40 athletes
 
 
+def test_zero_shares_leave_splits_empty():
+    trials = {f"t{k}": f"a{k % 7}" for k in range(30)}
+    everything = make_split(trials, seed=1, fractions=(1.0, 0.0, 0.0))
+    assert sorted(everything["train"]) == sorted(trials) and everything["val"] == everything["test"] == []
+    no_test = make_split(trials, seed=1, fractions=(0.8, 0.2, 0.0))
+    assert no_test["test"] == [] and len(no_test["athletes"]["val"]) == 1  # round(0.2 * 7)
+
+
+def test_split_fractions_are_checked(tmp_path, capsys):
+    from trainer.cli import main
+
+    for bad in ("1.2,0,0", "0.5,0.2", "0,0.5,0.5"):
+        assert main(["fit", "--data", str(tmp_path), "--split-fractions", bad]) == 2
+        assert "split fractions" in capsys.readouterr().err
+
+
 def test_split_is_deterministic_per_seed():
     trials = {f"t{k}": f"a{k}" for k in range(30)}
     assert make_split(trials, seed=1) == make_split(trials, seed=1)

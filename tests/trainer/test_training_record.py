@@ -9,7 +9,7 @@ from trainer.config import build_config
 from trainer.export import TrainingRecord, export_model, hardware
 
 SPLIT = {
-    "seed": 4, "train": ["S01/DJ01.avi", "S02/DJ01.avi", "S05/DJ01.avi"], "val": ["S03/DJ01.avi"], "test": [],
+    "seed": 4, "fractions": [0.6, 0.4, 0.0], "train": ["S01/DJ01.avi", "S02/DJ01.avi", "S05/DJ01.avi"], "val": ["S03/DJ01.avi"], "test": [],
     "athletes": {"train": ["A1", "A3"], "val": ["A2"], "test": []},
     "real": [{"session": "/labs/Demo", "name": "Demo", "frames": 100, "segments": 5, "test_segments": [1, 3],
               "guard_frames": 3, "train_frames": list(range(10)), "test_frames": [20, 21, 22], "views": ["cam01", "cam02"],
@@ -38,6 +38,7 @@ def test_the_card_has_every_figure_of_the_run(tmp_path, monkeypatch):
         "frames_per_video": 12,
         "stride": 2,
         "split_seed": 4,
+        "split_fractions": [0.6, 0.4, 0.0],
         "iterations": 47,
         "batch_size": 3,
         "world_size": 1,
