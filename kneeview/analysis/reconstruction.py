@@ -115,8 +115,10 @@ class ReconstructionSettings:
     #: biased, so the reported sd (and the samples) are this many times the posterior's. Measured
     #: on held-out synthetic trials (seeds 97001 at 1920x1080 and 97002 at 640x480, 7,438 frames,
     #: the network's prior): the posterior's 1 sd covered 24 % of the per-frame MKD errors, 3.5 sd
-    #: covers 68 % (fitted on either set alone it covers 39-92 % of the other's: rough). With the
-    #: lifter's prior 2.5 would do (68 %; 61-74 % across the sets).
+    #: covers 68 % (fitted on either set alone it covers 39-92 % of the other's: rough). Re-fitted
+    #: 2026-12-04 for the default since then (the shipped model, the wide-valgus lifter's prior) on
+    #: the Anny tuning sets 90021 and 90023 (6,151 stance-leg frames): 3.5 covers 68 % there (x0.99);
+    #: on the held-out Anny sets 97021-97023 it covers 63 % (84 % within 2 sd).
     posterior_inflation: float = 3.5
 
 

@@ -6,8 +6,8 @@ turns into metrics. The network's output is put in the lab by :func:`from_pose_s
 
 * ``placement="calibrated"`` (the default): the per-trial reconstruction
   (:func:`kneeview.analysis.reconstruction.reconstruct`) — each joint on the ray through its
-  2D keypoint, constant segment lengths, feet on the floor, smoothness, the network's 3D as
-  a prior on the segment directions — with a standard deviation per joint and a
+  2D keypoint, constant segment lengths, feet on the floor, smoothness, the bundled lifter's
+  3D (from the 2D sequence) as a prior on the segment directions — with a standard deviation per joint and a
   reliability flag per frame;
 * ``placement="raw"``: the network's own 3D rotated into the lab and translated so that it
   reprojects best (:func:`kneeview.analysis.frames.locate_mid_hip`), for comparison.
@@ -78,10 +78,10 @@ def from_pose_sequence(seq, camera, rate_hz: float, placement: str = "calibrated
         from ..analysis.reconstruction import reconstruct
 
         with one_blas_thread():
-            # the network's 3D as the direction prior: the temporal lifter's (prior="lifter") gives
-            # lower median errors on held-out trials but shrinks strong valgus towards its training
-            # data's typical values (the demo's 70 mm right knee reads 32 mm, the left 29 instead of 6)
-            recon = reconstruct(seq.keypoints_px, seq.joints_cam_m, seq.confidence, camera, rate_hz, prior="network")
+            # the bundled temporal lifter's 3D as the direction prior (the network's own when there is
+            # none): chosen on tuning sets of human bodies over the network's prior, whose strong knees
+            # read closer but whose healthy knees gave false peaks up to 112 mm (README, "Which prior")
+            recon = reconstruct(seq.keypoints_px, seq.joints_cam_m, seq.confidence, camera, rate_hz, prior="auto")
         joints = recon.joints_lab_mm
     else:
         hip = locate_mid_hip(seq.joints_cam_m, seq.keypoints_px, camera, seq.confidence)

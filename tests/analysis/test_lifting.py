@@ -130,3 +130,25 @@ def test_reconstruction_with_the_lifter_prior(shipped, trial):
 def test_bundled_lifter_loads_once(shipped):
     assert bundled_lifter() is bundled_lifter()
     assert bundled_lifter().n_parameters == shipped.n_parameters < 400_000
+
+
+def test_the_calibrated_placement_takes_the_bundled_lifters_prior(shipped, trial):
+    """What the app and ``kneeview export --source model`` read: the reconstruction with the bundled
+    lifter's directions, not the network's (here a network whose depth is stretched 1.4x)."""
+    from types import SimpleNamespace
+
+    from kneeview.session.inputs import from_pose_sequence
+
+    joints, cam, fps = trial
+    kp = cam.project(joints)
+    rel = cam.world_to_camera(joints)
+    rel = rel - rel[:, list(HIPS)].mean(1, keepdims=True)
+    rel[..., 2] *= 1.4
+    conf = np.ones(kp.shape[:2])
+    seq = SimpleNamespace(keypoints_px=kp, joints_cam_m=rel / 1000, confidence=conf, frame_index=np.arange(len(kp)),
+                          model={}, source="model")
+    placed = from_pose_sequence(seq, cam, fps).joints_lab_mm
+    with_lifter = reconstruct(kp, rel / 1000, conf, cam, fps, prior="lifter", lifter=shipped).joints_lab_mm
+    with_network = reconstruct(kp, rel / 1000, conf, cam, fps, prior="network").joints_lab_mm
+    np.testing.assert_allclose(placed, with_lifter, atol=1e-6)
+    assert np.nanmax(np.abs(placed - with_network)) > 10.0
