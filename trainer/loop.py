@@ -85,17 +85,23 @@ class BudgetPlan:
     t0: float | None = None
     i0: int = 0
 
+    def due(self, it: int) -> bool:
+        """Whether iteration ``it`` re-plans: the same iterations in every process (no clock read)."""
+        if self.t0 is None:
+            return False
+        timed = it - self.i0
+        return timed >= self.first and (timed - self.first) % self.every == 0
+
     def update(self, it: int, elapsed_s: float, now: float, current: int) -> int:
         """The plan after iteration ``it`` (``elapsed_s`` of the run's budget used; ``current``: the plan so far)."""
         if self.t0 is None:
             if it >= self.skip:
                 self.t0, self.i0 = now, it
             return current
-        timed = it - self.i0
-        if timed < self.first or (timed - self.first) % self.every:
+        if not self.due(it):
             return current
         remaining = self.budget_s * (1.0 - self.reserve) - elapsed_s
-        return planned_iterations(self.n_max, it, (now - self.t0) / timed, remaining)
+        return planned_iterations(self.n_max, it, (now - self.t0) / (it - self.i0), remaining)
 
 
 @dataclass
@@ -222,9 +228,11 @@ def train(model, loader, sampler, cfg: TrainConfig, dist: Dist, run_dir: Path, s
                 sched.step()
                 it += 1
                 if budget is not None:
-                    plan[0] = dist.agree(budget.update(it, clock.elapsed_s(), time.time(), plan[0]))
-                    if progress is not None:
-                        progress.replan(g + plan[0])
+                    new_plan = budget.update(it, clock.elapsed_s(), time.time(), plan[0])
+                    if budget.due(it):  # rank 0's plan, broadcast only when one is made
+                        plan[0] = dist.agree(new_plan)
+                        if progress is not None:
+                            progress.replan(g + plan[0])
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise RuntimeError(f"loss became {value} at iteration {g + it}; lower the learning rate")
