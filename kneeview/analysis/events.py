@@ -194,12 +194,18 @@ def _leg_length(joints) -> float:
     return float(np.mean(lengths)) if lengths else 850.0
 
 
-def detect_drop_jump(joints_lab_mm, rate_hz: float) -> Events:
+def detect_drop_jump(joints_lab_mm, rate_hz: float, contact=None) -> Events:
+    """Drop-jump events; with ``contact`` (T, 2) floor contacts (a single-view reconstruction's,
+    read from the image), from those: see :func:`_drop_jump_from_contact`."""
     ev = Events(DROP_JUMP, {k: None for k in DROP_JUMP_EVENTS})
     joints = np.asarray(joints_lab_mm, dtype=np.float64)
     if len(joints) < 3:
         ev.notes.append("too few frames")
         return ev
+    if contact is not None:
+        found = _drop_jump_from_contact(ev, joints, rate_hz, np.asarray(contact, bool))
+        if found:
+            return found
     ankles, pelvis, noise = _heights(joints, rate_hz, with_noise=True)
     valid = _valid_feet(joints)
     if not valid.any():
@@ -223,6 +229,41 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float) -> Events:
     to_band = next((a for (v, a, b) in runs if not v and a > ic), None)
     if to is None or (to_band is not None and any(v for (v, a, b) in runs if to_band < a < to)):
         to = to_band  # a low rebound, or a landing in between: the contact band decides
+    ev.frames["take_off"] = to
+    if to is not None:
+        ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)
+    stop = to if to is not None else len(joints)
+    if np.isfinite(pelvis[ic:stop]).any():
+        ev.frames["deepest"] = ic + int(np.nanargmin(pelvis[ic:stop]))
+    return ev
+
+
+def _drop_jump_from_contact(ev, joints, rate_hz, contact):
+    """Drop-jump events from given floor contacts, or None when they show no landing.
+
+    A single-view reconstruction's ankle heights drift by centimetres within a trial, so "within
+    a band of the trial's lowest level" can miss a deep landing that floats above the second
+    one; its contacts come from the image instead (``Reconstruction.contact``). Initial contact:
+    the first contact that does not start the trial (standing on the box is not "low");
+    take-off: both ankles a heel raise above their level in that contact (median height there);
+    second landing: the next contact after take-off; deepest: the lowest pelvis in between.
+    """
+    if contact.shape != (len(joints), 2):
+        raise ValueError(f"contact must be ({len(joints)}, 2), got {contact.shape}")
+    ankles, pelvis = _heights(joints, rate_hz)
+    min_len = max(2, int(round(MIN_STATE_S * rate_hz)))
+    runs = _runs(_clean(contact.any(axis=1), min_len))
+    landing = next(((a, b) for (v, a, b) in runs if v and a > 0), None)
+    if landing is None:
+        return None
+    ic, ic_end = landing
+    ev.frames["initial_contact"] = ic
+    with np.errstate(invalid="ignore"):
+        floors = np.array([np.nanmedian(ankles[ic:ic_end, f]) if np.isfinite(ankles[ic:ic_end, f]).any() else np.nan
+                           for f in range(2)])
+        lift = TAKE_OFF_RISE * _leg_length(joints)
+        up = _clean((ankles > floors + lift).all(axis=1), min_len)
+    to = next((a for (v, a, b) in _runs(up) if v and a > ic), None)
     ev.frames["take_off"] = to
     if to is not None:
         ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)
@@ -301,13 +342,15 @@ def detect_task(joints_lab_mm, rate_hz: float) -> str | None:
     return None
 
 
-def detect_events(joints_lab_mm, rate_hz: float, task=None) -> Events:
-    """Events for ``task`` (any alias, or None to detect it from the kinematics)."""
+def detect_events(joints_lab_mm, rate_hz: float, task=None, contact=None) -> Events:
+    """Events for ``task`` (any alias, or None to detect it from the kinematics); ``contact``
+    (T, 2) the feet's floor contacts where known otherwise than from the heights (a drop jump's
+    landing and rebound are then read from them)."""
     task = normalise_task(task)
     if task is None:
         task = detect_task(joints_lab_mm, rate_hz)
     if task == DROP_JUMP:
-        return detect_drop_jump(joints_lab_mm, rate_hz)
+        return detect_drop_jump(joints_lab_mm, rate_hz, contact)
     if task == SINGLE_LEG_SQUAT:
         return detect_single_leg_squat(joints_lab_mm, rate_hz)
     return Events(None, {}, notes=["task not recognised: no events"])

@@ -60,13 +60,15 @@ def _check_array(a, shape_tail, name):
 
 
 def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_hz: float | None = 6.0,
-            frame_index=None, order: int = 2) -> TrialAnalysis:
+            frame_index=None, order: int = 2, contact=None) -> TrialAnalysis:
     """Filter, compute metrics, detect events and peaks.
 
     ``joints_lab_mm`` (T, 6, 3) lab frame, mm, NaN where unknown; ``keypoints_px`` optional
     (T, 6, 2) raw-image pixels (the 2D metrics are computed from them); ``task`` any alias of
     ``drop_jump``/``single_leg_squat`` or None to detect it; ``cutoff_hz`` None for no
-    filtering; ``frame_index`` the video frame of each row (default 0..T-1, time = frame / rate).
+    filtering; ``frame_index`` the video frame of each row (default 0..T-1, time = frame / rate);
+    ``contact`` (T, 2) the feet's floor contacts when known otherwise (the calibrated
+    reconstruction's, read from the image): the events use them.
     """
     joints = _check_array(joints_lab_mm, (J.N_JOINTS, 3), "joints_lab_mm")
     T = len(joints)
@@ -95,7 +97,7 @@ def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_
 
     filtered = lowpass(joints, rate_hz, cutoff_hz, order)
     kp = lowpass(kp_raw, rate_hz, cutoff_hz, order) if kp_raw is not None else None
-    events = detect_events(joints, rate_hz, task)
+    events = detect_events(joints, rate_hz, task, contact)
     ref = events.reference_frame
     metrics = knee_metrics_3d(filtered, ref)
     if kp is not None:

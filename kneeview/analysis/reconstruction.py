@@ -19,8 +19,9 @@ deviation:
   trial (started at the median of the network's lengths, weakly held to it);
 * the feet on the floor: an ankle joint centre is never below the trial's ankle contact
   height (one unknown, bounded above the floor) by more than ``floor_tolerance_mm`` (a soft
-  hinge); while in contact (from a first solve without these terms: ankle slow and near its
-  lowest level for ``min_contact_s``) it is at that height and does not slide;
+  hinge); while in contact (from a first solve without these terms: ankle still in the image
+  and near its lowest level for ``min_contact_s``, see :func:`detect_contact`; less
+  ``contact_pin_trim`` frames at each end of a contact) it is at that height and does not slide;
 * temporal smoothness: second differences scaled by ``rate_hz**2`` (an acceleration, mm/s^2,
   in units of the athlete's size); Cauchy loss, so landing impacts are not smoothed away.
 
@@ -100,9 +101,28 @@ class ReconstructionSettings:
     floor_tolerance_mm: float = 10.0  # how far an ankle may sink below the contact height
     min_ankle_height_mm: float = 20.0  # lowest ankle contact height above the floor
     max_ankle_height_mm: float = 250.0
-    contact_speed_mm_s: float = 250.0  # "slow": ankle speed below this
-    contact_from_2d: bool = True  # "slow" from the ankle's 2D speed (see detect_contact)
+    contact_speed_mm_s: float = 250.0  # "slow" without 2D keypoints: 3D ankle speed below this
+    contact_from_2d: bool = True  # "still" from the ankle's 2D track (see detect_contact)
+    #: "still" in the image: the ankle's 2D points over a window of still_window_s lie within
+    #: still_radius_mm (at the ankle's depth) of their mean. The network's ankle jitters by
+    #: 200-300 mm/s in a deep landing (its 2D speed said "moving" and the landing was missed);
+    #: a window's spread is immune to that, while a flying foot leaves the radius within a frame or two
+    still_window_s: float = 0.1
+    still_radius_mm: float = 30.0
+    #: a still run's ends are cut where the ankle leaves its settled position (the run's median) by
+    #: more than 2.5 x the run's own jitter (robust sd), at least settled_min_mm: a heel rise
+    #: moves the ankle centre ~50 mm before the toes leave, and pinning it to the floor cost a
+    #: noise-free trial 20 mm of knee position
+    settled_min_mm: float = 8.0
     contact_height_mm: float = 50.0  # "low": within this of the ankle's lowest level
+    #: ... or, while both feet are still and level with each other (within contact_pair_diff_mm),
+    #: within contact_pair_height_mm: a two-footed landing whose single-view heights float
+    #: above the trial's lowest level (the other foot keeps a squat's lifted foot out)
+    contact_pair_height_mm: float = 150.0
+    contact_pair_diff_mm: float = 40.0
+    #: the frames held on the floor are the contact minus this many at each end of a run
+    #: (touch-down and heel rise, the least certain; a wrongly pinned rising heel shrank a trial)
+    contact_pin_trim: int = 2
     min_contact_s: float = 0.08
     robust_px: float = 3.0  # soft-L1 knee of the 2D residuals, in sigma units
     robust_direction: float = 2.0
@@ -131,7 +151,7 @@ class Reconstruction:
     segment_lengths_mm: dict  # SEGMENTS name -> fitted length, mm
     segment_lengths_sd_mm: dict
     ankle_contact_height_mm: float  # the trial's ankle joint centre height in floor contact
-    contact: np.ndarray  # (T, 2) bool: right, left ankle in floor contact
+    contact: np.ndarray  # (T, 2) bool: right, left ankle in floor contact (detect_contact; the events read it)
     reliable: np.ndarray  # (T,) bool
     residual_2d: np.ndarray  # (T,) RMS reprojection residual per frame, in units of sigma_px (NaN: no 2D)
     bridged: np.ndarray  # (T,) bool: no detection, filled by the smoothness (short gaps)
@@ -669,7 +689,8 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     contact = detect_contact(lowpass(X1, rate_hz, min(6.0, 0.2 * rate_hz)), rate_hz, floor_mm, st,
                              uv_corr=np.where(obs[..., None], cor, np.nan)[sl] if st.contact_from_2d else None,
                              camera=camera)
-    hz = X1[:, list(ANKLES), 2][contact]
+    pinned = _trim_runs(contact, st.contact_pin_trim)
+    hz = X1[:, list(ANKLES), 2][pinned]
     h0 = float(np.median(hz)) if hz.size else float(np.nanmin(X1[:, list(ANKLES), 2]))
 
     # pass 2: everything
@@ -689,7 +710,7 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     # the contacts with the prior's small biases (a 20 mm ankle bias cost 600 mm of depth on a test trial)
     st2 = st if sigma_direction_2 == st.sigma_direction else ReconstructionSettings(
         **{**st.__dict__, "sigma_direction": sigma_direction_2})
-    p2 = _Problem(uv, weight, dlab, dok, lengths0, camera, rate_hz, st2, sigma_px, contact=contact, with_floor=True,
+    p2 = _Problem(uv, weight, dlab, dok, lengths0, camera, rate_hz, st2, sigma_px, contact=pinned, with_floor=True,
                   floor_mm=floor_mm)
     r2 = solve(p2, np.concatenate([X2_0.ravel(), k * L1, [h0]]))
     X2, L2, h2 = p2.unpack(r2.x)
@@ -746,29 +767,41 @@ def _empty_result(T, rate_hz, st):
 
 def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: ReconstructionSettings | None = None,
                    uv_corr=None, camera=None) -> np.ndarray:
-    """(T, 2) bool, right and left ankle in floor contact: slow and near the trial's lowest ankle level.
+    """(T, 2) bool, right and left ankle in floor contact: still and near the trial's lowest ankle level.
 
-    The lowest level is a low percentile of both ankles' heights (one floor, one pair of
-    shoes); a contact must last ``min_contact_s``. With the undistorted 2D keypoints
-    ``uv_corr`` (T, 6, 2) and the ``camera``, "slow" is read from the image (the 2D speed
-    times depth over focal length): a planted foot does not move in the image, while a
-    single-view 3D ankle also moves along its ray wherever the depth is uncertain.
+    With the undistorted 2D keypoints ``uv_corr`` (T, 6, 2) and the ``camera``, "still" is read
+    from the image: a planted foot does not move in the image, while a single-view 3D ankle also
+    moves along its ray wherever the depth is uncertain. A frame is still when it belongs to a
+    window of ``still_window_s`` whose 2D points lie within ``still_radius_mm`` (pixels times the
+    ankle's median depth over the focal length) of the window's mean. Without 2D, "slow" is the
+    3D ankle speed under ``contact_speed_mm_s``.
+
+    "Low": within ``contact_height_mm`` of the lowest level (a low percentile of both ankles'
+    heights over the still frames: one floor, one pair of shoes), or within
+    ``contact_pair_height_mm`` while the other foot is still too and level with this one.
+    A contact must last ``min_contact_s``.
     """
     st = settings or ReconstructionSettings()
     X = np.asarray(joints_lab_mm, float)
     ank = X[:, list(ANKLES)]  # (T, 2, 3)
     if uv_corr is not None and camera is not None:
         depth = ((ank - np.asarray(camera.position_mm, float)) @ np.asarray(camera.R, float).T)[..., 2]
-        uv = lowpass(np.asarray(uv_corr, float)[:, list(ANKLES)], rate_hz, min(6.0, 0.2 * rate_hz))  # gaps bridged
-        speed = np.linalg.norm(np.gradient(uv, axis=0), axis=-1) * rate_hz * depth / float(camera.focal_length_px)
+        uv = np.asarray(uv_corr, float)[:, list(ANKLES)]
+        uv = _interpolate_frames(uv, np.isfinite(uv).all(axis=(1, 2)))  # short gaps bridged
+        mm = uv * (np.nanmedian(depth, axis=0) / float(camera.focal_length_px))[None, :, None]
+        win = max(2, int(round(st.still_window_s * rate_hz)))
+        slow = np.stack([_still(mm[:, a], win, st.still_radius_mm) for a in range(2)], axis=1)
+        slow = np.stack([_settled(mm[:, a], slow[:, a], st.settled_min_mm) for a in range(2)], axis=1)
     else:
         speed = np.linalg.norm(np.gradient(ank, axis=0) * rate_hz, axis=-1)
+        slow = speed < st.contact_speed_mm_s
     z = ank[..., 2]
-    slow = speed < st.contact_speed_mm_s
     if not slow.any():
         return np.zeros(z.shape, bool)
     level = np.percentile(z[slow], 5)
     low = z < level + st.contact_height_mm
+    level_pair = (np.abs(z[:, 0] - z[:, 1]) < st.contact_pair_diff_mm)[:, None]
+    low |= (z < level + st.contact_pair_height_mm) & slow[:, ::-1] & level_pair
     cand = slow & low
     out = np.zeros_like(cand)
     min_len = max(2, int(round(st.min_contact_s * rate_hz)))
@@ -776,6 +809,49 @@ def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: Reconstructio
         for s, e in _runs(cand[:, a]):
             if e - s >= min_len:
                 out[s:e, a] = True
+    return out
+
+
+def _still(points, win, radius):
+    """(T,) bool: the frame lies in a window of ``win`` + 1 frames whose ``points`` (T, 2) are all
+    within ``radius`` of the window's mean."""
+    T = len(points)
+    out = np.zeros(T, bool)
+    if T <= win:
+        return out
+    w = np.lib.stride_tricks.sliding_window_view(points, win + 1, axis=0)  # (T - win, 2, win + 1)
+    spread = np.linalg.norm(w - w.mean(axis=-1, keepdims=True), axis=1).max(axis=-1)
+    for s in np.flatnonzero(spread < radius):
+        out[s:s + win + 1] = True
+    return out
+
+
+def _settled(points, still, min_mm):
+    """``still`` (T,) with each run's end frames dropped while their ``points`` (T, 2) lie further
+    from the run's median than 2.5 x the run's robust spread (at least ``min_mm``)."""
+    out = np.array(still, bool, copy=True)
+    for s, e in _runs(still):
+        p = points[s:e]
+        d = np.linalg.norm(p - np.median(p, axis=0), axis=-1)
+        tol = max(min_mm, 2.5 * 1.4826 * float(np.median(d)))
+        ok = np.flatnonzero(d <= tol)
+        out[s:e] = False
+        if ok.size:
+            out[s + ok[0]:s + ok[-1] + 1] = True
+    return out
+
+
+def _trim_runs(mask, n):
+    """``mask`` (T, k) with ``n`` frames removed at each end of every run of True (runs touching
+    the ends of the trial keep those ends); runs left shorter than 2 frames vanish."""
+    out = np.zeros_like(mask)
+    T = len(mask)
+    for a in range(mask.shape[1]):
+        for s, e in _runs(mask[:, a]):
+            s2 = s + n if s > 0 else s
+            e2 = e - n if e < T else e
+            if e2 - s2 >= 2:
+                out[s2:e2, a] = True
     return out
 
 

@@ -85,3 +85,29 @@ def test_events_survive_a_trial_with_a_missing_leg_and_all_nan():
     assert detect_events(empty, 100.0, task="dj").frames["initial_contact"] is None
     assert detect_events(empty, 100.0, task="sls").frames["deepest"] is None
     assert detect_events(empty, 100.0).task is None
+
+
+def test_a_floating_landing_is_found_from_the_floor_contacts():
+    """A single-view reconstruction can float a deep landing above the trial's lowest ankle level (here
+    70 mm, the whole body): from the heights alone its initial contact is missed and found at the second
+    landing; with the feet's floor contacts given (as the reconstruction reads them from the image) every
+    event is within 30 ms of the truth, and the ground-truth path (no contacts) is unchanged."""
+    rate = 100.0
+    joints, truth = drop_jump(rate_hz=rate, box_mm=300.0, depth_mm=250.0, facing_deg=20.0)
+    ic, to, land2 = truth["initial_contact"], truth["take_off"], truth["second_landing"]
+    floated = joints.copy()
+    ramp = np.clip(np.minimum(np.arange(len(joints)) - (ic - 5), to + 5 - np.arange(len(joints))) / 5.0, 0.0, 1.0)
+    floated[..., 2] += 70.0 * ramp[:, None]
+    premise = detect_events(floated, rate, task="dj")
+    assert premise.frames["initial_contact"] >= land2 - 3, premise.frames  # the missed landing
+    contact = np.zeros((len(joints), 2), bool)
+    contact[ic:to - 10] = True  # flat-footed (the heels rise over the last 0.1 s)
+    contact[land2:] = True
+    ev = detect_events(floated, rate, task="dj", contact=contact)
+    assert_events_near(ev, truth, rate, 0.030)
+    assert_events_near(detect_events(joints, rate, task="dj"), truth, rate, 0.030)
+    # contacts that show no landing (nothing after the first frame): the heights decide, as without them
+    none = detect_events(floated, rate, task="dj", contact=np.zeros((len(joints), 2), bool))
+    assert none.frames == premise.frames
+    with pytest.raises(ValueError):
+        detect_events(floated, rate, task="dj", contact=contact[:-1])

@@ -283,3 +283,59 @@ def test_analytic_jacobian_matches_finite_differences(trial):
         e[i] = h
         fd = (p.residuals(x + e) - p.residuals(x - e)) / (2 * h)
         np.testing.assert_allclose(J[:, i], fd, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(fd).max()), err_msg=f"variable {i}")
+
+
+def _uv(cam, joints):
+    return cam.undistort_points(cam.project(joints).reshape(-1, 2)).reshape(len(joints), -1, 2)
+
+
+def test_contact_survives_the_networks_ankle_jitter(trial):
+    """A planted ankle whose 2D keypoint wobbles by 15 mm (3 Hz, as the network's does in a deep
+    landing: 2D speeds over the 250 mm/s a speed rule allows) is still in contact: a window's spread
+    is what counts, not the speed; a flying ankle never counts."""
+    from kneeview.analysis.reconstruction import ReconstructionSettings, detect_contact
+
+    joints, _ = trial
+    cam = make_camera()
+    truth = detect_contact(joints, RATE)
+    uv = _uv(cam, joints)
+    depth = ((joints[:, list(ANKLES)] - cam.position_mm) @ cam.R.T)[..., 2]
+    amp_px = 15.0 * cam.focal_length_px / depth  # 15 mm at the ankle's depth
+    t = np.arange(len(joints)) / RATE
+    wobble = np.stack([np.sin(2 * np.pi * 3.0 * t), np.cos(2 * np.pi * 3.0 * t + 0.7)], axis=-1)
+    uv[:, list(ANKLES)] += amp_px[..., None] * wobble[:, None, :]
+    speed = np.linalg.norm(np.gradient(uv[:, list(ANKLES)], axis=0), axis=-1) * RATE * depth / cam.focal_length_px
+    assert np.median(speed[truth]) > ReconstructionSettings().contact_speed_mm_s  # a speed rule says "moving"
+    found = detect_contact(joints, RATE, uv_corr=uv, camera=cam)
+    assert found[truth].mean() > 0.9, found[truth].mean()
+    flight = joints[:, list(ANKLES), 2] > joints[:, list(ANKLES), 2].min() + 100
+    assert not found[flight].any()
+
+
+def test_a_floating_two_footed_landing_is_in_contact_and_a_lifted_foot_is_not(trial):
+    """Single-view heights can float a landing 100 mm above the trial's lowest level (the image still
+    shows both feet planted): both feet still and level with each other count as in contact within
+    contact_pair_height_mm. A squat's lifted foot, held still 100 mm above the stance foot, never does."""
+    from analysis_fixtures import single_leg_squat
+
+    from kneeview.analysis.reconstruction import ReconstructionSettings, _runs, detect_contact
+
+    joints, _ = trial
+    cam = make_camera()
+    truth = detect_contact(joints, RATE)
+    first = _runs(truth.any(axis=1))[0]
+    floated = joints.copy()
+    floated[first[0]:first[1], :, 2] += 100.0  # the 3D floats; the 2D (the image) does not
+    uv = _uv(cam, joints)
+    found = detect_contact(floated, RATE, uv_corr=uv, camera=cam)
+    landing = truth[first[0]:first[1]]
+    assert found[first[0]:first[1]][landing].mean() > 0.8
+    alone = detect_contact(floated, RATE, settings=ReconstructionSettings(contact_pair_height_mm=0.0), uv_corr=uv, camera=cam)
+    assert not alone[first[0]:first[1]].any()  # without the pair rule the landing is missed
+
+    squat, _ = single_leg_squat(rate_hz=RATE, stance="left", free_foot_mm=100.0, facing_deg=-125.0)
+    found = detect_contact(squat, RATE, uv_corr=_uv(cam, squat), camera=cam)
+    assert found[:, 1].mean() > 0.9 and not found[:, 0].any()
+    loose = detect_contact(squat, RATE, settings=ReconstructionSettings(contact_pair_diff_mm=150.0), uv_corr=_uv(cam, squat),
+                           camera=cam)
+    assert loose[:, 0].any()  # the level-with-each-other condition is what keeps it off
