@@ -12,6 +12,10 @@ Drop jump (``"drop_jump"``): the athlete stands on a box, drops, lands, rebounds
 * ``deepest``: lowest pelvis (mid-hip height) between initial contact and take-off (the
   frame of maximum knee flexion is among the per-trial peaks).
 
+Given the feet's floor contacts (``contact``: a single-view reconstruction's, read from the
+image, whose heights can float by centimetres within a trial), initial contact and the second
+landing are read from them and take-off from the rise above the landing's own ankle level.
+
 Single-leg squat (``"single_leg_squat"``): the stance leg is the one whose ankle stays
 lower (the free foot is held up); ``deepest`` is the lowest pelvis; ``start`` and ``end``
 are where the pelvis's vertical speed falls below 10 % of its peak (at least 10 mm/s),
