@@ -32,6 +32,7 @@ start has no sharp onset), deepest within 10 ms.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,11 +207,9 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float, contact=None) -> Events:
     if len(joints) < 3:
         ev.notes.append("too few frames")
         return ev
-    if contact is not None:
-        found = _drop_jump_from_contact(ev, joints, rate_hz, np.asarray(contact, bool))
-        if found:
-            return found
     ankles, pelvis, noise = _heights(joints, rate_hz, with_noise=True)
+    if contact is not None and _drop_jump_from_contact(ev, joints, ankles, pelvis, rate_hz, np.asarray(contact, bool)):
+        return ev
     valid = _valid_feet(joints)
     if not valid.any():
         ev.notes.append("no ankle joint centre in the trial")
@@ -233,17 +232,24 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float, contact=None) -> Events:
     to_band = next((a for (v, a, b) in runs if not v and a > ic), None)
     if to is None or (to_band is not None and any(v for (v, a, b) in runs if to_band < a < to)):
         to = to_band  # a low rebound, or a landing in between: the contact band decides
-    ev.frames["take_off"] = to
-    if to is not None:
-        ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)
-    stop = to if to is not None else len(joints)
-    if np.isfinite(pelvis[ic:stop]).any():
-        ev.frames["deepest"] = ic + int(np.nanargmin(pelvis[ic:stop]))
+    _rebound(ev, ic, to, runs, pelvis)
     return ev
 
 
-def _drop_jump_from_contact(ev, joints, rate_hz, contact):
-    """Drop-jump events from given floor contacts, or None when they show no landing.
+def _rebound(ev, ic, to, runs, pelvis):
+    """Set take-off ``to``, the second landing (the next contact run of ``runs`` after it) and the
+    deepest frame (lowest pelvis between initial contact ``ic`` and take-off, or the end)."""
+    ev.frames["take_off"] = to
+    if to is not None:
+        ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)
+    stop = to if to is not None else len(pelvis)
+    if np.isfinite(pelvis[ic:stop]).any():
+        ev.frames["deepest"] = ic + int(np.nanargmin(pelvis[ic:stop]))
+
+
+def _drop_jump_from_contact(ev, joints, ankles, pelvis, rate_hz, contact) -> bool:
+    """Drop-jump events from given floor contacts into ``ev``; False (``ev`` untouched) when they
+    show no landing. ``ankles``, ``pelvis``: the smoothed heights of :func:`_heights`.
 
     A single-view reconstruction's ankle heights drift by centimetres within a trial, so "within
     a band of the trial's lowest level" can miss a deep landing that floats above the second
@@ -254,27 +260,20 @@ def _drop_jump_from_contact(ev, joints, rate_hz, contact):
     """
     if contact.shape != (len(joints), 2):
         raise ValueError(f"contact must be ({len(joints)}, 2), got {contact.shape}")
-    ankles, pelvis = _heights(joints, rate_hz)
     min_len = max(2, int(round(MIN_STATE_S * rate_hz)))
     runs = _runs(_clean(contact.any(axis=1), min_len))
     landing = next(((a, b) for (v, a, b) in runs if v and a > 0), None)
     if landing is None:
-        return None
+        return False
     ic, ic_end = landing
     ev.frames["initial_contact"] = ic
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a foot unseen throughout the landing: NaN level
+        floors = np.nanmedian(ankles[ic:ic_end], axis=0)
     with np.errstate(invalid="ignore"):
-        floors = np.array([np.nanmedian(ankles[ic:ic_end, f]) if np.isfinite(ankles[ic:ic_end, f]).any() else np.nan
-                           for f in range(2)])
-        lift = TAKE_OFF_RISE * _leg_length(joints)
-        up = _clean((ankles > floors + lift).all(axis=1), min_len)
-    to = next((a for (v, a, b) in _runs(up) if v and a > ic), None)
-    ev.frames["take_off"] = to
-    if to is not None:
-        ev.frames["second_landing"] = next((a for (v, a, b) in runs if v and a > to), None)
-    stop = to if to is not None else len(joints)
-    if np.isfinite(pelvis[ic:stop]).any():
-        ev.frames["deepest"] = ic + int(np.nanargmin(pelvis[ic:stop]))
-    return ev
+        up = _clean((ankles > floors + TAKE_OFF_RISE * _leg_length(joints)).all(axis=1), min_len)
+    _rebound(ev, ic, next((a for (v, a, b) in _runs(up) if v and a > ic), None), runs, pelvis)
+    return True
 
 
 # ----------------------------------------------------------------------------- single-leg squat

@@ -802,14 +802,7 @@ def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: Reconstructio
     low = z < level + st.contact_height_mm
     level_pair = (np.abs(z[:, 0] - z[:, 1]) < st.contact_pair_diff_mm)[:, None]
     low |= (z < level + st.contact_pair_height_mm) & slow[:, ::-1] & level_pair
-    cand = slow & low
-    out = np.zeros_like(cand)
-    min_len = max(2, int(round(st.min_contact_s * rate_hz)))
-    for a in range(2):
-        for s, e in _runs(cand[:, a]):
-            if e - s >= min_len:
-                out[s:e, a] = True
-    return out
+    return _trim_runs(slow & low, 0, min_len=max(2, int(round(st.min_contact_s * rate_hz))))
 
 
 def _still(points, win, radius):
@@ -841,16 +834,16 @@ def _settled(points, still, min_mm):
     return out
 
 
-def _trim_runs(mask, n):
+def _trim_runs(mask, n, min_len=2):
     """``mask`` (T, k) with ``n`` frames removed at each end of every run of True (runs touching
-    the ends of the trial keep those ends); runs left shorter than 2 frames vanish."""
+    the ends of the trial keep those ends); runs left shorter than ``min_len`` frames vanish."""
     out = np.zeros_like(mask)
     T = len(mask)
     for a in range(mask.shape[1]):
         for s, e in _runs(mask[:, a]):
             s2 = s + n if s > 0 else s
             e2 = e - n if e < T else e
-            if e2 - s2 >= 2:
+            if e2 - s2 >= min_len:
                 out[s2:e2, a] = True
     return out
 
