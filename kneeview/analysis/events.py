@@ -345,11 +345,20 @@ def detect_task(joints_lab_mm, rate_hz: float) -> str | None:
     return None
 
 
-def detect_events(joints_lab_mm, rate_hz: float, task=None, contact=None) -> Events:
+def detect_events(joints_lab_mm, rate_hz: float, task=None, contact=None, heights=None) -> Events:
     """Events for ``task`` (any alias, or None to detect it from the kinematics); ``contact``
     (T, 2) the feet's floor contacts where known otherwise than from the heights (a drop jump's
-    landing and rebound are then read from them)."""
+    landing and rebound are then read from them); ``heights`` (T, 6) the joints' heights (mm)
+    where known better than the trajectories' own (a single view's, read from the image:
+    ``Reconstruction.heights_mm``): every event then reads them."""
     task = normalise_task(task)
+    if heights is not None:
+        joints_lab_mm = np.array(joints_lab_mm, dtype=np.float64, copy=True)
+        h = np.asarray(heights, dtype=np.float64)
+        if h.shape != joints_lab_mm.shape[:2]:
+            raise ValueError(f"heights must be {joints_lab_mm.shape[:2]}, got {h.shape}")
+        known = np.isfinite(joints_lab_mm[..., 2])
+        joints_lab_mm[..., 2] = np.where(known & np.isfinite(h), h, joints_lab_mm[..., 2])
     if task is None:
         task = detect_task(joints_lab_mm, rate_hz)
     if task == DROP_JUMP:

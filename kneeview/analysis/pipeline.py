@@ -60,7 +60,7 @@ def _check_array(a, shape_tail, name):
 
 
 def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_hz: float | None = 6.0,
-            frame_index=None, order: int = 2, contact=None) -> TrialAnalysis:
+            frame_index=None, order: int = 2, contact=None, heights=None) -> TrialAnalysis:
     """Filter, compute metrics, detect events and peaks.
 
     ``joints_lab_mm`` (T, 6, 3) lab frame, mm, NaN where unknown; ``keypoints_px`` optional
@@ -68,7 +68,9 @@ def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_
     ``drop_jump``/``single_leg_squat`` or None to detect it; ``cutoff_hz`` None for no
     filtering; ``frame_index`` the video frame of each row (default 0..T-1, time = frame / rate);
     ``contact`` (T, 2) the feet's floor contacts when known otherwise (the calibrated
-    reconstruction's, read from the image): the events use them.
+    reconstruction's, read from the image): the events use them; ``heights`` (T, 6) the joints'
+    heights when known better than the trajectories' (the reconstruction's, read on the 2D rays):
+    the events read them too.
     """
     joints = _check_array(joints_lab_mm, (J.N_JOINTS, 3), "joints_lab_mm")
     T = len(joints)
@@ -97,7 +99,7 @@ def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_
 
     filtered = lowpass(joints, rate_hz, cutoff_hz, order)
     kp = lowpass(kp_raw, rate_hz, cutoff_hz, order) if kp_raw is not None else None
-    events = detect_events(joints, rate_hz, task, contact)
+    events = detect_events(joints, rate_hz, task, contact, heights)
     ref = events.reference_frame
     metrics = knee_metrics_3d(filtered, ref)
     if kp is not None:

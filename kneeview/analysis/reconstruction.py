@@ -124,6 +124,8 @@ class ReconstructionSettings:
     #: (touch-down and heel rise, the least certain; a wrongly pinned rising heel shrank a trial)
     contact_pin_trim: int = 2
     min_contact_s: float = 0.08
+    #: heights for the events (:func:`image_heights`): the camera depth low-passed at this cutoff
+    height_depth_cutoff_hz: float = 2.0
     robust_px: float = 3.0  # soft-L1 knee of the 2D residuals, in sigma units
     robust_direction: float = 2.0
     robust_acceleration: float = 3.0
@@ -152,6 +154,9 @@ class Reconstruction:
     segment_lengths_sd_mm: dict
     ankle_contact_height_mm: float  # the trial's ankle joint centre height in floor contact
     contact: np.ndarray  # (T, 2) bool: right, left ankle in floor contact (detect_contact; the events read it)
+    #: (T, 6) each joint's lab height (mm) read on its 2D keypoint's ray at the fit's low-passed
+    #: camera depth (:func:`image_heights`; the events read it); the fit's own height where no 2D
+    heights_mm: np.ndarray
     reliable: np.ndarray  # (T,) bool
     residual_2d: np.ndarray  # (T,) RMS reprojection residual per frame, in units of sigma_px (NaN: no 2D)
     bridged: np.ndarray  # (T,) bool: no detection, filled by the smoothness (short gaps)
@@ -748,12 +753,13 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     reliable = (np.isfinite(out).all(axis=(1, 2)) & ~bridged & (np.nan_to_num(resid, nan=np.inf) <= st.reliable_residual)
                 & (mean_conf >= st.reliable_confidence) & (np.nan_to_num(knee_sd, nan=np.inf) <= st.reliable_sd_mm))
     sd *= st.posterior_inflation
+    heights = image_heights(out, np.where(obs[..., None], cor, np.nan), camera, rate_hz, st.height_depth_cutoff_hz)
     names = list(SEGMENTS)
     return Reconstruction(
         joints_lab_mm=out, joints_sd_mm=sd,
         segment_lengths_mm={k: float(v) for k, v in zip(names, L2)},
         segment_lengths_sd_mm={k: float(np.sqrt(v)) for k, v in zip(names, var_g[:len(names)])},
-        ankle_contact_height_mm=float(h2), contact=contact_full, reliable=reliable, residual_2d=resid,
+        ankle_contact_height_mm=float(h2), contact=contact_full, heights_mm=heights, reliable=reliable, residual_2d=resid,
         bridged=bridged, sigma_px=sigma_px, residual_scale=float(np.sqrt(scale2)), rate_hz=rate_hz,
         solve_time_s=time.perf_counter() - t_start, settings=st, _posterior=post)
 
@@ -761,8 +767,29 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
 def _empty_result(T, rate_hz, st):
     nan = np.full((T, NJ, 3), np.nan)
     return Reconstruction(nan, nan.copy(), {k: float("nan") for k in SEGMENTS}, {k: float("nan") for k in SEGMENTS},
-                          float("nan"), np.zeros((T, 2), bool), np.zeros(T, bool), np.full(T, np.nan), np.zeros(T, bool),
+                          float("nan"), np.zeros((T, 2), bool), np.full((T, NJ), np.nan), np.zeros(T, bool), np.full(T, np.nan), np.zeros(T, bool),
                           float("nan"), float("nan"), float(rate_hz), 0.0, st, None)
+
+
+def image_heights(joints_lab_mm, uv_corr, camera, rate_hz: float, cutoff_hz: float = 2.0) -> np.ndarray:
+    """(T, 6) lab heights (mm) of the joints, read on the rays through their undistorted 2D
+    keypoints ``uv_corr`` (T, 6, 2; NaN: none) at the camera depth of ``joints_lab_mm`` (T, 6, 3)
+    low-passed at ``cutoff_hz``; the joints' own heights where there is no 2D.
+
+    A single view's depth is its least certain coordinate, and along a ray that is not level a
+    depth error is a height error: the fit's pelvis and ankle heights wobble frame to frame by
+    what its depth does (the lowest pelvis of a squat was found up to 15 frames off). The 2D
+    keypoint is precise frame to frame; with the depth held to its slow trend the height follows
+    the image, so the events (lowest pelvis, a heel's rise) are timed by what the camera sees.
+    """
+    X = np.asarray(joints_lab_mm, float)
+    C = np.asarray(camera.position_mm, float)
+    Rm = np.asarray(camera.R, float)
+    depth = lowpass(((X - C) @ Rm.T)[..., 2], rate_hz, min(cutoff_hz, 0.4 * rate_hz))
+    uv = np.asarray(uv_corr, float)
+    ray = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1) @ np.linalg.inv(np.asarray(camera.K, float)).T
+    on_ray = C + (depth[..., None] * ray) @ Rm  # camera -> lab: x_lab = R^T x_cam (row vectors: x @ R)
+    return np.where(np.isfinite(on_ray[..., 2]), on_ray[..., 2], X[..., 2])
 
 
 def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: ReconstructionSettings | None = None,

@@ -180,10 +180,11 @@ class Session:
             raise KneeViewInputError(None, f"unknown placement {placement!r} (expected {' or '.join(PLACEMENTS)})", "placement")
         task = task_for(self.recording, task)
         inputs = self.inputs(source, view_index, pose, placement, **estimate_kw)
-        contact = inputs.reconstruction.contact if inputs.reconstruction is not None else None
+        recon = inputs.reconstruction
         analysis = analyse(inputs.joints_lab_mm, inputs.rate_hz, inputs.keypoints_px, task=task,
                            cutoff_hz=cutoff_for(inputs.rate_hz, cutoff_hz), frame_index=inputs.frame_index,
-                           contact=contact)
+                           contact=None if recon is None else recon.contact,
+                           heights=None if recon is None else recon.heights_mm)
         sd = {}
         if inputs.reconstruction is not None and uncertainty_samples > 0:
             from ..analysis.reconstruction import metric_uncertainty

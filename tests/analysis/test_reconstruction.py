@@ -339,3 +339,39 @@ def test_a_floating_two_footed_landing_is_in_contact_and_a_lifted_foot_is_not(tr
     loose = detect_contact(squat, RATE, settings=ReconstructionSettings(contact_pair_diff_mm=150.0), uv_corr=_uv(cam, squat),
                            camera=cam)
     assert loose[:, 0].any()  # the level-with-each-other condition is what keeps it off
+
+
+def test_heights_read_on_the_rays_time_a_squat_where_the_depth_wobbles():
+    """A single view's depth wobbles along each joint's ray (a slow 40 mm drift, a 20 mm 3.5 Hz
+    wobble and 10 mm noise; the 2D untouched) and a lab camera mounted high turns that into height:
+    the fit's own pelvis height finds a squat's lowest point frames off. Read on the rays at the
+    low-passed depth (image_heights) the heights keep only the slow drift (within the same bound as
+    the fit's), lose the wobble, and the lowest pelvis comes within a frame, on every seed."""
+    from analysis_fixtures import single_leg_squat
+
+    from kneeview.analysis import detect_events
+    from kneeview.analysis.reconstruction import image_heights
+
+    rate = 100.0
+    squat, truth = single_leg_squat(rate_hz=rate, stance="right", facing_deg=-125.0)
+    cam = make_camera(position=(-2600.0, -3600.0, 2400.0))
+    ray = squat - cam.position_mm
+    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+    t = np.arange(len(squat))[:, None] / rate
+    off_fit, off_img = [], []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        wobble = (40.0 * np.sin(2 * np.pi * 0.3 * t + rng.uniform(0, 6, 6)) + 20.0 * np.sin(2 * np.pi * 3.5 * t + rng.uniform(0, 6, 6))
+                  + rng.normal(0.0, 10.0, squat.shape[:2]))
+        noisy = squat + ray * wobble[..., None]
+        heights = image_heights(noisy, _uv(cam, squat), cam, rate)
+        err_img, err_fit = heights - squat[..., 2], noisy[..., 2] - squat[..., 2]
+        assert np.percentile(np.abs(err_img), 95) < 25.0
+        rough = lambda e: np.std(np.diff(e, 2, axis=0))  # noqa: E731
+        assert rough(err_img) < 0.1 * rough(err_fit)
+        off_fit.append(abs(detect_events(noisy, rate, "sls").frames["deepest"] - truth["deepest"]))
+        off_img.append(abs(detect_events(noisy, rate, "sls", heights=heights).frames["deepest"] - truth["deepest"]))
+    assert max(off_img) <= 1, off_img
+    assert max(off_fit) >= 4, off_fit  # the premise: the fit's own heights miss it
+    nan_2d = np.full(squat.shape[:2] + (2,), np.nan)
+    assert np.allclose(image_heights(squat, nan_2d, cam, rate), squat[..., 2])  # no 2D: the joints' own heights
