@@ -15,6 +15,9 @@ Drop jump (``"drop_jump"``): the athlete stands on a box, drops, lands, rebounds
 Given the feet's floor contacts (``contact``: a single-view reconstruction's, read from the
 image, whose heights can float by centimetres within a trial), initial contact and the second
 landing are read from them and take-off from the rise above the landing's own ankle level.
+Given the joints' ``heights`` (a single-view reconstruction's, read on each keypoint's ray at
+the fit's slow depth: ``Reconstruction.heights_mm``), every event reads them instead of the
+trajectories' own heights, whose depth errors wobble frame to frame.
 
 Single-leg squat (``"single_leg_squat"``): the stance leg is the one whose ankle stays
 lower (the free foot is held up); ``deepest`` is the lowest pelvis; ``start`` and ``end``
