@@ -9,6 +9,7 @@ package reads them instead.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 import warnings
 from dataclasses import dataclass, field, replace
@@ -153,7 +154,9 @@ def check_structure(path) -> int | None:
 
     C3D readers trust the header's block pointers: ezc3d loops forever on a file cut inside
     its parameter section. This walks the header and every parameter record with bounds
-    checks first, so that a truncated or malformed file is a :class:`GroundTruthError`.
+    checks first, then the numbers ezc3d sizes its reading of the data with, so that a
+    truncated or malformed file is a :class:`GroundTruthError`, not a crashed or hung process
+    (ezc3d is C++: it trusts every length and count in the file).
     """
     path = Path(path)
     try:
@@ -184,18 +187,19 @@ def check_structure(path) -> int | None:
             section = fh.read(512 * n_blocks)
     except OSError as exc:
         raise GroundTruthError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    _walk_parameters(path, section, endian)
+    params = _walk_parameters(path, section, endian)
     words = struct.unpack(endian + "10H", head[:20])
     data_start = words[8]
     if data_start == 0 or (data_start - 1) * 512 < end:
         raise GroundTruthError(path, f"malformed C3D: the data start block ({data_start}) lies inside the parameter section",
                                "header")
     first, last = words[3], words[4]
-    if words[1] and last >= first >= 1:
-        if size < (data_start - 1) * 512 + 1:
-            raise GroundTruthError(path, "truncated C3D: the file ends before its data section", "header")
-        return int(last - first + 1)
-    return None
+    declared = int(last - first + 1) if words[1] and last >= first >= 1 else None
+    if declared is not None and size < (data_start - 1) * 512 + 1:
+        raise GroundTruthError(path, "truncated C3D: the file ends before its data section", "header")
+    values = _Values(params, endian, dec=phead[3] == 85)
+    _check_data_size(path, values, first, last, values.floats(head[20:24])[0], data_start, size)
+    return declared
 
 
 #: Parameters the C3D format requires of every file; a file that lacks one has a broken
@@ -204,54 +208,204 @@ REQUIRED_PARAMETERS = ("POINT:USED", "POINT:SCALE", "POINT:RATE", "POINT:DATA_ST
                        "ANALOG:USED", "ANALOG:RATE")
 
 
-def _walk_parameters(path: Path, section: bytes, endian: str) -> None:
-    """Follow every group/parameter record of the parameter section, checking each stays inside
-    it, and that the parameters every C3D file must have are there."""
+def _walk_parameters(path: Path, section: bytes, endian: str) -> dict[str, tuple[int, bytes]]:
+    """Follow the group/parameter records as ezc3d does, checking every field it trusts, and
+    that the parameters every C3D file must have are there.
+
+    ezc3d walks from record to record by each record's offset (read unsigned) and stops at a
+    name length of 0 (it refuses a group 0, where the c3d package stops); it reads each record
+    whole, trusting its length bytes, before it notices that the record does not end where
+    the offset says (and gives up). So each record must make sense on its own: a character
+    parameter has dimensions (ezc3d indexes the first one), its dimensions do not multiply up
+    beyond the section (ezc3d loops over each in turn, even when a later one is 0), and its
+    values and description, whose length is a signed byte (ezc3d reads a negative one as ~4 GB
+    to allocate, or, for -1, as a zero-length buffer to overrun), end by the next record.
+    """
     pos, n = 4, len(section)
     groups: dict[int, str] = {}
-    params: list[tuple[int, str]] = []
+    params: list[tuple[int, str, int, bytes]] = []
     for _ in range(100_000):
         if pos + 2 > n:
             raise GroundTruthError(path, "malformed C3D: a parameter record runs past the parameter section", "parameters")
-        name_len = abs(struct.unpack("b", section[pos:pos + 1])[0])
-        group_id = struct.unpack("b", section[pos + 1:pos + 2])[0]
+        name_len = abs(_signed_byte(section, pos))
+        group_id = _signed_byte(section, pos + 1)
         if name_len == 0 or group_id == 0:
-            break  # the last record
+            break  # the last record (ezc3d refuses a group 0; the c3d package stops there)
         name_end = pos + 2 + name_len
         if name_end + 2 > n:
             raise GroundTruthError(path, "malformed C3D: a parameter record runs past the parameter section", "parameters")
         name = section[pos + 2:name_end].decode("latin-1").strip().upper()
+        offset = struct.unpack(endian + "H", section[name_end:name_end + 2])[0]
+        nxt = name_end + offset
+        # The last record (offset 0), or one pointing past the section as an SGI export's last
+        # record does, still has to fit in the section: readers read it before they stop.
+        limit = nxt if 0 < offset and nxt <= n else n
         if group_id < 0:
+            _check_description(path, section, name_end + 2, limit, f"group {name!r}")
             groups[-group_id] = name
         else:
-            params.append((group_id, name))
-        offset = struct.unpack(endian + "h", section[name_end:name_end + 2])[0]
-        if offset == 0:
-            break  # the last record
-        nxt = name_end + offset
-        if offset < 0 or nxt > n:
-            break  # real files (an SGI export) end with a record pointing nowhere: readers stop there too
-        if group_id > 0:  # a parameter: its dimensions and data must fit before the next record
-            body = section[name_end + 2:nxt]
-            if len(body) < 2:
-                raise GroundTruthError(path, "malformed C3D: a parameter record is cut short", "parameters")
-            elem = abs(struct.unpack("b", body[0:1])[0])
-            ndim = body[1]
-            if len(body) < 2 + ndim:
-                raise GroundTruthError(path, "malformed C3D: a parameter record is cut short", "parameters")
-            count = 1
-            for d in body[2:2 + ndim]:
-                count *= d
-            if elem not in (1, 2, 4) or 2 + ndim + elem * count > len(body):
-                raise GroundTruthError(path, "malformed C3D: a parameter's values do not fit in its record", "parameters")
+            what = f"parameter {name!r} (group {group_id})"
+            elem, values = _check_parameter(path, section, name_end + 2, limit, what)
+            params.append((group_id, name, elem, values))
+        if offset == 0 or nxt > n:
+            break  # the last record (readers stop at one pointing nowhere too)
         pos = nxt
     else:
         raise GroundTruthError(path, "malformed C3D: too many parameter records", "parameters")
-    found = {f"{groups.get(g, '?')}:{name}" for g, name in params}
+    found = {f"{groups.get(g, '?')}:{name}": (elem, values) for g, name, elem, values in params}
     missing = [p for p in REQUIRED_PARAMETERS if p not in found]
     if missing:
         raise GroundTruthError(path, f"malformed C3D: the parameter section lacks {', '.join(missing)}, which every "
                                "C3D file has", "parameters")
+    return found
+
+
+def _signed_byte(data: bytes, pos: int) -> int:
+    return struct.unpack("b", data[pos:pos + 1])[0]
+
+
+def _check_parameter(path: Path, section: bytes, pos: int, limit: int, what: str) -> tuple[int, bytes]:
+    """A parameter record's type, dimensions, values and description, from ``pos`` (after its
+    offset) up to ``limit`` (where the next record starts); returns its type and value bytes."""
+    if pos + 2 > limit:
+        raise GroundTruthError(path, f"malformed C3D: {what} is cut short", "parameters")
+    elem = _signed_byte(section, pos)
+    ndim = section[pos + 1]
+    if elem not in (-1, 1, 2, 4):
+        raise GroundTruthError(path, f"malformed C3D: {what} has an unknown value type ({elem})", "parameters")
+    if elem == -1 and ndim == 0:
+        raise GroundTruthError(path, f"malformed C3D: {what} holds characters but has no dimensions", "parameters")
+    if pos + 2 + ndim > limit:
+        raise GroundTruthError(path, f"malformed C3D: {what} is cut short", "parameters")
+    count = 1
+    for d in section[pos + 2:pos + 2 + ndim]:
+        count *= d
+        if count > len(section):  # ezc3d loops over each dimension in turn, even when a later one is 0
+            raise GroundTruthError(path, f"malformed C3D: the dimensions of {what} describe more values than the "
+                                   "parameter section holds", "parameters")
+    end = pos + 2 + ndim + abs(elem) * count
+    if end > limit:
+        raise GroundTruthError(path, f"malformed C3D: the values of {what} do not fit in its record", "parameters")
+    _check_description(path, section, end, limit, what)
+    return elem, section[pos + 2 + ndim:end]
+
+
+def _check_description(path: Path, section: bytes, pos: int, limit: int, what: str) -> None:
+    """The description (a signed length byte, then the characters) at ``pos`` ends by ``limit``."""
+    if pos + 1 > limit:
+        raise GroundTruthError(path, f"malformed C3D: {what} is cut short", "parameters")
+    length = _signed_byte(section, pos)
+    if length < 0:
+        raise GroundTruthError(path, f"malformed C3D: the description of {what} has a negative length ({length})",
+                               "parameters")
+    if pos + 1 + length > limit:
+        raise GroundTruthError(path, f"malformed C3D: the description of {what} does not fit in its record",
+                               "parameters")
+
+
+class _Values:
+    """The numbers of the parameter records ``_walk_parameters`` returned, decoded as ezc3d does."""
+
+    def __init__(self, params: dict[str, tuple[int, bytes]], endian: str, dec: bool):
+        self.params, self.endian, self.dec = params, endian, dec
+
+    def floats(self, raw: bytes) -> list[float]:
+        if self.dec:  # DEC (VAX) floats: the two 16-bit halves swapped, and 4 times an IEEE float
+            raw = b"".join(raw[i + 2:i + 4] + raw[i:i + 2] for i in range(0, len(raw) - 3, 4))
+            return [v / 4 for v in struct.unpack(f"<{len(raw) // 4}f", raw)]
+        return list(struct.unpack(f"{self.endian}{len(raw) // 4}f", raw[:len(raw) // 4 * 4]))
+
+    def numbers(self, key: str) -> list[float]:
+        """The values of parameter ``key``; none when it is absent or holds characters."""
+        elem, raw = self.params.get(key, (-1, b""))
+        if elem == 4:
+            return self.floats(raw)
+        if elem in (1, 2):
+            fmt = "b" if elem == 1 else "h"
+            return [float(v) for v in struct.unpack(f"{self.endian}{len(raw) // elem}{fmt}", raw)]
+        return []
+
+
+#: Parameters ezc3d reads as one number, its first value: one that is there but holds no
+#: number makes it index an empty vector (a segmentation fault).
+_SCALARS = ("POINT:USED", "POINT:SCALE", "POINT:RATE", "POINT:FRAMES", "ANALOG:USED", "ANALOG:RATE",
+            "ANALOG:GEN_SCALE", "ROTATION:USED", "ROTATION:DATA_START", "ROTATION:RATIO", "ROTATION:RATE")
+_COUNTS = ("POINT:USED", "ANALOG:USED", "ROTATION:USED", "ROTATION:RATIO")
+_RATES = ("POINT:RATE", "ANALOG:RATE", "ROTATION:RATE")
+
+#: Sub-frames ezc3d may walk beyond one per byte of data: about a second of its time, and
+#: room for 512 analog samples per frame over 65535 frames.
+_MAX_EMPTY_SUBFRAMES = 2 ** 25
+
+
+def _check_data_size(path: Path, values: _Values, first: int, last: int, header_rate: float, data_start: int,
+                     size: int) -> None:
+    """Check the numbers ezc3d sizes its reading of the data with, derived as ezc3d derives them.
+
+    ezc3d takes each of ``_SCALARS`` as one number, and ANALOG:SCALE and ANALOG:OFFSET as one
+    per analog channel (with fewer, it reads past them, or crashes). Then it walks every
+    frame and, in each, every analog and rotation sub-frame, reading every channel even past
+    the end of the file and walking sub-frames that hold no channel at all. A huge
+    ANALOG:RATE / POINT:RATE, a negative ROTATION:RATIO, or a header whose last frame comes
+    before its first, makes that billions of steps: a reader that never returns. So the walk
+    must be in proportion to the data the file holds. Rotations, read from their own blocks,
+    must all be in the file: ezc3d aborts the process when they run out.
+    """
+    value = {}
+    for key in _SCALARS:
+        if key in values.params:
+            numbers = values.numbers(key)
+            if not numbers:
+                raise GroundTruthError(path, f"malformed C3D: {key} holds no number", key)
+            if not math.isfinite(numbers[0]):
+                raise GroundTruthError(path, f"malformed C3D: {key} is not a finite number ({numbers[0]})", key)
+            value[key] = numbers[0]
+    for key in _COUNTS:
+        if value.get(key, 0) < 0:
+            raise GroundTruthError(path, f"malformed C3D: {key} is negative ({value[key]:g})", key)
+    for key in _RATES:
+        if value.get(key, 0) < 0:
+            raise GroundTruthError(path, f"malformed C3D: {key} is a negative rate ({value[key]:g})", key)
+    if value.get("ROTATION:DATA_START", 1) < 1:  # ezc3d corrupts its memory on such a file with frames missing
+        raise GroundTruthError(path, f"malformed C3D: ROTATION:DATA_START ({value['ROTATION:DATA_START']:g}) is not a "
+                               "block of the file (they are numbered from 1)", "ROTATION:DATA_START")
+    channels = int(value.get("ANALOG:USED", 0))
+    for key in ("ANALOG:SCALE", "ANALOG:OFFSET"):
+        have = len(values.numbers(key))
+        if have < channels:
+            raise GroundTruthError(path, f"malformed C3D: {key} holds {have} values for {channels} analog channels "
+                                   "(ANALOG:USED)", key)
+    frames = int(value.get("POINT:FRAMES", 0)) & 0xFFFF  # ezc3d reads it unsigned (more than 32767 frames)
+    if not frames:  # ezc3d counts the header's frames instead
+        if last + 1 < first:
+            raise GroundTruthError(path, f"malformed C3D: the header's last frame ({last}) comes before its first "
+                                   f"({first})", "header")
+        frames = last - first + 1
+    points, rate = int(value.get("POINT:USED", 0)), value.get("POINT:RATE", 0.0)
+    analog = value.get("ANALOG:RATE", 0.0) / rate if rate >= 1 else 1.0  # samples per frame, as ezc3d derives it
+    rotations = ratio = 0.0
+    if "ROTATION:USED" in value and "ROTATION:DATA_START" in value:  # else ezc3d refuses the file
+        rotations = value["ROTATION:USED"]
+        if "ROTATION:RATIO" in value:
+            ratio = value["ROTATION:RATIO"]
+        elif value.get("ROTATION:RATE"):  # over the point rate (the header's, if POINT:RATE is 0 but points are used)
+            frame_rate = rate if rate or not points else header_rate
+            ratio = value["ROTATION:RATE"] / frame_rate if frame_rate > 0 else math.inf
+    data_bytes = max(0, size - (data_start - 1) * 512)
+    frame_bytes = 2 * (4 * points + analog * channels)  # at least (2-byte integers)
+    walked = frames if frame_bytes == 0 else min(frames, data_bytes // frame_bytes + 1)
+    subframes = walked * (analog * max(channels, 1) + ratio * max(rotations, 1))
+    if not subframes <= _MAX_EMPTY_SUBFRAMES + data_bytes:  # (also when it is NaN)
+        raise GroundTruthError(
+            path, f"malformed C3D: its parameters describe {subframes:,.0f} analog and rotation samples to read "
+            f"({walked:,.0f} frames of {analog:g} analog samples of {channels} channels and {ratio:g} rotation samples "
+            f"of {rotations:g} rotations), far more than its {data_bytes:,} bytes of data hold", "parameters")
+    if rotations and ratio:
+        start = (value["ROTATION:DATA_START"] - 1) * 512
+        if start + frames * ratio * rotations * 17 * 4 > size:  # a 4x4 matrix and a residual, floats
+            raise GroundTruthError(path, f"truncated C3D: its rotation data ({frames} frames of {ratio:g} x {rotations:g} "
+                                   f"rotations, from block {value['ROTATION:DATA_START']:g}) runs past the end of the "
+                                   "file", "ROTATION:DATA_START")
 
 
 def _param(params: dict, group: str, name: str, default=None):

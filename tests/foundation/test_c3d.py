@@ -1,11 +1,15 @@
 """C3D ground truth: the real sample files, PiG joint centres, units, gaps, resampling."""
+import struct
+
 import numpy as np
 import pytest
 
+from bad_inputs import c3d
 from sessions import C3D_DIR, standing_joints
 from kneeview import joints as J
+from kneeview.bundled import demo_path
 from kneeview.errors import GroundTruthError
-from kneeview.io.c3d import read_ground_truth, read_points, write_ground_truth
+from kneeview.io.c3d import check_structure, read_ground_truth, read_points, write_ground_truth
 
 
 def test_storage_variants_hold_the_same_trial():
@@ -128,3 +132,88 @@ def test_a_cropped_trial_is_aligned_by_its_first_frame(tmp_path):
     at_video = gt.resample(np.arange(0, 80) / 50.0).joints_lab_mm  # 50 fps video
     assert np.isnan(at_video[:50]).all()  # before the crop
     np.testing.assert_allclose(at_video[50:75, 0, 0], joints[0:50:2, 0, 0])
+
+
+# ------------------------------------------------------------------ files ezc3d crashes or hangs on
+def _spoilt_demo(*edits: tuple[bytes, bytes], frames: tuple[int, int] | None = None, keep: float = 1.0) -> bytes:
+    """The demo C3D with each ``old`` byte string (there exactly once) replaced by ``new``; with
+    ``frames``, the header's first and last frame; with ``keep`` < 1, that fraction of the file."""
+    data = c3d(demo_path()).read_bytes()
+    for old, new in edits:
+        assert data.count(old) == 1, old
+        data = data.replace(old, new)
+    if frames is not None:
+        data = data[:6] + struct.pack("<2H", *frames) + data[10:]
+    return data[:int(len(data) * keep)]
+
+
+# Records of the demo's parameter section: name length, group id, name, offset to the next
+# record, then (a parameter) type, number of dimensions, dimensions, values, description length.
+_POINT_USED = b"\xfc\x01USED\x07\x00\x02\x00\x13\x00"  # 19
+_POINT_RATE = b"\xfc\x01RATE\x09\x00\x04\x00\x00\x00\xc8\x42"  # 100.0
+_POINT_FRAMES = b"\xfa\x01FRAMES\x07\x00\x02\x00\x90\x01"  # 400
+_ANALOG_USED = b"\xfc\x02USED\x07\x00\x02\x00\x00\x00"  # 0
+_ANALOG_RATE = b"\xfc\x02RATE\x09\x00\x04\x00\x00\x00\x00\x00"  # 0.0
+_ROTATION_USED = b"\x04\x04USED\x07\x00\x02\x00\x00\x00"  # 0
+_ROTATION_START = b"\x0a\x04DATA_START\x07\x00\x02\x00\xf2\x00"  # block 242
+_ROTATION_RATIO = b"\x05\x04RATIO\x07\x00\x02\x00\x00\x00"  # 0
+
+# What ezc3d does on each, in a process of its own: it is a C++ library, and a crash takes the
+# whole process with it (the CLI, the app, or the test run), with no message.
+SPOILT_C3D = {
+    # segmentation fault: the EZC3D group record renamed EZION, 12 bytes shorter, so that its
+    # description length is the next record's type, -1: a zero-length buffer to read into
+    "group-renamed": (_spoilt_demo((b"EZC3D\x03\x00\x00\x07\x05VERSION", b"EZION")),
+                      "the description of group 'EZION' has a negative length (-1)"),
+    # ~4 GB allocated and zeroed, 15 s or more, then an error
+    "negative-description": (_spoilt_demo((_POINT_RATE + b"\x00", _POINT_RATE + b"\xfe")),
+                             "the description of parameter 'RATE' (group 1) has a negative length (-2)"),
+    # segmentation fault: it indexes the first dimension of none
+    "characters-without-dimensions": (_spoilt_demo((b"\x05\x01UNITS\x08\x00\xff\x01",
+                                                    b"\x05\x01UNITS\x08\x00\xff\x00")),
+                                      "parameter 'UNITS' (group 1) holds characters but has no dimensions"),
+    # 255**4 loops before the dimension of 0 (seconds; more dimensions, forever)
+    "dimensions-loop": (_spoilt_demo((b"\xff\x01\x051.7.2\x00", b"\xff\x07\xff\xff\xff\xff\x00\x00\x00\x00")),
+                        "the dimensions of parameter 'VERSION' (group 5) describe more values than"),
+    # segmentation fault: dimensions (19, 0), no value where it reads the number of points
+    "empty-point-used": (_spoilt_demo((_POINT_USED + b"\x00", b"\xfc\x01USED\x07\x00\x02\x02\x13\x00\x00")),
+                         "POINT:USED holds no number"),
+    # segmentation fault: two analog channels sampled, no ANALOG:SCALE for them
+    "analog-scale-missing": (_spoilt_demo((_ANALOG_USED, _ANALOG_USED[:-2] + b"\x02\x00"),
+                                          (_ANALOG_RATE, _ANALOG_RATE[:-2] + b"\xc8\x42")),
+                             "ANALOG:SCALE holds 0 values for 2 analog channels"),
+    # never returns: 400 frames of 2**64 - 2 rotation sub-frames
+    "negative-rotation-ratio": (_spoilt_demo((_ROTATION_RATIO, _ROTATION_RATIO[:-2] + b"\xfe\xff")),
+                                "ROTATION:RATIO is negative (-2)"),
+    # never returns: ANALOG:RATE 1e9 over POINT:RATE 100 is 10 million analog sub-frames a frame
+    "huge-analog-rate": (_spoilt_demo((_ANALOG_RATE, _ANALOG_RATE[:-4] + b"\x28\x6b\x6e\x4e")),
+                         "describe 4,000,000,000 analog and rotation samples to read"),
+    # never returns: no point and no POINT:FRAMES, so it counts 5 - 10 + 1 frames, unsigned
+    "last-frame-before-first": (_spoilt_demo((_POINT_USED, _POINT_USED[:-2] + b"\x00\x00"),
+                                             (_POINT_FRAMES, _POINT_FRAMES[:-2] + b"\x00\x00"), frames=(10, 5)),
+                                "the header's last frame (5) comes before its first (10)"),
+    # aborts (an uncaught exception): one rotation a frame, and no rotation data in the file
+    "rotations-past-the-end": (_spoilt_demo((_ROTATION_USED, _ROTATION_USED[:-2] + b"\x01\x00"),
+                                            (_ROTATION_RATIO, _ROTATION_RATIO[:-2] + b"\x01\x00")),
+                               "truncated C3D: its rotation data (400 frames of 1 x 1 rotations, from block 242)"),
+    # corrupts its heap when frames are missing: a segmentation fault at a later read (the next
+    # example of a fuzz test, the next trial of a batch)
+    "rotation-block-0": (_spoilt_demo((_ROTATION_START, _ROTATION_START[:-2] + b"\x00\x00"), keep=0.5),
+                         "ROTATION:DATA_START (0) is not a block of the file"),
+}
+
+
+@pytest.mark.parametrize("name", SPOILT_C3D)
+def test_files_ezc3d_crashes_or_hangs_on_are_refused_first(tmp_path, name):
+    data, problem = SPOILT_C3D[name]
+    path = tmp_path / "spoilt.c3d"
+    path.write_bytes(data)
+    with pytest.raises(GroundTruthError) as err:
+        read_ground_truth(path)
+    assert err.value.path == path and problem in err.value.problem, str(err.value)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_real_file_passes_the_structure_check():
+    for path in sorted(C3D_DIR.glob("*.c3d")) + [c3d(demo_path())]:
+        assert check_structure(path) is not None, path
