@@ -19,6 +19,7 @@ from .. import joints as J
 from ..sequence import PoseSequence
 from .card import ModelIdentity
 from .interface import run as run_estimator
+from .refine import refine_keypoints
 
 
 def to_network_xy(raw_px):
@@ -126,7 +127,7 @@ class Estimator:
         batch: Sequence[np.ndarray] = [frames] if single else list(frames)
         if not batch:
             return []
-        results = [self._best(out, sx, sy) for out, sx, sy in self._forward(batch)]
+        results = [self._best(out, sx, sy, f) for f, (out, sx, sy) in zip(batch, self._forward(batch))]
         return results[0] if single else results
 
     @torch.inference_mode()
@@ -135,7 +136,7 @@ class Estimator:
         at least ``min_score``, best first (``predict`` keeps only the best)."""
         ((out, sx, sy),) = self._forward([frame])
         order = torch.argsort(out["scores"], descending=True).tolist()
-        return [self._person(out, i, sx, sy) for i in order if float(out["scores"][i]) >= min_score]
+        return [self._person(out, i, sx, sy, frame) for i in order if float(out["scores"][i]) >= min_score]
 
     def _forward(self, batch: Sequence[np.ndarray]) -> list[tuple[dict, float, float]]:
         """The network's raw output for each frame, with the frame-to-input scales (x, y)."""
@@ -152,16 +153,20 @@ class Estimator:
             outputs = self.model(tensors)
         return [(out, sx, sy) for out, (sx, sy) in zip(outputs, scales)]
 
-    @staticmethod
-    def _best(out: dict, sx: float, sy: float) -> FramePose:
+    def _best(self, out: dict, sx: float, sy: float, frame=None) -> FramePose:
         if len(out["scores"]) == 0:
             return FramePose.nobody()
-        return Estimator._person(out, int(torch.argmax(out["scores"])), sx, sy)
+        return self._person(out, int(torch.argmax(out["scores"])), sx, sy, frame)
 
-    @staticmethod
-    def _person(out: dict, i: int, sx: float, sy: float) -> FramePose:
+    def _person(self, out: dict, i: int, sx: float, sy: float, frame=None) -> FramePose:
+        """Person ``i`` of the network's output; with the checkpoint's refiner and the ``frame``,
+        its keypoints refined on the frame's own pixels (:mod:`kneeview.pose.refine`)."""
         kp = out["keypoints"][i, :, :2].float().cpu().numpy().astype(np.float64)
         kp = to_raw_px(kp / np.array([sx, sy]))
+        refiner = getattr(self.model, "refiner", None)
+        if refiner is not None and frame is not None:
+            box_height = float(out["boxes"][i, 3] - out["boxes"][i, 1]) / sy
+            kp = refine_keypoints(refiner, np.asarray(frame), kp, box_height)
         return FramePose(
             score=float(out["scores"][i]),
             keypoints_px=kp,

@@ -41,6 +41,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from .. import joints as J
 from . import integral
 from .backbone import IMAGE_MEAN, IMAGE_STD, build_backbone
+from .refine import RefinerNet
 
 FRAMEWORKS = {
     "A": "Integral 2D heatmap + Integral 3D Location map (End-to-End training)",
@@ -80,6 +81,8 @@ class PoseConfig:
     lifter_dropout: float = 0.5
     confidence_radius: float = 0.1
     roi_2d_scale: float = 10.0
+    #: width of the native-resolution keypoint refiner (:mod:`kneeview.pose.refine`); 0: none
+    refiner_width: int = 0
     joints: tuple = J.JOINTS
 
     def __post_init__(self):
@@ -302,6 +305,8 @@ class PoseRCNN(KeypointRCNN):
         )
         lifter = None if cfg.framework == "A" else LiftingMLP(K, cfg.lifter_hidden, cfg.lifter_dropout)
         self.roi_heads = PoseRoIHeads(self.roi_heads, cfg, lifter)
+        # trained apart (trainer.refiner) on windows of the video's own pixels; used by the Estimator
+        self.refiner = RefinerNet(cfg.refiner_width, K) if cfg.refiner_width else None
         self.config = cfg
 
     # ------------------------------------------------------------ normalisation

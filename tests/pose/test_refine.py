@@ -1,0 +1,122 @@
+"""The native-resolution keypoint refiner (kneeview.pose.refine): window geometry, the checkpoint
+that carries it, and the estimator that runs it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kneeview.pose.refine import CROP, RefinerNet, cut_windows, heatmap_position, raw_to_window, window_to_raw  # noqa: E402
+
+
+def _blob(shape, xy, sigma=2.0):
+    """A bright Gaussian spot centred on raw pixel coordinates ``xy`` (integer = pixel centre)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    g = np.exp(-((xx - xy[0]) ** 2 + (yy - xy[1]) ** 2) / (2 * sigma ** 2))
+    return np.repeat((255 * g).astype(np.uint8)[..., None], 3, axis=2)
+
+
+@pytest.mark.parametrize("side", [40.0, 64.0, 150.0])
+def test_a_spot_lands_where_the_window_geometry_says(side):
+    """A spot at a known raw position, cut into a window of ``side`` pixels around an off-centre point,
+    has its centroid where raw_to_window puts it (to a tenth of the spot's size); and back."""
+    spot = np.array([611.3, 402.8])
+    frame = _blob((720, 1280), spot, sigma=side / 20)
+    centre = spot + np.array([0.17, -0.11]) * side
+    win = cut_windows(frame, centre[None], side)[0, ..., 0].astype(float)
+    yy, xx = np.mgrid[0:CROP, 0:CROP]
+    centroid = np.array([(win * xx).sum(), (win * yy).sum()]) / win.sum()
+    expected = raw_to_window(spot, centre, side)
+    assert np.allclose(centroid, expected, atol=0.1 * CROP / 20 + 0.15), (centroid, expected)
+    assert np.allclose(window_to_raw(expected, centre, side), spot)
+    assert np.allclose(raw_to_window(centre, centre, side), (CROP - 1) / 2)  # the centre is the window's centre
+
+
+def test_the_soft_argmax_reads_the_queried_joint_in_window_pixels():
+    """A heatmap peaked at cell (i, j) of the queried channel reads that cell's centre in window pixels
+    (cell size CROP / 32); the other channels do not count."""
+    logits = torch.full((2, 6, 32, 32), -50.0)
+    logits[0, 2, 10, 20] = 50.0
+    logits[0, 3, 5, 5] = 50.0  # another joint's peak: ignored
+    logits[1, 5, 31, 0] = 50.0
+    pos = heatmap_position(logits, torch.tensor([2, 5])).numpy()
+    cell = CROP / 32
+    assert np.allclose(pos[0], [(20 + 0.5) * cell - 0.5, (10 + 0.5) * cell - 0.5], atol=1e-4)
+    assert np.allclose(pos[1], [(0 + 0.5) * cell - 0.5, (31 + 0.5) * cell - 0.5], atol=1e-4)
+
+
+def test_a_checkpoint_carries_its_refiner_and_older_ones_load_without(tmp_path):
+    """attach writes one checkpoint (weights + card) whose network has the refiner, tensor for tensor;
+    a checkpoint without one (every card before it) still loads, with no refiner; a card that
+    claims a refiner its weights lack is refused."""
+    from safetensors.torch import save_file
+
+    from kneeview.errors import CheckpointError
+    from kneeview.pose.checkpoint import load_checkpoint, save_checkpoint
+    from kneeview.pose.model import build_model
+    from trainer.refiner import attach
+
+    base = build_model(pretrained_backbone=False, min_size=128, max_size=192).eval()
+    plain, card = save_checkpoint(base, tmp_path / "plain.safetensors")
+    model, _ = load_checkpoint(plain)
+    assert model.refiner is None and model.config.refiner_width == 0
+    ref = RefinerNet(8)
+    for p in ref.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(tmp_path / "ref.safetensors"),
+              metadata={"training": '{"steps": 3}'})
+    merged = attach(plain, tmp_path / "ref.safetensors", tmp_path / "merged")
+    model, card = load_checkpoint(merged)
+    assert model.config.refiner_width == 8 and card["refiner"]["training"] == {"steps": 3}
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.refiner.state_dict()[k], v), k
+    for k, v in base.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    import json
+
+    card_path = merged.with_suffix(".json")
+    lie = json.loads(card_path.read_text())
+    lie["config"]["refiner_width"] = 0
+    card_path.write_text(json.dumps(lie))
+    with pytest.raises(CheckpointError, match="unexpected"):
+        load_checkpoint(merged)
+
+
+def test_the_estimator_moves_keypoints_by_what_the_refiner_reads(tmp_path):
+    """With a refiner that always reads the window's centre, the estimator's keypoints are the network's
+    (no drift from the window geometry); with one that reads a fixed offset of d window pixels, they move
+    by d * side / CROP raw pixels, side = WINDOW_FRACTION x the detection box's height."""
+    from kneeview.pose.estimator import Estimator
+    from kneeview.pose.model import build_model
+    from kneeview.pose.refine import WINDOW_FRACTION
+
+    model = build_model(pretrained_backbone=False, min_size=128, max_size=192, refiner_width=4).eval()
+    est = Estimator(model, {}, torch.device("cpu"), runtime="torch")
+    frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    sx = sy = 0.5  # the network saw the frame at half size: its box and keypoints are in those pixels
+    kp = torch.tensor([[[40.0, 30.0, 1.0], [60.0, 31.0, 1.0], [42.0, 60.0, 1.0], [58.0, 61.0, 1.0], [41.0, 90.0, 1.0],
+                        [59.0, 91.0, 1.0]]])
+    out = {"keypoints": kp, "boxes": torch.tensor([[30.0, 10.0, 70.0, 100.0]]), "scores": torch.tensor([0.9]),
+           "joints3d": torch.zeros(1, 6, 3), "keypoints_scores": torch.ones(1, 6)}
+    own = est._person(out, 0, sx, sy).keypoints_px
+    assert np.allclose(own, (kp[0, :, :2].numpy() / 0.5) - 0.5)  # the network's own, in raw pixels
+
+    def constant_reader(cell_x, cell_y):
+        def forward(x):
+            logits = torch.full((len(x), 6, 32, 32), -50.0)
+            logits[:, :, cell_y, cell_x] = 50.0
+            return logits
+        return forward
+
+    model.refiner.forward = constant_reader(15, 15)  # cells 15/16 straddle the centre: read (CROP-1)/2 +- 1
+    cell = CROP / 32
+    read = (15 + 0.5) * cell - 0.5
+    side = WINDOW_FRACTION * float(out["boxes"][0, 3] - out["boxes"][0, 1]) / sy
+    moved = est._person(out, 0, sx, sy, frame).keypoints_px
+    assert np.allclose(moved - own, (read - (CROP - 1) / 2) * side / CROP, atol=1e-6)
+    model.refiner.forward = constant_reader(25, 3)
+    moved = est._person(out, 0, sx, sy, frame).keypoints_px
+    d = np.array([(25 + 0.5) * cell - 0.5, (3 + 0.5) * cell - 0.5]) - (CROP - 1) / 2
+    assert np.allclose(moved - own, d * side / CROP, atol=1e-6)
