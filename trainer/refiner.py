@@ -42,7 +42,7 @@ def prepare(out, data_dirs, checkpoint=None, seed: int = 7) -> int:
 
     rng = np.random.default_rng(seed)
     est = None
-    windows, targets, joint, trial, net_err = [], [], [], [], []
+    windows, targets, joint, trial = [], [], [], []
     t0 = time.time()
     for d in data_dirs:
         for video in sorted(find_recordings(d)):
@@ -60,16 +60,15 @@ def prepare(out, data_dirs, checkpoint=None, seed: int = 7) -> int:
                     continue
                 i = int(torch.argmax(o["scores"]))
                 kp = est._person(o, i, sx, sy).keypoints_px  # no frame: the network's own keypoints
-                side = WINDOW_FRACTION * float(o["boxes"][i, 3] - o["boxes"][i, 1]) / sy * rng.uniform(0.9, 1.1)
+                side = WINDOW_FRACTION * est.box_height_px(o, i, sy) * rng.uniform(0.9, 1.1)
                 centres = kp + rng.normal(0.0, 0.04 * side, kp.shape)
                 windows.append(cut_windows(frame, centres, side))
                 targets.append(raw_to_window(truth[t], centres, side).astype(np.float32))
                 joint.append(np.arange(len(kp), dtype=np.int8))
                 trial += [str(video)] * len(kp)
-                net_err.append(np.linalg.norm(kp - truth[t], axis=-1))
             print(f"{video}: {len(windows)} frames, {time.time() - t0:.0f} s", flush=True)
     np.savez(out, windows=np.concatenate(windows), targets=np.concatenate(targets), joint=np.concatenate(joint),
-             trial=np.array(trial), net_err=np.concatenate(net_err))
+             trial=np.array(trial))
     return len(trial)
 
 
@@ -79,7 +78,8 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    parts = [np.load(f) for f in ([data] if isinstance(data, (str, Path)) else data)]
+    data = [data] if isinstance(data, (str, Path)) else list(data)
+    parts = [np.load(f) for f in data]
     win, tgt, trial = (np.concatenate([d[k] for d in parts]) for k in ("windows", "targets", "trial"))
     jnt = np.concatenate([d["joint"] for d in parts]).astype(np.int64)
     inside = ((tgt > 2) & (tgt < CROP - 3)).all(-1)  # a joint outside its window teaches nothing
@@ -129,7 +129,7 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
             print(f"step {step} {time.time() - t0:.0f} s loss {loss.item():.2f}: held-out median {err:.2f} window px "
                   f"(network {before:.2f})", flush=True)
     err, before = held_out_error()
-    record = {"data": [str(f) for f in ([data] if isinstance(data, (str, Path)) else data)], "windows_train": int(len(train_idx)), "windows_held_out": int(len(val_idx)),
+    record = {"data": [str(f) for f in data], "windows_train": int(len(train_idx)), "windows_held_out": int(len(val_idx)),
               "held_out_athletes": len(held), "steps": step, "minutes": minutes, "width": width, "seed": seed,
               "held_out_median_window_px": round(err, 3), "network_median_window_px": round(before, 3),
               "window_fraction": WINDOW_FRACTION, "crop": CROP}

@@ -783,12 +783,10 @@ def image_heights(joints_lab_mm, uv_corr, camera, rate_hz: float, cutoff_hz: flo
     the image, so the events (lowest pelvis, a heel's rise) are timed by what the camera sees.
     """
     X = np.asarray(joints_lab_mm, float)
-    C = np.asarray(camera.position_mm, float)
-    Rm = np.asarray(camera.R, float)
-    depth = lowpass(((X - C) @ Rm.T)[..., 2], rate_hz, min(cutoff_hz, 0.4 * rate_hz))
+    depth = lowpass(camera.world_to_camera(X)[..., 2], rate_hz, min(cutoff_hz, 0.4 * rate_hz))
     uv = np.asarray(uv_corr, float)
     ray = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1) @ np.linalg.inv(np.asarray(camera.K, float)).T
-    on_ray = C + (depth[..., None] * ray) @ Rm  # camera -> lab: x_lab = R^T x_cam (row vectors: x @ R)
+    on_ray = camera.camera_to_world(depth[..., None] * ray)  # camera depth 1 on ray: scaled to the depth
     return np.where(np.isfinite(on_ray[..., 2]), on_ray[..., 2], X[..., 2])
 
 
@@ -812,7 +810,7 @@ def detect_contact(joints_lab_mm, rate_hz, floor_mm=0.0, settings: Reconstructio
     X = np.asarray(joints_lab_mm, float)
     ank = X[:, list(ANKLES)]  # (T, 2, 3)
     if uv_corr is not None and camera is not None:
-        depth = ((ank - np.asarray(camera.position_mm, float)) @ np.asarray(camera.R, float).T)[..., 2]
+        depth = camera.world_to_camera(ank)[..., 2]
         uv = np.asarray(uv_corr, float)[:, list(ANKLES)]
         uv = _interpolate_frames(uv, np.isfinite(uv).all(axis=(1, 2)))  # short gaps bridged
         mm = uv * (np.nanmedian(depth, axis=0) / float(camera.focal_length_px))[None, :, None]

@@ -158,6 +158,11 @@ class Estimator:
             return FramePose.nobody()
         return self._person(out, int(torch.argmax(out["scores"])), sx, sy, frame)
 
+    @staticmethod
+    def box_height_px(out: dict, i: int, sy: float) -> float:
+        """Person ``i``'s detection box height in the frame's pixels (the refiner's window scales with it)."""
+        return float(out["boxes"][i, 3] - out["boxes"][i, 1]) / sy
+
     def _person(self, out: dict, i: int, sx: float, sy: float, frame=None) -> FramePose:
         """Person ``i`` of the network's output; with the checkpoint's refiner and the ``frame``,
         its keypoints refined on the frame's own pixels (:mod:`kneeview.pose.refine`)."""
@@ -165,8 +170,7 @@ class Estimator:
         kp = to_raw_px(kp / np.array([sx, sy]))
         refiner = getattr(self.model, "refiner", None)
         if refiner is not None and frame is not None:
-            box_height = float(out["boxes"][i, 3] - out["boxes"][i, 1]) / sy
-            kp = refine_keypoints(refiner, np.asarray(frame), kp, box_height)
+            kp = refine_keypoints(refiner, np.asarray(frame), kp, Estimator.box_height_px(out, i, sy))
         return FramePose(
             score=float(out["scores"][i]),
             keypoints_px=kp,

@@ -50,7 +50,7 @@ def raw_to_window(xy_raw, centre, side: float, size: int = CROP) -> np.ndarray:
 
 def cut_windows(frame_bgr: np.ndarray, centres, side: float, size: int = CROP) -> np.ndarray:
     """(K, size, size, 3) uint8 windows of ``frame_bgr`` around each of ``centres`` (K, 2) raw
-    pixels (bilinear; outside the frame: black)."""
+    pixels (bilinear, area-averaged when shrinking more than 2x; outside the frame: black)."""
     out = np.zeros((len(centres), size, size, 3), np.uint8)
     for k, c in enumerate(np.asarray(centres, float)):
         if np.isfinite(c).all():
