@@ -54,9 +54,10 @@ def _smooth_noise(rng, T, shape, tau):
     return out
 
 
-def network_like_noise(rng, T, diag_px):
-    """(T, 6, 2) pixel noise like the pose network's 2D error on an image of diagonal ``diag_px``."""
-    f = diag_px * 1e-3
+def network_like_noise(rng, T, diag_px, scale: float = 1.0):
+    """(T, 6, 2) pixel noise like the pose network's 2D error on an image of diagonal ``diag_px``
+    (``scale`` x its size: the refined keypoints' error is about half the network's own)."""
+    f = diag_px * 1e-3 * scale
     bias = rng.normal(size=(1, J.N_JOINTS, 2)) * rng.uniform(0.3, 2.5) * f
     slow = _smooth_noise(rng, T, (J.N_JOINTS, 2), rng.uniform(3, 15)) * rng.uniform(0.3, 2.0) * f
     white = rng.normal(size=(T, J.N_JOINTS, 2)) * rng.uniform(0.1, 0.8) * f
@@ -99,7 +100,7 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
     joints = motion.joints_lab_mm[samples]
     uv = cam.project_corrected(joints)
     if noise:
-        uv = uv + network_like_noise(rng_noise, len(uv), float(np.hypot(*size)))
+        uv = uv + network_like_noise(rng_noise, len(uv), float(np.hypot(*size)), float(noise))
     Kinv = np.linalg.inv(cam.K)
     norm = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
     x = window_features(norm, up_in_camera(cam), stride_for(fps, window, window_s), window)
@@ -109,7 +110,7 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
     return x.astype(np.float32), y.astype(np.float32), fps, cam, joints
 
 
-def make_dataset(n_trials: int, seed: int, every: int = 2, noise=True, window=WINDOW, window_s=WINDOW_S,
+def make_dataset(n_trials: int, seed: int, every: int = 2, noise: float = 1.0, window=WINDOW, window_s=WINDOW_S,
                  valgus: str = "wide"):
     specs = plan_dataset(n_trials, seed, task="mix", size=(1920, 1080))
     rng_noise = np.random.default_rng([seed, 424242])
@@ -134,7 +135,7 @@ def build_model(n_in, hidden=(384, 384), n_out=J.N_JOINTS * 3):
 
 
 def fit(out: Path, n_trials=3000, seed=200000, epochs=30, hidden=(384, 384), batch=512, lr=2e-3,
-        n_noise=2, log=print, threads=2, window=WINDOW, window_s=WINDOW_S, valgus="wide"):
+        n_noise=2, log=print, threads=2, window=WINDOW, window_s=WINDOW_S, valgus="wide", noise_scale: float = 1.0):
     """Train and write ``out`` (.npz) and ``out.with_suffix('.json')``; returns the record."""
     import torch
 
@@ -143,11 +144,11 @@ def fit(out: Path, n_trials=3000, seed=200000, epochs=30, hidden=(384, 384), bat
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    parts = [make_dataset(n_trials, seed + 1000 * r, window=window, window_s=window_s, valgus=valgus)
+    parts = [make_dataset(n_trials, seed + 1000 * r, noise=noise_scale, window=window, window_s=window_s, valgus=valgus)
              for r in range(n_noise)]  # another motion draw each pass
     X = np.concatenate([p[0] for p in parts])
     Y = np.concatenate([p[1] for p in parts])
-    Xv, Yv = make_dataset(max(50, n_trials // 20), seed + 777_777, every=3, window=window, window_s=window_s,
+    Xv, Yv = make_dataset(max(50, n_trials // 20), seed + 777_777, every=3, noise=noise_scale, window=window, window_s=window_s,
                           valgus=valgus)
     t_data = time.perf_counter() - t0
     log(f"data: {len(X)} train / {len(Xv)} val windows from {n_trials * n_noise} trials in {t_data:.0f} s")
@@ -183,7 +184,7 @@ def fit(out: Path, n_trials=3000, seed=200000, epochs=30, hidden=(384, 384), bat
     write_npz(out, model, x_mean, x_std, y_scale, window, window_s)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     rec = {"file": Path(out).name, "sha256": digest, "seed": seed, "trials": n_trials, "noise_passes": n_noise,
-           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "window": window, "window_s": window_s,
+           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "window": window, "window_s": window_s,
            "parameters": int(sum(p.numel() for p in model.parameters())),
            "val_mean_joint_error_leg": float(np.mean(err)), "train_time_s": round(time.perf_counter() - t0, 1),
            "data_time_s": round(t_data, 1), "command": "python -m trainer.lifter " + " ".join(sys.argv[1:])}
@@ -218,9 +219,12 @@ def main(argv=None):
     ap.add_argument("--valgus", choices=("wide", "athlete"), default="wide",
                     help="requested peak MKD per leg: uniform -10..90 mm, each leg on its own (wide), or the "
                          "synthesiser's athletes' draw (athlete; the first shipped lifter)")
+    ap.add_argument("--noise-scale", type=float, default=1.0,
+                    help="the 2D noise's size relative to the network's own error (0: none)")
     a = ap.parse_args(argv)
     rec = fit(Path(a.out), a.trials, a.seed, a.epochs, tuple(int(h) for h in a.hidden.split(",")),
-              n_noise=a.noise_passes, threads=a.threads, window=a.window, window_s=a.window_s, valgus=a.valgus)
+              n_noise=a.noise_passes, threads=a.threads, window=a.window, window_s=a.window_s, valgus=a.valgus,
+              noise_scale=a.noise_scale)
     print(json.dumps(rec, indent=1))
 
 

@@ -4,13 +4,15 @@ Three steps, each a subcommand:
 
 * ``prepare OUT.npz DATA [DATA ...]``: for every 3rd frame of every synthetic recording under
   each DATA folder (``kneeview synth``; C3D ground truth), the checkpoint's own detection and
-  keypoints, then one window per joint around the keypoint (jittered by 4 % of the window, the
-  window's side drawn within +-10 %) and the true keypoint (the C3D through the calibration) in
-  window pixels. The refiner learns to correct the network it will follow.
+  keypoints, then per joint a window twice the refiner's around the keypoint, the network's
+  keypoints of all joints and the true keypoint (the C3D through the calibration) in that
+  window's pixels. The refiner learns to correct the network it will follow.
 * ``fit DATA.npz [DATA.npz ...] --out OUT.safetensors [--minutes M]``: an eighth of the athletes held out; L1 on the
   soft-argmax position, mirrored windows (left <-> right joints swapped), brightness and offset
   jitter, AdamW with a cosine schedule for a fixed time budget; prints the held-out median
-  window error beside the network's.
+  window error beside the network's. Each step cuts its windows from the wide ones
+  (:func:`sample_windows`: moved and scaled, so the refiner also learns to find a joint the
+  network missed by a quarter of the window).
 * ``attach CHECKPOINT REFINER.safetensors OUT``: a copy of the checkpoint with the refiner
   inside (``refiner.*`` tensors; ``config.refiner_width``), its card recording the refiner's
   training, so one file is one model and the estimate cache's key changes with it.
@@ -30,69 +32,160 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kneeview.pose.refine import CROP, MIRROR, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, raw_to_window, to_tensor
+from kneeview.pose.refine import (CROP, MIRROR, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, pose_channels,
+                                  raw_to_window, to_tensor)
 
 EVERY = 3
+#: prepare stores windows this many times the refiner's side (at as many times its pixels), so fit can move them
+WIDE = 2
 
 
-def prepare(out, data_dirs, checkpoint=None, seed: int = 7) -> int:
+class _Windows:
+    """prepare's output, one frame at a time: the checkpoint's own keypoints on a frame, then per joint
+    the wide window around its keypoint with every joint's keypoint and the truth in its pixels."""
+
+    def __init__(self, est):
+        self.est = est
+        self.windows, self.targets, self.pose, self.joint, self.trial, self.real = [], [], [], [], [], []
+
+    def add(self, frame, truth_px, trial: str, real: bool = False) -> None:
+        est = self.est
+        with torch.inference_mode():
+            ((o, sx, sy),) = est._forward([frame])
+        if len(o["scores"]) == 0 or not np.isfinite(truth_px).all():
+            return
+        i = int(torch.argmax(o["scores"]))
+        kp = est._person(o, i, sx, sy).keypoints_px  # no frame: the network's own keypoints
+        if not np.isfinite(kp).all():
+            return
+        wide = WIDE * WINDOW_FRACTION * est.box_height_px(o, i, sy)
+        self.windows.append(cut_windows(frame, kp, wide, WIDE * CROP))
+        self.targets.append(raw_to_window(truth_px, kp, wide, WIDE * CROP).astype(np.float32))
+        self.pose.append(np.stack([raw_to_window(kp, c, wide, WIDE * CROP) for c in kp]).astype(np.float32))
+        self.joint.append(np.arange(len(kp), dtype=np.int8))
+        self.trial += [trial] * len(kp)
+        self.real += [real] * len(kp)
+
+    def save(self, out) -> int:
+        np.savez(out, windows=np.concatenate(self.windows), targets=np.concatenate(self.targets),
+                 pose=np.concatenate(self.pose), joint=np.concatenate(self.joint), trial=np.array(self.trial),
+                 real=np.array(self.real))
+        return len(self.trial)
+
+
+def prepare(out, data_dirs, checkpoint=None) -> int:
+    """Windows of every 3rd frame of the synthetic recordings under ``data_dirs``."""
     from kneeview.io.recording import find_recordings
     from kneeview.io.video import VideoReader
     from kneeview.session import Session
 
-    rng = np.random.default_rng(seed)
-    est = None
-    windows, targets, joint, trial = [], [], [], []
-    t0 = time.time()
+    acc, t0 = None, time.time()
     for d in data_dirs:
         for video in sorted(find_recordings(d)):
             s = Session.open(video)
-            est = est or s.load_estimator(checkpoint, "cpu")
+            acc = acc or _Windows(s.load_estimator(checkpoint, "cpu"))
             truth = s.analyse("gt", uncertainty_samples=0).inputs.keypoints_px
             reader = VideoReader(s.recording.views[0].video_path)
             for t in range(0, len(reader), EVERY):
-                if not np.isfinite(truth[t]).all():
-                    continue
-                frame = reader[t]
-                with torch.inference_mode():
-                    ((o, sx, sy),) = est._forward([frame])
-                if len(o["scores"]) == 0:
-                    continue
-                i = int(torch.argmax(o["scores"]))
-                kp = est._person(o, i, sx, sy).keypoints_px  # no frame: the network's own keypoints
-                side = WINDOW_FRACTION * est.box_height_px(o, i, sy) * rng.uniform(0.9, 1.1)
-                centres = kp + rng.normal(0.0, 0.04 * side, kp.shape)
-                windows.append(cut_windows(frame, centres, side))
-                targets.append(raw_to_window(truth[t], centres, side).astype(np.float32))
-                joint.append(np.arange(len(kp), dtype=np.int8))
-                trial += [str(video)] * len(kp)
-            print(f"{video}: {len(windows)} frames, {time.time() - t0:.0f} s", flush=True)
-    np.savez(out, windows=np.concatenate(windows), targets=np.concatenate(targets), joint=np.concatenate(joint),
-             trial=np.array(trial))
-    return len(trial)
+                acc.add(reader[t], truth[t], str(video))
+            print(f"{video}: {len(acc.trial) // 6} frames, {time.time() - t0:.0f} s", flush=True)
+    return acc.save(out)
 
 
-def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, threads: int = 2) -> dict:
-    """Train on the windows of ``data`` (one or more ``prepare`` files); write ``out``."""
+def prepare_real(out, folder, labels, checkpoint=None) -> int:
+    """Windows of a real multi-view recording (``folder``, its pseudo-labels ``labels``, a C3D): the
+    training frames of the training views of the checkpoint card's real split, never its test
+    segments or held-out views, so the refiner does not train on what the network is measured on."""
+    from kneeview.io.recording import open_recording
+    from kneeview.pose import load_estimator
+    from trainer.samples import view_name
+
+    est = load_estimator(checkpoint, "cpu")
+    entries = (est.card.get("training") or {}).get("real") or []
+    rec = open_recording(folder, c3d=labels)
+    entry = next((e for e in entries if e["name"].split("/")[-1] == rec.name.split("/")[-1]), None)
+    if entry is None:
+        raise SystemExit(f"{checkpoint or 'the bundled model'}: its card has no real split for {rec.name!r}")
+    test = set(int(f) for f in entry["test_frames"])
+    guard = int(entry["guard_frames"])
+    near = {f + d for f in test for d in range(-guard, guard + 1)}
+    acc = _Windows(est)
+    for vi, view in enumerate(rec.views):
+        if view_name(view) not in entry["train_views"]:
+            continue
+        truth = view.camera.project(rec.ground_truth_frames(vi))
+        with view.open_video(cache_mb=0) as reader:
+            for t in range(min(len(reader), len(truth))):
+                if t not in near:
+                    acc.add(np.asarray(reader[t]), truth[t], f"real:{rec.name}/{view_name(view)}", real=True)
+        print(f"{view_name(view)}: {len(acc.trial) // 6} frames", flush=True)
+    return acc.save(out)
+
+
+def sample_windows(wide, target, pose, joint, rng, jitter=True):
+    """Training windows cut from ``prepare``'s wide ones: (B, 3, CROP, CROP) images, (B, K, CROP, CROP)
+    pose channels, (B, 2) targets in window pixels. With ``jitter`` the window's centre moves off the
+    network's keypoint (mostly by N(0, 4 %) of its side, a fifth of the time anywhere within 25 %)
+    and its side by +-10 %; the queried joint's pose channel sits at the (moved) centre, as it does at
+    run time, the other joints' at the network's keypoints (+-2 %). Without: the centre window, exact pixels."""
+    b = len(wide)
+    o = (WIDE * CROP - 1) / 2.0  # the wide window's centre = the network's keypoint
+    if jitter:
+        f = rng.uniform(0.9, 1.1, b)
+        far = rng.random(b) < 0.2
+        r, a = 0.25 * CROP * np.sqrt(rng.random(b)), rng.uniform(0, 2 * np.pi, b)
+        d = np.where(far[:, None], np.stack([r * np.cos(a), r * np.sin(a)], -1), rng.normal(0, 0.04 * CROP, (b, 2)))
+    else:
+        f, d = np.ones(b), np.zeros((b, 2))
+    theta = np.zeros((b, 2, 3))
+    theta[:, 0, 0] = theta[:, 1, 1] = f / WIDE
+    theta[:, :, 2] = d / (WIDE * CROP / 2.0)
+    img = to_tensor(wide)
+    grid = torch.nn.functional.affine_grid(torch.from_numpy(theta).float(), (b, 3, CROP, CROP), align_corners=False)
+    img = torch.nn.functional.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def to_window(xy):  # wide window pixels -> this window's pixels
+        return (xy - o - d.reshape(b, *([1] * (xy.ndim - 2)), 2)) / f.reshape(b, *([1] * (xy.ndim - 1))) + (CROP - 1) / 2.0
+
+    pts = to_window(pose.astype(np.float64))
+    if jitter:
+        pts = pts + rng.normal(0, 0.02 * CROP, pts.shape)
+    pts[np.arange(b), joint] = (CROP - 1) / 2.0
+    return img, pose_channels(pts), to_window(target.astype(np.float64))
+
+
+def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, threads: int = 2, init=None,
+        real_fraction: float = 0.0, lr: float = 2e-3) -> dict:
+    """Train on the windows of ``data`` (one or more ``prepare`` files); write ``out``. ``init``: a
+    refiner to start from; ``real_fraction``: the share of each batch drawn from real windows
+    (``prepare_real``; never held out: the network's own test frames are already kept out)."""
     from safetensors.torch import save_file
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     data = [data] if isinstance(data, (str, Path)) else list(data)
     parts = [np.load(f) for f in data]
-    win, tgt, trial = (np.concatenate([d[k] for d in parts]) for k in ("windows", "targets", "trial"))
+    win, tgt, pose, trial = (np.concatenate([d[k] for d in parts]) for k in ("windows", "targets", "pose", "trial"))
     jnt = np.concatenate([d["joint"] for d in parts]).astype(np.int64)
-    inside = ((tgt > 2) & (tgt < CROP - 3)).all(-1)  # a joint outside its window teaches nothing
+    real = np.concatenate([d["real"] if "real" in d else np.zeros(len(d["joint"]), bool) for d in parts])
     rng = np.random.default_rng(seed)
     # held out by athlete (the session folder's S<seed>-A<n>), not by trial: a refiner that learns one
     # body's shoes and shape reads that body's other trials well and a new body's with a bias
     athlete = np.array([Path(t).parent.name.split("_")[0] for t in trial])
-    names = np.unique(athlete)
+    names = np.unique(athlete[~real])
     held = set(rng.choice(names, max(1, len(names) // 8), replace=False))
-    is_held = np.array([a in held for a in athlete])
-    train_idx, val_idx = np.flatnonzero(~is_held & inside), np.flatnonzero(is_held & inside)
+    is_held = np.array([a in held for a in athlete]) & ~real
+    centre = (WIDE * CROP - 1) / 2.0
+    near = (np.abs(tgt - centre) < CROP / 2 - 3).all(-1)  # a joint outside its centre window teaches nothing
+    train_idx, val_idx = np.flatnonzero(~is_held & ~real), np.flatnonzero(is_held & near)
+    real_idx = np.flatnonzero(real)
+    n_real = int(round(real_fraction * 64)) if len(real_idx) else 0
     net = RefinerNet(width)
-    opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
+    if init is not None:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(load_file(str(init)), strict=True)
+    opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     budget, t0, step, batch = minutes * 60.0, time.time(), 0, 64
     mirror = np.array(MIRROR)
 
@@ -102,24 +195,29 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
         with torch.no_grad():
             for k in range(0, len(val_idx), 512):
                 b = val_idx[k:k + 512]
-                p = heatmap_position(net(to_tensor(win[b])), torch.as_tensor(jnt[b])).numpy()
-                errs.append(np.linalg.norm(p - tgt[b], axis=-1))
+                img, pch, t = sample_windows(win[b], tgt[b], pose[b], jnt[b], rng, jitter=False)
+                p = heatmap_position(net(img, pch), torch.as_tensor(jnt[b])).numpy()
+                errs.append(np.linalg.norm(p - t, axis=-1))
         net.train()
-        centre = (CROP - 1) / 2.0
         return float(np.median(np.concatenate(errs))), float(np.median(np.linalg.norm(tgt[val_idx] - centre, axis=-1)))
 
     while time.time() - t0 < budget:
         for g in opt.param_groups:
-            g["lr"] = 2e-3 * 0.5 * (1.0 + np.cos(np.pi * min((time.time() - t0) / budget, 1.0)))
-        b = rng.choice(train_idx, batch)
-        w, t, j = win[b].copy(), tgt[b].copy(), jnt[b].copy()
-        flip = rng.random(batch) < 0.5
+            g["lr"] = lr * 0.5 * (1.0 + np.cos(np.pi * min((time.time() - t0) / budget, 1.0)))
+        b = np.concatenate([rng.choice(train_idx, batch - n_real), rng.choice(real_idx, n_real)])
+        w, t, ps, j = win[b].copy(), tgt[b].copy(), pose[b].copy(), jnt[b].copy()
+        flip = rng.random(batch) < 0.5  # the mirror image of a right leg is a left leg
         w[flip] = w[flip, :, ::-1]
-        t[flip, 0] = CROP - 1 - t[flip, 0]
+        t[flip, 0] = WIDE * CROP - 1 - t[flip, 0]
+        ps[flip, :, 0] = WIDE * CROP - 1 - ps[flip, :, 0]
+        ps[flip] = ps[flip][:, mirror]
         j[flip] = mirror[j[flip]]
-        x = to_tensor(w) * torch.from_numpy(rng.uniform(0.7, 1.3, (batch, 1, 1, 1))).float() \
+        img, pch, t = sample_windows(w, t, ps, j, rng)
+        img = img * torch.from_numpy(rng.uniform(0.7, 1.3, (batch, 1, 1, 1))).float() \
             + torch.from_numpy(rng.normal(0.0, 0.03, (batch, 1, 1, 1))).float()
-        loss = (heatmap_position(net(x), torch.as_tensor(j)) - torch.from_numpy(t)).abs().sum(-1).mean()
+        inside = torch.from_numpy(((t > 2) & (t < CROP - 3)).all(-1)).float()
+        err = (heatmap_position(net(img, pch), torch.as_tensor(j)) - torch.from_numpy(t).float()).abs().sum(-1)
+        loss = (err * inside).sum() / inside.sum().clamp(min=1.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -129,7 +227,9 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
             print(f"step {step} {time.time() - t0:.0f} s loss {loss.item():.2f}: held-out median {err:.2f} window px "
                   f"(network {before:.2f})", flush=True)
     err, before = held_out_error()
-    record = {"data": [str(f) for f in data], "windows_train": int(len(train_idx)), "windows_held_out": int(len(val_idx)),
+    record = {"data": [str(f) for f in data], "windows_train": int(len(train_idx)), "windows_real": int(len(real_idx)),
+              "real_fraction": real_fraction if n_real else 0.0, "init": Path(init).name if init else None, "lr": lr,
+              "windows_held_out": int(len(val_idx)),
               "held_out_athletes": len(held), "steps": step, "minutes": minutes, "width": width, "seed": seed,
               "held_out_median_window_px": round(err, 3), "network_median_window_px": round(before, 3),
               "window_fraction": WINDOW_FRACTION, "crop": CROP}
@@ -139,8 +239,11 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
     return record
 
 
-def attach(checkpoint, refiner, out) -> Path:
-    """``checkpoint`` with the refiner's weights inside, written to ``out`` (+ its card)."""
+def attach(checkpoint, refiner, out, note: str | None = None) -> Path:
+    """``checkpoint`` with the refiner's weights inside, written to ``out`` (+ its card, which records
+    the refiner's training, its file's sha256 and ``note``: how its data was made)."""
+    import hashlib
+
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -159,7 +262,9 @@ def attach(checkpoint, refiner, out) -> Path:
     merged.refiner.load_state_dict(state, strict=True)
     fp16 = card["weights"].get("dtype") == "float16"
     path, _ = save_checkpoint(merged.eval(), out, training=card.get("training"), evaluation=card.get("evaluation"),
-                              fp16=fp16, extra={"refiner": {"training": training, "from": Path(refiner).name}})
+                              fp16=fp16, extra={"refiner": {"training": training, "from": Path(refiner).name,
+                                                 "sha256": hashlib.sha256(Path(refiner).read_bytes()).hexdigest(),
+                                                 **({"note": note} if note else {})}})
     return path
 
 
@@ -170,22 +275,33 @@ def main(argv=None) -> int:
     p.add_argument("out")
     p.add_argument("data", nargs="+")
     p.add_argument("--checkpoint")
+    p = sub.add_parser("prepare-real")
+    p.add_argument("out")
+    p.add_argument("folder", help="the real multi-view recording (e.g. Pose2Sim's demo, trainer.pose2sim_demo)")
+    p.add_argument("labels", help="its pseudo-labels, a C3D (docs/real-recording.md)")
+    p.add_argument("--checkpoint", help="whose card's real split to respect (default: the bundled model)")
     p = sub.add_parser("fit")
     p.add_argument("data", nargs="+", help="prepare's files")
     p.add_argument("--out", required=True)
     p.add_argument("--minutes", type=float, default=25.0)
     p.add_argument("--width", type=int, default=24)
+    p.add_argument("--init", help="a refiner to start from")
+    p.add_argument("--real-fraction", type=float, default=0.0, help="share of each batch from prepare-real windows")
+    p.add_argument("--lr", type=float, default=2e-3)
     p = sub.add_parser("attach")
     p.add_argument("checkpoint")
     p.add_argument("refiner")
     p.add_argument("out")
+    p.add_argument("--note", help="how the refiner's data was made (recorded in the card)")
     a = ap.parse_args(argv)
     if a.cmd == "prepare":
         prepare(a.out, a.data, a.checkpoint)
+    elif a.cmd == "prepare-real":
+        prepare_real(a.out, a.folder, a.labels, a.checkpoint)
     elif a.cmd == "fit":
-        fit(a.data, a.out, a.minutes, a.width)
+        fit(a.data, a.out, a.minutes, a.width, init=a.init, real_fraction=a.real_fraction, lr=a.lr)
     else:
-        print(attach(a.checkpoint, a.refiner, a.out))
+        print(attach(a.checkpoint, a.refiner, a.out, a.note))
     return 0
 
 

@@ -8,6 +8,12 @@ a small CNN whose heatmap (one channel per joint; the queried joint's is read) g
 soft-argmax, where in the window the joint is. Scale-normalised by the box, so one refiner
 serves every video size.
 
+The CNN is conditioned on the network's whole pose, as PoseFix (Moon et al., CVPR 2019)
+conditions its refiner: besides the window's pixels it sees one Gaussian channel per joint
+at the network's keypoint of that joint (:func:`pose_channels`). A window often holds both
+ankles or both knees, and which is the left one is decided by the whole body, not by the
+window; with the network's two keypoints drawn in, the refiner does not have to guess.
+
 Window geometry (raw pixels: integer = pixel centre, see :mod:`kneeview.pose.estimator`):
 a window of side ``s`` around ``c`` maps raw ``x`` to window ``x' = (x - c) * CROP / s +
 (CROP - 1) / 2`` (the same for ``y``), so ``c`` lands on the window's centre;
@@ -25,6 +31,8 @@ from .. import joints as J
 CROP = 64
 #: the window's side as a fraction of the person's box height (a thigh is about a quarter)
 WINDOW_FRACTION = 0.3
+#: the pose channels' Gaussian, window pixels
+POSE_SIGMA = 2.0
 #: L <-> R joint indices, for mirrored training windows
 MIRROR = [J.JOINTS.index(("L" if n[0] == "R" else "R") + n[1:]) for n in J.JOINTS]
 
@@ -64,23 +72,36 @@ def _conv(cin, cout, stride=1):
                          nn.ReLU(inplace=True))
 
 
+def pose_channels(points_window: torch.Tensor, size: int = CROP, sigma: float = POSE_SIGMA) -> torch.Tensor:
+    """(N, K, 2) keypoints in window pixels -> (N, K, size, size) Gaussians (peak 1) at them;
+    a NaN keypoint gives an empty channel."""
+    pts = torch.as_tensor(points_window, dtype=torch.float32)
+    ok = torch.isfinite(pts).all(-1)
+    pts = torch.where(ok[..., None], pts, torch.full_like(pts, -1e4))
+    grid = torch.arange(size, dtype=torch.float32)
+    gx = torch.exp(-(grid - pts[..., 0:1]) ** 2 / (2 * sigma ** 2))  # (N, K, size)
+    gy = torch.exp(-(grid - pts[..., 1:2]) ** 2 / (2 * sigma ** 2))
+    return gy[..., :, None] * gx[..., None, :]
+
+
 class RefinerNet(nn.Module):
-    """(N, 3, 64, 64) windows (RGB in [0, 1]) -> (N, K, 32, 32) heatmap logits: a small U-Net
-    (32 -> 16 -> 8 -> 16 -> 32 pixels; about 50 MFLOPs a window, so it trains on a CPU)."""
+    """(N, 3, 64, 64) windows (RGB in [0, 1]) and (N, K, 64, 64) pose channels -> (N, K, 32, 32)
+    heatmap logits: a small U-Net (32 -> 16 -> 8 -> 16 -> 32 pixels; about 50 MFLOPs a window,
+    so it trains on a CPU)."""
 
     def __init__(self, width: int = 24, n_joints: int = J.N_JOINTS):
         super().__init__()
         w = width
-        self.stem = nn.Sequential(_conv(3, w, 2), _conv(w, w))  # 32
+        self.stem = nn.Sequential(_conv(3 + n_joints, w, 2), _conv(w, w))  # 32
         self.enc2 = nn.Sequential(_conv(w, 2 * w), _conv(2 * w, 2 * w))  # 16
         self.enc3 = nn.Sequential(_conv(2 * w, 4 * w), _conv(4 * w, 4 * w))  # 8
         self.dec2 = _conv(6 * w, 2 * w)  # 16
         self.dec1 = _conv(3 * w, w)  # 32
         self.head = nn.Conv2d(w, n_joints, 1)
 
-    def forward(self, x):
+    def forward(self, image, pose):
         up = nn.functional.interpolate
-        e1 = self.stem(x - 0.5)
+        e1 = self.stem(torch.cat([image - 0.5, pose], 1))
         e2 = self.enc2(nn.functional.max_pool2d(e1, 2))
         e3 = self.enc3(nn.functional.max_pool2d(e2, 2))
         d2 = self.dec2(torch.cat([up(e3, scale_factor=2.0), e2], 1))
@@ -105,7 +126,8 @@ def to_tensor(windows_bgr: np.ndarray) -> torch.Tensor:
 
 @torch.inference_mode()
 def refine_keypoints(net: RefinerNet, frame_bgr: np.ndarray, keypoints_px, box_height_px: float) -> np.ndarray:
-    """The network's keypoints (K, 2) raw pixels -> refined (K, 2); NaN stays NaN."""
+    """The network's keypoints (K, 2) raw pixels -> refined (K, 2); NaN stays NaN. Joint ``k``'s
+    window is centred on ``keypoints_px[k]`` and sees every joint's keypoint as a pose channel."""
     kp = np.asarray(keypoints_px, float)
     ok = np.isfinite(kp).all(-1)
     if not ok.any() or not np.isfinite(box_height_px) or box_height_px <= 1:
@@ -114,7 +136,8 @@ def refine_keypoints(net: RefinerNet, frame_bgr: np.ndarray, keypoints_px, box_h
     idx = np.flatnonzero(ok)
     device = next(net.parameters()).device
     win = to_tensor(cut_windows(frame_bgr, kp[idx], side)).to(device)
-    pos = heatmap_position(net(win).float().cpu(), torch.as_tensor(idx)).numpy()
+    pose = pose_channels(np.stack([raw_to_window(kp, kp[k], side) for k in idx])).to(device)
+    pos = heatmap_position(net(win, pose).float().cpu(), torch.as_tensor(idx)).numpy()
     out = kp.copy()
     out[idx] = window_to_raw(pos, kp[idx], side)
     return out

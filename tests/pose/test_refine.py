@@ -7,7 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from kneeview.pose.refine import CROP, RefinerNet, cut_windows, heatmap_position, raw_to_window, window_to_raw  # noqa: E402
+from kneeview.pose.refine import (CROP, RefinerNet, cut_windows, heatmap_position, pose_channels, raw_to_window,  # noqa: E402
+                                  window_to_raw)
+
+
+def _centroids(maps):
+    """(N, S, S) non-negative maps -> (N, 2) intensity centroids (x, y) in pixels."""
+    maps = np.asarray(maps, float)
+    yy, xx = np.mgrid[0:maps.shape[1], 0:maps.shape[2]]
+    return np.stack([(maps * xx).sum((1, 2)), (maps * yy).sum((1, 2))], -1) / maps.sum((1, 2))[:, None]
 
 
 def _blob(shape, xy, sigma=2.0):
@@ -104,7 +112,7 @@ def test_the_estimator_moves_keypoints_by_what_the_refiner_reads(tmp_path):
     assert np.allclose(own, (kp[0, :, :2].numpy() / 0.5) - 0.5)  # the network's own, in raw pixels
 
     def constant_reader(cell_x, cell_y):
-        def forward(x):
+        def forward(x, pose):
             logits = torch.full((len(x), 6, 32, 32), -50.0)
             logits[:, :, cell_y, cell_x] = 50.0
             return logits
@@ -120,3 +128,65 @@ def test_the_estimator_moves_keypoints_by_what_the_refiner_reads(tmp_path):
     moved = est._person(out, 0, sx, sy, frame).keypoints_px
     d = np.array([(25 + 0.5) * cell - 0.5, (3 + 0.5) * cell - 0.5]) - (CROP - 1) / 2
     assert np.allclose(moved - own, d * side / CROP, atol=1e-6)
+
+
+def test_the_refiner_sees_the_whole_pose_where_the_window_puts_it(tmp_path):
+    """Joint j's window gets one pose channel per joint, each a Gaussian centred where raw_to_window puts
+    that joint's network keypoint in j's window (j's own at the centre); a NaN joint's channel is empty."""
+    from kneeview.pose.estimator import Estimator
+    from kneeview.pose.model import build_model
+    from kneeview.pose.refine import WINDOW_FRACTION
+
+    model = build_model(pretrained_backbone=False, min_size=128, max_size=192, refiner_width=4).eval()
+    est = Estimator(model, {}, torch.device("cpu"), runtime="torch")
+    frame = np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    kp = torch.tensor([[[40.0, 30.0, 1.0], [60.0, 31.0, 1.0], [42.0, 60.0, 1.0], [51.0, 63.0, 1.0], [41.0, 90.0, 1.0],
+                        [59.0, 91.0, 1.0]]])
+    out = {"keypoints": kp, "boxes": torch.tensor([[30.0, 10.0, 70.0, 100.0]]), "scores": torch.tensor([0.9]),
+           "joints3d": torch.zeros(1, 6, 3), "keypoints_scores": torch.ones(1, 6)}
+    seen = {}
+
+    def spy(x, pose):
+        seen["pose"] = pose.numpy()
+        return torch.zeros(len(x), 6, 32, 32)
+
+    model.refiner.forward = spy
+    own = est._person(out, 0, 0.5, 0.5).keypoints_px
+    est._person(out, 0, 0.5, 0.5, frame)
+    side = WINDOW_FRACTION * 90.0 / 0.5
+    pose = seen["pose"]
+    assert pose.shape == (6, 6, CROP, CROP)
+    for j in range(6):
+        expected = raw_to_window(own, own[j], side)
+        inside = ((expected > 6) & (expected < CROP - 7)).all(-1)
+        assert inside[j] and np.allclose(expected[j], (CROP - 1) / 2)
+        assert np.allclose(_centroids(pose[j][inside]), expected[inside], atol=0.02)
+        assert np.allclose(pose[j][inside].max((1, 2)), 1.0, atol=0.15)
+    empty = pose_channels(np.array([[[np.nan, np.nan], [10.0, 20.0]]]))
+    assert empty[0, 0].abs().max() == 0 and np.allclose(_centroids(empty[0, 1:].numpy()), [[10.0, 20.0]], atol=1e-3)
+
+
+@pytest.mark.parametrize("jitter", [False, True])
+def test_training_windows_show_the_joint_where_their_target_says(jitter):
+    """fit's windows, cut (moved, scaled) from prepare's wide ones: a spot at the wide window's target lands
+    where the returned target says; the queried joint's pose channel is the window's centre, another
+    joint's follows its keypoint; without jitter the window is the wide one's exact centre."""
+    from trainer.refiner import WIDE, sample_windows
+
+    rng = np.random.default_rng(3)
+    n, size = 24, WIDE * CROP
+    target = rng.uniform(48, 80, (n, 2))
+    wide = np.stack([_blob((size, size), t, sigma=3.0) for t in target])
+    pose = np.repeat(target[:, None], 6, 1)
+    joint = rng.integers(0, 6, n)
+    img, channels, t = sample_windows(wide, target, pose, joint, rng, jitter=jitter)
+    assert img.shape == (n, 3, CROP, CROP) and channels.shape == (n, 6, CROP, CROP)
+    inside = ((t > 12) & (t < CROP - 13)).all(-1)
+    assert inside.sum() >= n // 2
+    assert np.allclose(_centroids(img[:, 0].numpy())[inside], t[inside], atol=0.05)
+    assert np.allclose(_centroids(channels[np.arange(n), joint].numpy()), (CROP - 1) / 2, atol=1e-3)
+    other = (joint + 1) % 6
+    spread = 0.02 * CROP * 4 if jitter else 1e-3
+    assert np.allclose(_centroids(channels[np.arange(n), other].numpy())[inside], t[inside], atol=spread)
+    if not jitter:
+        assert np.allclose(t, target - (size - CROP) / 2)
