@@ -184,7 +184,9 @@ def cmd_export(args) -> int:
     if out.suffix != ".safetensors":
         out.mkdir(parents=True, exist_ok=True)
         out = out / "kneeview-pose.safetensors"
-    w, c = save_checkpoint(model, out, training=card.get("training", {}), evaluation=evaluation, fp16=args.fp16)
+    extra = {"refiner": card["refiner"]} if "refiner" in card else None  # the attached refiner's record
+    w, c = save_checkpoint(model, out, training=card.get("training", {}), evaluation=evaluation, fp16=args.fp16,
+                           extra=extra)
     print(f"wrote {w} ({w.stat().st_size / 1e6:.1f} MB) and {c}")
     return 0
 

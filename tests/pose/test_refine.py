@@ -84,6 +84,16 @@ def test_a_checkpoint_carries_its_refiner_and_older_ones_load_without(tmp_path):
         assert torch.equal(model.state_dict()[k], v), k
     import json
 
+    # re-exporting it (new evaluation figures in the card) keeps the refiner and its record
+    from trainer.cli import main
+
+    ev = tmp_path / "ev.json"
+    ev.write_text('{"map": 0.5}')
+    assert main(["export", str(merged), "--out", str(tmp_path / "ship"), "--fp16", "--evaluation", str(ev)]) == 0
+    shipped, shipped_card = load_checkpoint(tmp_path / "ship" / "kneeview-pose.safetensors")
+    assert shipped_card["refiner"]["training"] == {"steps": 3} and shipped_card["evaluation"] == {"map": 0.5}
+    for k, v in ref.state_dict().items():
+        assert torch.equal(shipped.refiner.state_dict()[k].float(), v.half().float()), k
     card_path = merged.with_suffix(".json")
     lie = json.loads(card_path.read_text())
     lie["config"]["refiner_width"] = 0
