@@ -1,25 +1,34 @@
-"""Train the native-resolution keypoint refiner (:mod:`kneeview.pose.refine`) and attach it to a checkpoint.
+r"""Train the native-resolution keypoint refiner (:mod:`kneeview.pose.refine`) and attach it to a checkpoint.
 
-Three steps, each a subcommand:
+Four steps, each a subcommand:
 
 * ``prepare OUT.npz DATA [DATA ...]``: for every 3rd frame of every synthetic recording under
   each DATA folder (``kneeview synth``; C3D ground truth), the checkpoint's own detection and
   keypoints, then per joint a window twice the refiner's around the keypoint, the network's
   keypoints of all joints and the true keypoint (the C3D through the calibration) in that
   window's pixels. The refiner learns to correct the network it will follow.
-* ``fit DATA.npz [DATA.npz ...] --out OUT.safetensors [--minutes M]``: an eighth of the athletes held out; L1 on the
-  soft-argmax position, mirrored windows (left <-> right joints swapped), brightness and offset
-  jitter, AdamW with a cosine schedule for a fixed time budget; prints the held-out median
-  window error beside the network's. Each step cuts its windows from the wide ones
-  (:func:`sample_windows`: moved and scaled, so the refiner also learns to find a joint the
-  network missed by a quarter of the window).
-* ``attach CHECKPOINT REFINER.safetensors OUT``: a copy of the checkpoint with the refiner
-  inside (``refiner.*`` tensors; ``config.refiner_width``), its card recording the refiner's
-  training, so one file is one model and the estimate cache's key changes with it.
+* ``prepare-real OUT.npz FOLDER LABELS.c3d``: the same for a real multi-view recording and its
+  pseudo-labels, on the training frames of the training views of the checkpoint card's real split.
+* ``fit DATA.npz [DATA.npz ...] --out OUT.safetensors [--minutes M] [--init R] [--real-fraction F]``:
+  an eighth of the (synthetic) athletes held out; L1 on the soft-argmax position, mirrored windows
+  (left <-> right joints swapped), brightness and offset jitter, AdamW with a cosine schedule for a
+  fixed time budget; prints the held-out median window error beside the network's. Each step cuts
+  its windows from the wide ones (:func:`sample_windows`: moved and scaled, so the refiner also
+  learns to find a joint the network missed by a quarter of the window); ``F`` of each batch from
+  ``prepare-real`` windows.
+* ``attach CHECKPOINT REFINER.safetensors OUT [--note TEXT]``: a copy of the checkpoint with the
+  refiner inside (``refiner.*`` tensors; ``config.refiner_width``), its card recording the refiner's
+  training, sha256 and note, so one file is one model and the estimate cache's key changes with it.
 
-    python -m trainer.refiner prepare /work/rdata/ref_train.npz /work/rdata/r81001 ...
-    python -m trainer.refiner fit /work/rdata/ref_train.npz [MORE.npz ...] --out /work/rdata/refiner.safetensors --minutes 25
-    python -m trainer.refiner attach resources/model/kneeview-pose.safetensors /work/rdata/refiner.safetensors OUT
+The shipped refiner (README, "The shipped model refines its keypoints"):
+
+    python -m trainer.refiner prepare R.npz RUNS/r81001 ... RUNS/r81006   # and M.npz (82001-82030), P.npz (83001-83030)
+    python -m trainer.refiner prepare-real REAL.npz ~/.cache/kneeview/pose2sim/pose2sim-0.10.49/Demo_SinglePerson \
+        tests/pose/data/Demo_SinglePerson.pseudolabels.c3d
+    python -m trainer.refiner fit R.npz M.npz P.npz --out refiner3.safetensors --minutes 25
+    python -m trainer.refiner fit R.npz M.npz P.npz REAL.npz --init refiner3.safetensors --lr 0.001 \
+        --real-fraction 0.25 --minutes 8 --out refiner4.safetensors
+    python -m trainer.refiner attach NETWORK.safetensors refiner4.safetensors OUT --note "how the data was made"
 """
 from __future__ import annotations
 
