@@ -142,6 +142,19 @@ class ReconstructionSettings:
     #: the Anny tuning sets 90021 and 90023 (6,151 stance-leg frames): 3.5 covers 68 % there (x0.99);
     #: on the held-out Anny sets 97021-97023 it covers 63 % (84 % within 2 sd).
     posterior_inflation: float = 3.5
+    #: A single view cannot tell a knee that moves medially from one that moves forward where both
+    #: move it along the ray; the direction prior picks one, with an error that persists over the
+    #: trial, which the posterior (errors independent frame to frame) does not see. So each knee also
+    #: gets, in the reported sd and the samples, an error along its ray of this fraction x its distance
+    #: from the hip-ankle line (none for a straight leg), the same standard normal draw over the whole
+    #: trial (not scaled by ``posterior_inflation``). Along the ray of a frontal camera this barely moves
+    #: MKD; of an oblique one, by about the sine of the view's angle. Fitted 2026-12-04 (seventh
+    #: session, the refined 2D) on the tuning sets 90021 + 90023 for the peaks a clinician reads: the
+    #: model's peak-MKD error was within 2 reported sd on 26 % of the legs (1.2-4.5 sd off on oblique
+    #: views), 93 % with 0.15; held-out 97021-97023: 35 -> 79 %, the worst leg's 68.8 mm error at sd
+    #: 5.1 -> 21.6 mm. The price: frames away from the peak are over-covered on oblique views (±1 sd
+    #: covers 65 -> 82 % of all held-out frames; frontal 67 -> 71 %).
+    knee_depth_fraction: float = 0.15
 
 
 @dataclass
@@ -166,6 +179,9 @@ class Reconstruction:
     solve_time_s: float
     settings: ReconstructionSettings = field(repr=False, default_factory=ReconstructionSettings)
     _posterior: object = field(repr=False, default=None)
+    #: (T, 2, 3) the knee ambiguity's direction x its sd (mm; not inflated): the right and
+    #: left knee's unit ray from the camera times knee_depth_fraction x the bulge (None: no term)
+    _knee_depth: np.ndarray | None = field(repr=False, default=None)
 
     def __len__(self) -> int:
         return len(self.joints_lab_mm)
@@ -179,10 +195,14 @@ class Reconstruction:
         out = np.repeat(self.joints_lab_mm[None], int(n), axis=0)
         if self._posterior is None or n <= 0:
             return out
-        delta = self._posterior.draw(int(n), rng) * self.settings.posterior_inflation  # (n, n_frames_solved * 18)
+        inflation = self.settings.posterior_inflation
+        delta = self._posterior.draw(int(n), rng) * inflation  # (n, n_frames_solved * 18)
         span = self._posterior.span
         d = delta.reshape(int(n), span[1] - span[0], NJ, 3)
         out[:, span[0]:span[1]] += d
+        if self._knee_depth is not None:  # one draw per knee for the whole trial (see knee_depth_fraction)
+            z = rng.standard_normal((int(n), 1, 2, 1))
+            out[:, :, list(KNEES)] += z * np.nan_to_num(self._knee_depth)[None]
         return out
 
 
@@ -753,6 +773,10 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     reliable = (np.isfinite(out).all(axis=(1, 2)) & ~bridged & (np.nan_to_num(resid, nan=np.inf) <= st.reliable_residual)
                 & (mean_conf >= st.reliable_confidence) & (np.nan_to_num(knee_sd, nan=np.inf) <= st.reliable_sd_mm))
     sd *= st.posterior_inflation
+    knee_depth = None
+    if st.knee_depth_fraction > 0:
+        knee_depth = knee_depth_axes(out, camera.position_mm, st.knee_depth_fraction)
+        sd[:, list(KNEES)] = np.sqrt(sd[:, list(KNEES)] ** 2 + knee_depth ** 2)
     heights = image_heights(out, np.where(obs[..., None], cor, np.nan), camera, rate_hz, st.height_depth_cutoff_hz)
     names = list(SEGMENTS)
     return Reconstruction(
@@ -761,7 +785,24 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
         segment_lengths_sd_mm={k: float(np.sqrt(v)) for k, v in zip(names, var_g[:len(names)])},
         ankle_contact_height_mm=float(h2), contact=contact_full, heights_mm=heights, reliable=reliable, residual_2d=resid,
         bridged=bridged, sigma_px=sigma_px, residual_scale=float(np.sqrt(scale2)), rate_hz=rate_hz,
-        solve_time_s=time.perf_counter() - t_start, settings=st, _posterior=post)
+        solve_time_s=time.perf_counter() - t_start, settings=st, _posterior=post, _knee_depth=knee_depth)
+
+
+def knee_depth_axes(joints_lab_mm, camera_position_mm, fraction: float) -> np.ndarray:
+    """(T, 2, 3) right and left knee: the unit ray from the camera through the knee times ``fraction``
+    x the knee's distance from its hip-ankle line (mm); NaN where a joint is missing."""
+    X = np.asarray(joints_lab_mm, float)
+    out = []
+    for hip, knee, ankle in zip((J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP")), KNEES, ANKLES):
+        a, k, b = X[:, hip], X[:, knee], X[:, ankle]
+        axis = b - a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
+            off = (k - a) - np.sum((k - a) * axis, -1, keepdims=True) * axis
+            ray = k - np.asarray(camera_position_mm, float)
+            ray = ray / np.linalg.norm(ray, axis=-1, keepdims=True)
+        out.append(ray * (fraction * np.linalg.norm(off, axis=-1, keepdims=True)))
+    return np.stack(out, 1)
 
 
 def _empty_result(T, rate_hz, st):

@@ -184,7 +184,8 @@ def test_uncertainty_grows_with_pixel_noise_and_samples_match_it(trial):
     for noise in (1.0, 4.0):
         kp, net, conf = network_output(joints, cam)
         kp = kp + np.random.default_rng(3).normal(0.0, noise, kp.shape)
-        rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0)  # the posterior itself
+        rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0,  # the posterior itself
+                          knee_depth_fraction=0.0)
         sds.append(np.median(rec.joints_sd_mm[:, KNEES]))
     assert sds[1] > 1.5 * sds[0], sds
 
@@ -219,8 +220,8 @@ def test_the_posterior_inflation_scales_the_reported_sd_and_the_samples_alike(tr
     joints, _ = trial
     cam = make_camera()
     kp, net, conf = network_output(joints, cam)
-    plain = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0)
-    wide = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=3.5)
+    plain = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0, knee_depth_fraction=0.0)
+    wide = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=3.5, knee_depth_fraction=0.0)
     np.testing.assert_array_equal(plain.joints_lab_mm, wide.joints_lab_mm)
     np.testing.assert_allclose(wide.joints_sd_mm, 3.5 * plain.joints_sd_mm, rtol=1e-12)
     np.testing.assert_array_equal(plain.reliable, wide.reliable)
@@ -375,3 +376,56 @@ def test_heights_read_on_the_rays_time_a_squat_where_the_depth_wobbles():
     assert max(off_fit) >= 4, off_fit  # the premise: the fit's own heights miss it
     nan_2d = np.full(squat.shape[:2] + (2,), np.nan)
     assert np.allclose(image_heights(squat, nan_2d, cam, rate), squat[..., 2])  # no 2D: the joints' own heights
+
+
+def test_the_knee_depth_axis_runs_along_the_ray_and_grows_with_the_bend():
+    """knee_depth_axes: along the unit ray from the camera through the knee, of length fraction x the knee's
+    distance from its hip-ankle line; a straight leg gets none."""
+    from kneeview.analysis.reconstruction import knee_depth_axes
+
+    X = np.zeros((2, 6, 3))
+    X[:, 0], X[:, 1] = (0.0, 0.0, 900.0), (200.0, 0.0, 900.0)  # hips
+    X[:, 4], X[:, 5] = (0.0, 0.0, 100.0), (200.0, 0.0, 100.0)  # ankles
+    X[0, 2], X[0, 3] = (0.0, 0.0, 500.0), (200.0, 0.0, 500.0)  # straight legs
+    X[1, 2], X[1, 3] = (50.0, 0.0, 500.0), (200.0, -80.0, 500.0)  # 50 mm medial (right), 80 mm forward (left)
+    camera = np.array([0.0, -4000.0, 500.0])
+    ax = knee_depth_axes(X, camera, 0.2)
+    assert np.allclose(ax[0], 0.0)
+    ray_r = (X[1, 2] - camera) / np.linalg.norm(X[1, 2] - camera)
+    ray_l = (X[1, 3] - camera) / np.linalg.norm(X[1, 3] - camera)
+    assert np.allclose(ax[1, 0], 0.2 * 50.0 * ray_r) and np.allclose(ax[1, 1], 0.2 * 80.0 * ray_l)
+
+
+def test_an_oblique_view_reports_the_knee_ambiguity_a_frontal_one_barely_needs(trial):
+    """The same landing filmed from the front and at 45 degrees, true 2D and the network's 3D: with
+    knee_depth_fraction the reported MKD sd at the deepest frame grows several-fold from the oblique
+    camera (depth along its ray is half medial) and little from the frontal one (depth is forward);
+    the samples' knees move along their rays by one draw per knee for the whole trial."""
+    from kneeview.synth.motion import drop_jump
+
+    joints, athlete = trial
+    motion = drop_jump(athlete, np.random.default_rng(4), RATE, RATE, valgus_mm=(25.0, 10.0), duration_s=2.2)
+    facing = np.asarray(motion.facing, float)
+    facing = facing / np.linalg.norm(facing)
+    side = np.cross([0.0, 0.0, 1.0], facing)
+    deep = int(np.argmin(joints[:, 2, 2]))  # the right knee at its lowest
+    centre = joints[deep, :, :2].mean(0)
+    grow = {}
+    for name, direction in (("frontal", facing), ("oblique", (facing + side) / np.sqrt(2.0))):
+        pos = np.array([*(centre + 4500.0 * direction[:2]), 1100.0])
+        cam = make_camera(position=tuple(pos))
+        kp, net, conf = network_output(joints, cam)
+        plain, amb = (reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, knee_depth_fraction=f) for f in (0.0, 0.15))
+        assert np.array_equal(plain.joints_lab_mm, amb.joints_lab_mm)  # the fit is the same; only its sd grows
+        sd0 = metric_uncertainty(plain, n_samples=200, seed=0)["mkd_right_mm_sd"][deep]
+        sd1 = metric_uncertainty(amb, n_samples=200, seed=0)["mkd_right_mm_sd"][deep]
+        grow[name] = sd1 / sd0
+        if name == "oblique":
+            tiny = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, knee_depth_fraction=0.15, posterior_inflation=1e-9)
+            d = tiny.sample(3, seed=1)[:, :, list(KNEES)] - tiny.joints_lab_mm[None, :, list(KNEES)]
+            axes = tiny._knee_depth
+            bent = np.linalg.norm(axes, axis=-1) > 1.0  # (T, 2) frames where the knee is off its line
+            z = np.sum(d * axes[None], -1) / np.sum(axes * axes, -1)[None]  # the draw along each axis
+            assert np.allclose(d[:, bent], (z[..., None] * axes[None])[:, bent], atol=1e-3)
+            assert np.allclose(z[:, bent[:, 0], 0], z[:, bent[:, 0], 0][:, :1])  # one draw per knee per trial
+    assert grow["oblique"] > 2.0 and grow["frontal"] < 0.6 * grow["oblique"], grow
