@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from kneeview.pose.refine import (CROP, MIRROR, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, pose_channels,
-                                  raw_to_window, to_tensor)
+                                  pose_in_windows, raw_to_window, to_tensor)
 
 EVERY = 3
 #: prepare stores windows this many times the refiner's side (at as many times its pixels), so fit can move them
@@ -58,10 +58,12 @@ class _Windows:
         self.windows, self.targets, self.pose, self.joint, self.trial, self.real = [], [], [], [], [], []
 
     def add(self, frame, truth_px, trial: str, real: bool = False) -> None:
+        if not np.isfinite(truth_px).all():
+            return
         est = self.est
         with torch.inference_mode():
             ((o, sx, sy),) = est._forward([frame])
-        if len(o["scores"]) == 0 or not np.isfinite(truth_px).all():
+        if len(o["scores"]) == 0:
             return
         i = int(torch.argmax(o["scores"]))
         kp = est._person(o, i, sx, sy).keypoints_px  # no frame: the network's own keypoints
@@ -70,7 +72,7 @@ class _Windows:
         wide = WIDE * WINDOW_FRACTION * est.box_height_px(o, i, sy)
         self.windows.append(cut_windows(frame, kp, wide, WIDE * CROP))
         self.targets.append(raw_to_window(truth_px, kp, wide, WIDE * CROP).astype(np.float32))
-        self.pose.append(np.stack([raw_to_window(kp, c, wide, WIDE * CROP) for c in kp]).astype(np.float32))
+        self.pose.append(pose_in_windows(kp, kp, wide, WIDE * CROP).astype(np.float32))
         self.joint.append(np.arange(len(kp), dtype=np.int8))
         self.trial += [trial] * len(kp)
         self.real += [real] * len(kp)

@@ -195,8 +195,7 @@ class Reconstruction:
         out = np.repeat(self.joints_lab_mm[None], int(n), axis=0)
         if self._posterior is None or n <= 0:
             return out
-        inflation = self.settings.posterior_inflation
-        delta = self._posterior.draw(int(n), rng) * inflation  # (n, n_frames_solved * 18)
+        delta = self._posterior.draw(int(n), rng) * self.settings.posterior_inflation  # (n, n_frames_solved * 18)
         span = self._posterior.span
         d = delta.reshape(int(n), span[1] - span[0], NJ, 3)
         out[:, span[0]:span[1]] += d

@@ -56,6 +56,12 @@ def raw_to_window(xy_raw, centre, side: float, size: int = CROP) -> np.ndarray:
     return (np.asarray(xy_raw, float) - np.asarray(centre, float)) * a + (size - 1) / 2.0
 
 
+def pose_in_windows(keypoints_px, centres, side: float, size: int = CROP) -> np.ndarray:
+    """(len(centres), K, 2): every keypoint (K, 2 raw pixels) as each window of ``side`` around one of
+    ``centres`` sees it (the pose channels' positions)."""
+    return np.stack([raw_to_window(keypoints_px, c, side, size) for c in np.asarray(centres, float)])
+
+
 def cut_windows(frame_bgr: np.ndarray, centres, side: float, size: int = CROP) -> np.ndarray:
     """(K, size, size, 3) uint8 windows of ``frame_bgr`` around each of ``centres`` (K, 2) raw
     pixels (bilinear, area-averaged when shrinking more than 2x; outside the frame: black)."""
@@ -136,7 +142,7 @@ def refine_keypoints(net: RefinerNet, frame_bgr: np.ndarray, keypoints_px, box_h
     idx = np.flatnonzero(ok)
     device = next(net.parameters()).device
     win = to_tensor(cut_windows(frame_bgr, kp[idx], side)).to(device)
-    pose = pose_channels(np.stack([raw_to_window(kp, kp[k], side) for k in idx])).to(device)
+    pose = pose_channels(pose_in_windows(kp, kp[idx], side)).to(device)
     pos = heatmap_position(net(win, pose).float().cpu(), torch.as_tensor(idx)).numpy()
     out = kp.copy()
     out[idx] = window_to_raw(pos, kp[idx], side)
