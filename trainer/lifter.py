@@ -116,8 +116,10 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
 
 
 def make_dataset(n_trials: int, seed: int, every: int = 2, noise: float = 1.0, window=WINDOW, window_s=WINDOW_S,
-                 valgus: str = "wide"):
-    specs = plan_dataset(n_trials, seed, task="mix", size=(1920, 1080))
+                 valgus: str = "wide", task: str = "mix"):
+    """``task``: "mix" (drop jumps and single-leg squats) or "all" (also walking and standing:
+    :func:`kneeview.synth.dataset.plan_dataset`)."""
+    specs = plan_dataset(n_trials, seed, task=task, size=(1920, 1080))
     rng_noise = np.random.default_rng([seed, 424242])
     xs, ys = [], []
     for s in specs:
@@ -140,7 +142,8 @@ def build_model(n_in, hidden=(384, 384), n_out=J.N_JOINTS * 3):
 
 
 def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), batch=512, lr=2e-3,
-        n_noise=2, log=print, threads=2, window=WINDOW, window_s=WINDOW_S, valgus="wide", noise_scale: float = 1.0):
+        n_noise=2, log=print, threads=2, window=WINDOW, window_s=WINDOW_S, valgus="wide", noise_scale: float = 1.0,
+        task: str = "mix"):
     """Train and write ``out`` (.npz) and ``out.with_suffix('.json')``; returns the record."""
     import torch
 
@@ -149,7 +152,8 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    parts = [make_dataset(n_trials, seed + 1000 * r, noise=noise_scale, window=window, window_s=window_s, valgus=valgus)
+    parts = [make_dataset(n_trials, seed + 1000 * r, noise=noise_scale, window=window, window_s=window_s, valgus=valgus,
+                          task=task)
              for r in range(n_noise)]  # another motion draw each pass
     X = np.concatenate([p[0] for p in parts])
     Y = np.concatenate([p[1] for p in parts])
@@ -189,7 +193,7 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     write_npz(out, model, x_mean, x_std, y_scale, window, window_s)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     rec = {"file": Path(out).name, "sha256": digest, "seed": seed, "trials": n_trials, "noise_passes": n_noise,
-           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "window": window, "window_s": window_s,
+           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "task": task, "window": window, "window_s": window_s,
            "parameters": int(sum(p.numel() for p in model.parameters())),
            "val_mean_joint_error_leg": float(np.mean(err)), "train_time_s": round(time.perf_counter() - t0, 1),
            "data_time_s": round(t_data, 1), "command": "python -m trainer.lifter " + " ".join(sys.argv[1:])}
@@ -224,12 +228,14 @@ def main(argv=None):
     ap.add_argument("--valgus", choices=("wide", "athlete"), default="wide",
                     help="requested peak MKD per leg: uniform -10..90 mm, each leg on its own (wide), or the "
                          "synthesiser's athletes' draw (athlete; the first shipped lifter)")
+    ap.add_argument("--task", choices=("mix", "all"), default="mix",
+                    help="training motions: drop jumps and single-leg squats (mix), or also walking and standing (all)")
     ap.add_argument("--noise-scale", type=float, default=1.0,
                     help="the 2D noise's size relative to the network's own error (0: none)")
     a = ap.parse_args(argv)
     rec = fit(Path(a.out), a.trials, a.seed, a.epochs, tuple(int(h) for h in a.hidden.split(",")),
               n_noise=a.noise_passes, threads=a.threads, window=a.window, window_s=a.window_s, valgus=a.valgus,
-              noise_scale=a.noise_scale)
+              noise_scale=a.noise_scale, task=a.task)
     print(json.dumps(rec, indent=1))
 
 

@@ -152,3 +152,16 @@ def test_the_calibrated_placement_takes_the_bundled_lifters_prior(shipped, trial
     with_network = reconstruct(kp, rel / 1000, conf, cam, fps, prior="network").joints_lab_mm
     np.testing.assert_allclose(placed, with_lifter, atol=1e-6)
     assert np.nanmax(np.abs(placed - with_network)) > 10.0
+
+
+def test_lifter_training_data_with_generic_motion():
+    """``--task all``: the training windows include walking and standing trials (the synthesiser's
+    generic motions), each with a finite target; ``mix`` has drop jumps and squats only."""
+    from kneeview.synth.dataset import plan_dataset
+    from trainer.lifter import make_dataset
+
+    tasks_all = {s.task for s in plan_dataset(12, 200000, task="all", size=(1920, 1080))}
+    tasks_mix = {s.task for s in plan_dataset(12, 200000, task="mix", size=(1920, 1080))}
+    assert tasks_all & {"WALK", "STAND"} and not tasks_mix & {"WALK", "STAND"}
+    X, Y = make_dataset(12, 200000, task="all")
+    assert X.shape[0] == Y.shape[0] > 0 and np.isfinite(X).all() and np.isfinite(Y).all()
