@@ -303,12 +303,7 @@ def lowest_frame(signal) -> int:
     lo = x[i0]
     band = max(LOWEST_BAND * float(np.nanmax(x) - lo), LOWEST_BAND_MIN_MM)
     inside = np.isfinite(x) & (x <= lo + band)
-    a = i0
-    while a > 0 and inside[a - 1]:
-        a -= 1
-    b = i0 + 1
-    while b < len(x) and inside[b]:
-        b += 1
+    a, b = next((s, e) for v, s, e in _runs(inside) if v and s <= i0 < e)  # the run holding the minimum
     if b - a < 5:
         return i0
     t = np.arange(a, b, dtype=np.float64)

@@ -797,7 +797,7 @@ def knee_depth_axes(joints_lab_mm, camera_position_mm, fraction: float) -> np.nd
     x the knee's distance from its hip-ankle line (mm); NaN where a joint is missing."""
     X = np.asarray(joints_lab_mm, float)
     out = []
-    for hip, knee, ankle in zip((J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP")), KNEES, ANKLES):
+    for hip, knee, ankle in (J.LEGS["right"], J.LEGS["left"]):
         a, k, b = X[:, hip], X[:, knee], X[:, ankle]
         axis = b - a
         with np.errstate(invalid="ignore", divide="ignore"):
