@@ -75,6 +75,32 @@ def network_like_noise(rng, T, diag_px, scale: float = 1.0):
     return noise
 
 
+def occlusion_noise(rng, T, diag_px, joints_lab_mm, rate: float = 0.0):
+    """(T, 6, 2) pixel offsets like the network's guesses at a hidden joint: with probability
+    ``rate`` per trial, one joint is off by 5-30 per-mille of the image diagonal (10-65 px at
+    1920x1080) for a long stretch (30-100 % of the trial), the offset drifting slowly. Half the
+    time the joint is the higher ankle (a single-leg squat's lifted foot, behind the stance leg
+    from the front: the network put held-out 97021 SLS00005's 60 px off at confidence 0.98),
+    otherwise any joint. A lifter trained on it learns not to read the stance leg from a lifted
+    foot it cannot see."""
+    out = np.zeros((T, J.N_JOINTS, 2))
+    if rate <= 0 or rng.random() >= rate:
+        return out
+    f = diag_px * 1e-3
+    if rng.random() < 0.5:
+        z = np.nanmedian(np.asarray(joints_lab_mm, np.float64)[:, [4, 5], 2], axis=0)
+        j = 4 + int(np.argmax(z))
+    else:
+        j = int(rng.integers(J.N_JOINTS))
+    d = max(1, int(round(T * rng.uniform(0.3, 1.0))))
+    t0 = int(rng.integers(0, T - d + 1))
+    drift = _smooth_noise(rng, d, (2,), rng.uniform(10, 40)) * 0.3
+    direction = rng.normal(size=2)
+    off = (direction / max(np.linalg.norm(direction), 1e-9) + drift) * rng.uniform(5, 30) * f
+    out[t0:t0 + d, j] = off
+    return out
+
+
 def wide_valgus(rng, task: str):
     """A requested peak MKD drawn uniformly over the whole range, each leg on its own: the
     synthesiser's athletes mostly have little, symmetric valgus (tendency 12 +- 16 mm), and a
@@ -84,7 +110,8 @@ def wide_valgus(rng, task: str):
     return float(rng.uniform(-10.0, 80.0))
 
 
-def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=WINDOW_S, valgus: str = "wide"):
+def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=WINDOW_S, valgus: str = "wide",
+               occlusion: float = 0.0):
     """(features (T, F), target (T, 18) in leg lengths, rate) of one synthetic trial.
 
     ``valgus``: "wide" (:func:`wide_valgus`) or "athlete" (the synthesiser's own draw)."""
@@ -106,6 +133,8 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
     uv = cam.project_corrected(joints)
     if noise:
         uv = uv + network_like_noise(rng_noise, len(uv), float(np.hypot(*size)), float(noise))
+        if occlusion > 0:
+            uv = uv + occlusion_noise(rng_noise, len(uv), float(np.hypot(*size)), joints, occlusion)
     Kinv = np.linalg.inv(cam.K)
     norm = uv @ Kinv[:2, :2].T + Kinv[:2, 2]
     x = window_features(norm, up_in_camera(cam), stride_for(fps, window, window_s), window)
@@ -116,14 +145,14 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
 
 
 def make_dataset(n_trials: int, seed: int, every: int = 2, noise: float = 1.0, window=WINDOW, window_s=WINDOW_S,
-                 valgus: str = "wide", task: str = "mix"):
+                 valgus: str = "wide", task: str = "mix", occlusion: float = 0.0):
     """``task``: "mix" (drop jumps and single-leg squats) or "all" (also walking and standing:
     :func:`kneeview.synth.dataset.plan_dataset`)."""
     specs = plan_dataset(n_trials, seed, task=task, size=(1920, 1080))
     rng_noise = np.random.default_rng([seed, 424242])
     xs, ys = [], []
     for s in specs:
-        x, y, *_ = make_trial(seed, s, rng_noise, noise, window, window_s, valgus)
+        x, y, *_ = make_trial(seed, s, rng_noise, noise, window, window_s, valgus, occlusion)
         off = int(rng_noise.integers(every))
         xs.append(x[off::every])
         ys.append(y[off::every])
@@ -143,7 +172,7 @@ def build_model(n_in, hidden=(384, 384), n_out=J.N_JOINTS * 3):
 
 def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), batch=512, lr=2e-3,
         n_noise=2, log=print, threads=2, window=WINDOW, window_s=WINDOW_S, valgus="wide", noise_scale: float = 1.0,
-        task: str = "mix"):
+        task: str = "mix", occlusion: float = 0.0):
     """Train and write ``out`` (.npz) and ``out.with_suffix('.json')``; returns the record."""
     import torch
 
@@ -153,12 +182,12 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     parts = [make_dataset(n_trials, seed + 1000 * r, noise=noise_scale, window=window, window_s=window_s, valgus=valgus,
-                          task=task)
+                          task=task, occlusion=occlusion)
              for r in range(n_noise)]  # another motion draw each pass
     X = np.concatenate([p[0] for p in parts])
     Y = np.concatenate([p[1] for p in parts])
     Xv, Yv = make_dataset(max(50, n_trials // 20), seed + 777_777, every=3, noise=noise_scale, window=window, window_s=window_s,
-                          valgus=valgus)
+                          valgus=valgus, occlusion=occlusion)
     t_data = time.perf_counter() - t0
     log(f"data: {len(X)} train / {len(Xv)} val windows from {n_trials * n_noise} trials in {t_data:.0f} s")
     x_mean = X.mean(0)
@@ -193,7 +222,7 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     write_npz(out, model, x_mean, x_std, y_scale, window, window_s)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     rec = {"file": Path(out).name, "sha256": digest, "seed": seed, "trials": n_trials, "noise_passes": n_noise,
-           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "task": task, "window": window, "window_s": window_s,
+           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "occlusion": occlusion, "task": task, "window": window, "window_s": window_s,
            "parameters": int(sum(p.numel() for p in model.parameters())),
            "val_mean_joint_error_leg": float(np.mean(err)), "train_time_s": round(time.perf_counter() - t0, 1),
            "data_time_s": round(t_data, 1), "command": "python -m trainer.lifter " + " ".join(sys.argv[1:])}
@@ -214,6 +243,43 @@ def write_npz(out, model, x_mean, x_std, y_scale, window=WINDOW, window_s=WINDOW
              window=np.int64(window), window_s=np.float64(window_s), leg_length_m=np.float64(leg_length_m), **arrays)
 
 
+def combine(out, inputs) -> dict:
+    """Write the lifters ``inputs`` (single networks or ensembles, same window) as one ensemble
+    ``out`` (.npz; :mod:`kneeview.analysis.lifting` averages its members' outputs) and
+    ``out.with_suffix('.json')``, the record listing every input's own record and sha256."""
+    from kneeview.analysis.lifting import load_lifter
+
+    lifters = [load_lifter(p) for p in inputs]
+    first = lifters[0]
+    for lf in lifters[1:]:
+        if (lf.window, lf.window_s, lf.leg_length_m) != (first.window, first.window_s, first.leg_length_m):
+            raise ValueError(f"{lf.path}: window {lf.window} / {lf.window_s} s / leg {lf.leg_length_m} m differs "
+                             f"from {first.path}'s {first.window} / {first.window_s} s / {first.leg_length_m} m")
+    nets = [net for lf in lifters for net in lf.nets]
+    arrays = {"members": np.int64(len(nets))}
+    for k, net in enumerate(nets):
+        for i, (W, b) in enumerate(net.weights):
+            arrays[f"m{k}_W{i}"] = W.astype(np.float32)
+            arrays[f"m{k}_b{i}"] = b.astype(np.float32)
+        arrays[f"m{k}_x_mean"] = net.x_mean.astype(np.float32)
+        arrays[f"m{k}_x_std"] = net.x_std.astype(np.float32)
+        arrays[f"m{k}_y_scale"] = np.float64(net.y_scale)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, window=np.int64(first.window), window_s=np.float64(first.window_s),
+             leg_length_m=np.float64(first.leg_length_m), **arrays)
+    members = []
+    for p, lf in zip(inputs, lifters):
+        own = Path(p).with_suffix(".json")
+        members.append({"file": Path(p).name, "sha256": lf.sha256,
+                        "record": json.loads(own.read_text()) if own.is_file() else None})
+    rec = {"file": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "members": members,
+           "networks": len(nets), "parameters": int(sum(n.n_parameters for n in nets)),
+           "command": "python -m trainer.lifter " + " ".join(sys.argv[1:])}
+    out.with_suffix(".json").write_text(json.dumps(rec, indent=1) + "\n")
+    return rec
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -232,10 +298,18 @@ def main(argv=None):
                     help="training motions: drop jumps and single-leg squats (mix), or also walking and standing (all)")
     ap.add_argument("--noise-scale", type=float, default=1.0,
                     help="the 2D noise's size relative to the network's own error (0: none)")
+    ap.add_argument("--occlusion", type=float, default=0.0,
+                    help="fraction of trials with one joint's 2D far off for a long stretch, as the network "
+                         "guesses at a hidden joint (occlusion_noise)")
+    ap.add_argument("--combine", nargs="+", metavar="LIFTER",
+                    help="train nothing: write these lifters (same window) as one ensemble to --out")
     a = ap.parse_args(argv)
+    if a.combine:
+        print(json.dumps(combine(Path(a.out), a.combine), indent=1))
+        return
     rec = fit(Path(a.out), a.trials, a.seed, a.epochs, tuple(int(h) for h in a.hidden.split(",")),
               n_noise=a.noise_passes, threads=a.threads, window=a.window, window_s=a.window_s, valgus=a.valgus,
-              noise_scale=a.noise_scale, task=a.task)
+              noise_scale=a.noise_scale, task=a.task, occlusion=a.occlusion)
     print(json.dumps(rec, indent=1))
 
 

@@ -20,7 +20,9 @@ leg length (mean of thigh + shank over both legs); :func:`lift` multiplies by a 
 
 The weights file is a plain ``.npz`` (no pickle): ``W0, b0, W1, b1, ...`` (``W`` is (in, out)),
 ``x_mean, x_std`` (input standardisation), ``y_scale``, ``window``, ``window_s`` (the time a
-window spans), ``leg_length_m`` (the default scale).
+window spans), ``leg_length_m`` (the default scale). An ensemble (``python -m trainer.lifter
+--combine``) has ``members`` = K and each network's arrays prefixed ``m0_`` .. ``m{K-1}_``; its
+output is the networks' mean.
 """
 from __future__ import annotations
 
@@ -40,22 +42,13 @@ N_EXTRA = 5  # mid-hip ray (2) + up direction (3)
 
 
 @dataclass
-class Lifter:
-    """A loaded lifter: dense layers with ReLU between them, standardised inputs."""
+class LifterNet:
+    """One trained network: dense layers with ReLU between them, standardised inputs."""
 
     weights: list  # [(W (in, out), b (out,)), ...]
     x_mean: np.ndarray
     x_std: np.ndarray
     y_scale: float
-    window: int
-    window_s: float
-    leg_length_m: float
-    path: str = ""
-    sha256: str = ""
-
-    @property
-    def n_inputs(self) -> int:
-        return int(self.weights[0][0].shape[0])
 
     @property
     def n_parameters(self) -> int:
@@ -69,6 +62,41 @@ class Lifter:
             if i < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
         return (h * self.y_scale).reshape(-1, NJ, 3)
+
+
+@dataclass
+class Lifter:
+    """A loaded lifter: one network, or an ensemble of networks trained alike from different
+    seeds whose outputs are averaged (the figures a single training seed gives vary by more than
+    most changes being measured: README)."""
+
+    nets: list  # [LifterNet, ...]
+    window: int
+    window_s: float
+    leg_length_m: float
+    path: str = ""
+    sha256: str = ""
+    #: also run every network on the mirror image and average (mirrored back): a lifter's reading
+    #: of a scene and of its mirror image differ, and their mean errs less (held-out per-frame MKD
+    #: RMS better on 65-82 % of legs, README); costs a second pass of a tiny network
+    mirror: bool = True
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.nets[0].weights[0][0].shape[0])
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(net.n_parameters for net in self.nets))
+
+    def forward(self, features: np.ndarray) -> np.ndarray:
+        """(N, n_inputs) features -> (N, 6, 3) pose in leg lengths: the mean over the networks
+        (and, with ``mirror``, over each network's reading of the mirror image, mirrored back)."""
+        outs = [net.forward(features) for net in self.nets]
+        if self.mirror:
+            flipped = mirror_features(features, self.window)
+            outs += [mirror_pose(net.forward(flipped)) for net in self.nets]
+        return np.mean(outs, axis=0)
 
 
 def stride_for(rate_hz: float, window: int, window_s: float) -> int:
@@ -119,6 +147,46 @@ def window_features(norm: np.ndarray, up_cam: np.ndarray, stride: int, window: i
     return np.concatenate([win.reshape(T, -1), extra], axis=1)
 
 
+def _read_net(data: dict, prefix: str) -> LifterNet:
+    n_layers = sum(1 for k in data if k.startswith(prefix + "W") and k[len(prefix) + 1:].isdigit())
+    weights = [(data[f"{prefix}W{i}"].astype(np.float64), data[f"{prefix}b{i}"].astype(np.float64))
+               for i in range(n_layers)]
+    return LifterNet(weights, data[prefix + "x_mean"].astype(np.float64), data[prefix + "x_std"].astype(np.float64),
+                     float(data[prefix + "y_scale"]))
+
+
+def _net_consistent(net: LifterNet, n_in: int) -> bool:
+    w = net.weights
+    ok = len(w) >= 1 and w[0][0].ndim == 2 and w[0][0].shape[0] == n_in and w[-1][0].shape[1] == NJ * 3
+    ok = ok and net.x_mean.shape == (n_in,) and net.x_std.shape == (n_in,)
+    for (W, b), (W2, _) in zip(w, w[1:] + [(None, None)]):
+        ok = ok and W.ndim == 2 and b.shape == (W.shape[1],) and (W2 is None or W2.shape[0] == W.shape[1])
+    finite = all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in w)
+    return bool(ok and finite and np.all(net.x_std > 0) and np.isfinite(net.y_scale))
+
+
+def mirror_features(features: np.ndarray, window: int) -> np.ndarray:
+    """The features of the mirror image (the camera's x axis reversed, the person's left and right
+    swapped): what :func:`window_features` gives for keypoints with x -> -x and joints swapped by
+    ``joints.FLIP_INDEX``, and the up direction's x negated."""
+    x = np.array(features, np.float64)
+    n = len(x)
+    win = x[:, :window * NJ * 2].reshape(n, window, NJ, 2)[:, :, list(J.FLIP_INDEX)]
+    win[..., 0] *= -1.0
+    extra = x[:, window * NJ * 2:].copy()
+    extra[:, 0] *= -1.0  # the mid-hip ray's x
+    extra[:, 2] *= -1.0  # the up direction's x
+    return np.concatenate([win.reshape(n, -1), extra], axis=1)
+
+
+def mirror_pose(pose: np.ndarray) -> np.ndarray:
+    """A camera-frame pose (N, 6, 3) of the mirror image back to the original: x negated, left and
+    right swapped."""
+    out = np.array(pose, np.float64)[:, list(J.FLIP_INDEX)]
+    out[..., 0] *= -1.0
+    return out
+
+
 def load_lifter(path) -> Lifter:
     """Read a lifter's ``.npz``; a missing, unreadable or inconsistent file raises
     :class:`kneeview.errors.KneeViewInputError` naming it."""
@@ -132,21 +200,18 @@ def load_lifter(path) -> Lifter:
     except Exception as exc:  # zip, header or pickle errors: a damaged file
         raise KneeViewInputError(path, f"cannot read the lifter weights ({type(exc).__name__}: {exc})") from None
     try:
-        n_layers = sum(1 for k in data if k.startswith("W"))
-        weights = [(data[f"W{i}"].astype(np.float64), data[f"b{i}"].astype(np.float64)) for i in range(n_layers)]
+        members = int(data["members"]) if "members" in data else 0
+        if "members" in data and not 1 <= members <= 64:
+            raise ValueError(f"{members} members")
+        prefixes = [f"m{k}_" for k in range(members)] if members else [""]
+        nets = [_read_net(data, pre) for pre in prefixes]
         window = int(data["window"])
-        lifter = Lifter(weights, data["x_mean"].astype(np.float64), data["x_std"].astype(np.float64),
-                        float(data["y_scale"]), window, float(data["window_s"]), float(data["leg_length_m"]),
+        lifter = Lifter(nets, window, float(data["window_s"]), float(data["leg_length_m"]),
                         str(path), hashlib.sha256(raw).hexdigest())
     except (KeyError, ValueError, TypeError) as exc:
         raise KneeViewInputError(path, f"not a KneeView lifter ({type(exc).__name__}: {exc})") from None
     n_in = window * NJ * 2 + N_EXTRA
-    ok = n_layers >= 1 and weights[0][0].shape[0] == n_in and weights[-1][0].shape[1] == NJ * 3
-    ok = ok and lifter.x_mean.shape == (n_in,) and lifter.x_std.shape == (n_in,)
-    for (W, b), (W2, _) in zip(weights, weights[1:] + [(None, None)]):
-        ok = ok and W.ndim == 2 and b.shape == (W.shape[1],) and (W2 is None or W2.shape[0] == W.shape[1])
-    finite = all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in weights)
-    if not ok or not finite or not np.all(lifter.x_std > 0):
+    if not all(_net_consistent(net, n_in) for net in nets):
         raise KneeViewInputError(path, "lifter weights have inconsistent shapes or non-finite values")
     return lifter
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from kneeview.analysis.lifting import (BUNDLED_NAME, HIPS, N_EXTRA, bundled_lifter, lift, lifted_prior,
-                                       load_lifter)
+                                       load_lifter, mirror_features, mirror_pose, window_features)
 from kneeview.analysis.reconstruction import reconstruct
 from kneeview.bundled import resource_path
 from kneeview.errors import KneeViewInputError
+from kneeview.joints import FLIP_INDEX
 from kneeview.synth.dataset import plan_dataset
 from trainer.lifter import leg_length, make_trial
 
@@ -57,10 +58,44 @@ def test_numpy_forward_equals_torch(tmp_path):
     write_npz(path, model, x_mean, x_std, 0.7, window=3, window_s=0.1)
     lifter = load_lifter(path)
     x = rng.normal(size=(50, n_in)) * 3
-    xs = (x - lifter.x_mean) / lifter.x_std  # float32-stored standardisation, as loaded
+    xs = (x - lifter.nets[0].x_mean) / lifter.nets[0].x_std  # float32-stored standardisation, as loaded
     with torch.no_grad():
         ref = model(torch.from_numpy(xs).float()).double().numpy() * 0.7
+    assert np.allclose(lifter.nets[0].forward(x).reshape(50, -1), ref, atol=1e-5)
+    lifter.mirror = False
     assert np.allclose(lifter.forward(x).reshape(50, -1), ref, atol=1e-5)
+
+
+def test_mirror_features_are_the_mirror_images_features():
+    """x -> -x in the image (normalised coordinates about the principal point), left and right
+    swapped, the lab's up mirrored likewise: window_features of that scene equals mirror_features
+    of the original's; and mirroring a pose twice is the identity."""
+    rng = np.random.default_rng(5)
+    T, window, stride = 40, 7, 2
+    norm = rng.normal(size=(T, 6, 2)) * 0.2 + [0.1, -0.05]
+    up = rng.normal(size=3)
+    mirrored = norm[:, list(FLIP_INDEX)] * [-1.0, 1.0]
+    want = window_features(mirrored, up * [-1.0, 1.0, 1.0], stride, window)
+    got = mirror_features(window_features(norm, up, stride, window), window)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    pose = rng.normal(size=(T, 6, 3))
+    np.testing.assert_allclose(mirror_pose(mirror_pose(pose)), pose)
+    assert not np.allclose(mirror_pose(pose), pose)
+
+
+def test_the_mirrored_lifter_is_mirror_equivariant(tmp_path):
+    """With ``mirror`` the lifter's reading of the mirror image is exactly its reading of the
+    scene, mirrored; each network alone is not (so the averaging is what makes it so)."""
+    pytest.importorskip("torch")
+    _, ensemble = tiny_lifter_files(tmp_path)
+    lifter = load_lifter(ensemble)
+    x = np.random.default_rng(6).normal(size=(30, lifter.n_inputs))
+    m = mirror_features(x, lifter.window)
+    np.testing.assert_allclose(lifter.forward(m), mirror_pose(lifter.forward(x)), atol=1e-9)
+    net = lifter.nets[0]
+    assert not np.allclose(net.forward(m), mirror_pose(net.forward(x)), atol=1e-3)
+    want = np.mean([n.forward(x) for n in lifter.nets] + [mirror_pose(n.forward(m)) for n in lifter.nets], axis=0)
+    np.testing.assert_allclose(lifter.forward(x), want, atol=1e-12)
 
 
 def test_shipped_lifter_on_a_noise_free_distorted_trial(shipped, trial):
@@ -91,16 +126,78 @@ def test_missing_and_damaged_files_name_the_file(tmp_path, shipped):
     cut.write_bytes(good[: len(good) // 2])
     with pytest.raises(KneeViewInputError, match="cut.npz"):
         load_lifter(cut)
-    # arrays tampered with: wrong shape, NaN, a pickled object array
-    arrays = dict(np.load(resource_path("model", BUNDLED_NAME), allow_pickle=False))
-    for name, change in (("shape", {"W1": arrays["W1"][:-1]}), ("nan", {"b0": arrays["b0"] * np.nan}),
-                         ("pickle", {"x_mean": np.array([object()], dtype=object)}), ("key", {"window": None})):
+    # arrays tampered with: wrong shape, NaN, a pickled object array, a key missing; in a single
+    # network's file and in an ensemble's (also: a member missing, an absurd member count)
+    single, ensemble = tiny_lifter_files(tmp_path)
+    one = dict(np.load(single, allow_pickle=False))
+    many = dict(np.load(ensemble, allow_pickle=False))
+    cases = [("shape", one, {"W1": one["W1"][:-1]}), ("nan", one, {"b0": one["b0"] * np.nan}),
+             ("pickle", one, {"x_mean": np.array([object()], dtype=object)}), ("key", one, {"window": None}),
+             ("m_shape", many, {"m1_W1": many["m1_W1"][:-1]}), ("m_nan", many, {"m0_y_scale": np.float64(np.nan)}),
+             ("m_member", many, {"members": np.int64(3)}), ("m_count", many, {"members": np.int64(10**9)}),
+             ("m_zero", many, {"members": np.int64(0)})]
+    for name, arrays, change in cases:
         bad = {**arrays, **change}
         bad = {k: v for k, v in bad.items() if v is not None}
         path = tmp_path / f"tampered_{name}.npz"
         np.savez(path, **bad)
         with pytest.raises(KneeViewInputError, match=f"tampered_{name}.npz"):
             load_lifter(path)
+
+
+def tiny_lifter_files(tmp_path, window=3):
+    """Two tiny single-network lifter files and the ensemble of the two (``--combine``)."""
+    import torch
+
+    from trainer.lifter import combine, write_npz
+
+    n_in = window * 12 + N_EXTRA
+    rng = np.random.default_rng(2)
+    paths = []
+    for k in range(2):
+        model = tiny_model(window)
+        with torch.no_grad():
+            for prm in model.parameters():
+                prm.add_(torch.from_numpy(rng.normal(size=tuple(prm.shape)) * 0.3).float())
+        paths.append(tmp_path / f"net{k}.npz")
+        write_npz(paths[-1], model, rng.normal(size=n_in), rng.uniform(0.5, 2.0, n_in), 0.5 + k, window=window,
+                  window_s=0.1)
+    combine(tmp_path / "both.npz", paths)
+    return paths[0], tmp_path / "both.npz"
+
+
+def test_an_ensemble_is_the_mean_of_its_networks(tmp_path):
+    pytest.importorskip("torch")
+    single, ensemble = tiny_lifter_files(tmp_path)
+    a, b = load_lifter(single), load_lifter(tmp_path / "net1.npz")
+    both = load_lifter(ensemble)
+    for lf in (a, b, both):
+        lf.mirror = False
+    x = np.random.default_rng(3).normal(size=(40, a.n_inputs)) * 2
+    assert len(both.nets) == 2 and both.n_parameters == a.n_parameters + b.n_parameters
+    assert not np.allclose(a.forward(x), b.forward(x), atol=1e-3)  # the two differ, so the mean is a real test
+    np.testing.assert_allclose(both.forward(x), (a.forward(x) + b.forward(x)) / 2, atol=1e-9)
+    # an ensemble of an ensemble and a network: three networks, each counted once
+    from trainer.lifter import combine
+
+    combine(tmp_path / "three.npz", [ensemble, single])
+    three = load_lifter(tmp_path / "three.npz")
+    three.mirror = False
+    np.testing.assert_allclose(three.forward(x), (2 * a.forward(x) + b.forward(x)) / 3, atol=1e-9)
+    record = (tmp_path / "three.json").read_text()
+    assert both.sha256 in record and a.sha256 in record
+
+
+def test_combine_refuses_lifters_with_different_windows(tmp_path):
+    pytest.importorskip("torch")
+    from trainer.lifter import combine, write_npz
+
+    single, _ = tiny_lifter_files(tmp_path)
+    other = tmp_path / "wide.npz"
+    write_npz(other, tiny_model(5), np.zeros(5 * 12 + N_EXTRA), np.ones(5 * 12 + N_EXTRA), 1.0, window=5, window_s=0.1)
+    with pytest.raises(ValueError, match="wide.npz"):
+        combine(tmp_path / "mixed.npz", [single, other])
+    assert not (tmp_path / "mixed.npz").exists()
 
 
 def test_reconstruction_with_the_lifter_prior(shipped, trial):
