@@ -226,7 +226,8 @@ def test_reconstruction_with_the_lifter_prior(shipped, trial):
 
 def test_bundled_lifter_loads_once(shipped):
     assert bundled_lifter() is bundled_lifter()
-    assert bundled_lifter().n_parameters == shipped.n_parameters < 400_000
+    assert bundled_lifter().n_parameters == shipped.n_parameters
+    assert all(net.n_parameters < 400_000 for net in shipped.nets)  # small networks: ms per trial on a CPU
 
 
 def test_the_calibrated_placement_takes_the_bundled_lifters_prior(shipped, trial):
