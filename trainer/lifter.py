@@ -10,11 +10,15 @@ frame to frame (lag-1 autocorrelation 0.85-0.99), so the noise is a per-trial pe
 a slowly varying part, a small white part and rare multi-frame outliers.
 Target: the camera-frame joints relative to the mid-hip, in leg lengths.
 
-    python -m trainer.lifter --out resources/model/lifter.npz --trials 6000 --noise-passes 2 --epochs 20
+    python -m trainer.lifter --out lifter_6k_s200000.npz --seed 200000        # one network, ~9 min on 2 cores
+    python -m trainer.lifter --out resources/model/lifter.npz --combine A.npz B.npz ...   # an ensemble
 
 The window spans 3 s (31 samples): the shape of the whole landing or squat around a frame tells
 a knee that moves medially from one that moves forward far better than a third of a second does
-(held-out Anny trials, peak MKD median 12.5 -> 7.0 mm with 0.32 s -> 3 s, README).
+(held-out Anny trials, peak MKD median 12.5 -> 7.0 mm with 0.32 s -> 3 s, README). The shipped
+lifter is seven such networks (seeds 200000-500000, 6,000 and 12,000 motions a pass; its record
+``resources/model/lifter.training.txt`` lists the commands): one network's figures depend on its
+training seed by more than most changes being measured, and their mean does not.
 """
 from __future__ import annotations
 
