@@ -263,3 +263,30 @@ def test_lifter_training_data_with_generic_motion():
     assert tasks_all & {"WALK", "STAND"} and not tasks_mix & {"WALK", "STAND"}
     X, Y = make_dataset(12, 200000, task="all")
     assert X.shape[0] == Y.shape[0] > 0 and np.isfinite(X).all() and np.isfinite(Y).all()
+
+
+def test_occlusion_noise_moves_one_joint_for_a_long_stretch():
+    """``--occlusion``: rate 0 adds nothing; rate 1 moves exactly one joint, over one contiguous
+    run of 30-100 % of the trial, by 5-30 per-mille of the diagonal (with a little drift), and
+    half the time that joint is the higher (lifted) ankle."""
+    from trainer.lifter import occlusion_noise
+
+    T, diag = 120, float(np.hypot(1920, 1080))
+    joints = np.zeros((T, 6, 3))
+    joints[:, 4, 2], joints[:, 5, 2] = 420.0, 70.0  # the right foot held up
+    rng = np.random.default_rng(11)
+    assert not occlusion_noise(rng, T, diag, joints, 0.0).any()
+    picked = []
+    for _ in range(200):
+        out = occlusion_noise(rng, T, diag, joints, 1.0)
+        moved = np.flatnonzero(np.abs(out).sum(axis=(0, 2)) > 0)
+        assert len(moved) == 1
+        j = int(moved[0])
+        frames = np.flatnonzero(np.abs(out[:, j]).sum(-1) > 0)
+        assert 0.3 * T - 1 <= len(frames) <= T and np.all(np.diff(frames) == 1)
+        size = np.linalg.norm(out[frames, j], axis=-1) / (diag * 1e-3)
+        assert np.median(size) > 2.0 and size.max() < 30.0 * 2.5
+        picked.append(j)
+    share_lifted = np.mean(np.array(picked) == 4)
+    assert 0.45 < share_lifted < 0.75  # 1/2 + 1/2 x 1/6 expected
+    assert np.mean(np.array(picked) == 5) < 0.2
