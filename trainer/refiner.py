@@ -60,16 +60,11 @@ class _Windows:
     def add(self, frame, truth_px, trial: str, real: bool = False) -> None:
         if not np.isfinite(truth_px).all():
             return
-        est = self.est
-        with torch.inference_mode():
-            ((o, sx, sy),) = est._forward([frame])
-        if len(o["scores"]) == 0:
+        pose, box_height = self.est.predict_best(frame, refine=False)  # the network's own keypoints
+        kp = pose.keypoints_px
+        if not np.isfinite(kp).all() or not np.isfinite(box_height):
             return
-        i = int(torch.argmax(o["scores"]))
-        kp = est._person(o, i, sx, sy).keypoints_px  # no frame: the network's own keypoints
-        if not np.isfinite(kp).all():
-            return
-        wide = WIDE * WINDOW_FRACTION * est.box_height_px(o, i, sy)
+        wide = WIDE * WINDOW_FRACTION * box_height
         self.windows.append(cut_windows(frame, kp, wide, WIDE * CROP))
         self.targets.append(raw_to_window(truth_px, kp, wide, WIDE * CROP).astype(np.float32))
         self.pose.append(pose_in_windows(kp, kp, wide, WIDE * CROP).astype(np.float32))

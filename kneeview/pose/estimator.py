@@ -153,10 +153,24 @@ class Estimator:
             outputs = self.model(tensors)
         return [(out, sx, sy) for out, (sx, sy) in zip(outputs, scales)]
 
+    @torch.inference_mode()
+    def predict_best(self, frame: np.ndarray, refine: bool = True) -> tuple[FramePose, float]:
+        """The best-scoring person in one HxWx3 uint8 BGR frame, and its detection box's height in
+        the frame's pixels (what the refiner's window scales with); ``refine=False``: the network's
+        own keypoints even when the checkpoint carries a refiner. Nobody: (``FramePose.nobody()``, NaN)."""
+        ((out, sx, sy),) = self._forward([frame])
+        i = self._best_index(out)
+        if i is None:
+            return FramePose.nobody(), float("nan")
+        return self._person(out, i, sx, sy, frame if refine else None), self.box_height_px(out, i, sy)
+
+    @staticmethod
+    def _best_index(out: dict) -> int | None:
+        return int(torch.argmax(out["scores"])) if len(out["scores"]) else None
+
     def _best(self, out: dict, sx: float, sy: float, frame=None) -> FramePose:
-        if len(out["scores"]) == 0:
-            return FramePose.nobody()
-        return self._person(out, int(torch.argmax(out["scores"])), sx, sy, frame)
+        i = self._best_index(out)
+        return FramePose.nobody() if i is None else self._person(out, i, sx, sy, frame)
 
     @staticmethod
     def box_height_px(out: dict, i: int, sy: float) -> float:

@@ -79,11 +79,10 @@ def test_the_shipped_refiner_sharpens_the_demo_keypoints(estimator, demo):
     own, refined = [], []
     for i in FRAMES:
         frame = np.asarray(reader[i])
-        with torch.inference_mode():
-            ((out, sx, sy),) = estimator._forward([frame])
-        best = int(torch.argmax(out["scores"]))
         truth_px = cam.project(gt_lab_mm[i])
-        own.append(np.linalg.norm(estimator._person(out, best, sx, sy).keypoints_px - truth_px, axis=1))
-        refined.append(np.linalg.norm(estimator._person(out, best, sx, sy, frame).keypoints_px - truth_px, axis=1))
+        (network, h_own), (best, h_refined) = estimator.predict_best(frame, refine=False), estimator.predict_best(frame)
+        assert h_own == h_refined > 0 and network.score == best.score  # the same detection, read twice
+        own.append(np.linalg.norm(network.keypoints_px - truth_px, axis=1))
+        refined.append(np.linalg.norm(best.keypoints_px - truth_px, axis=1))
     own, refined = np.median(own), np.median(refined)
     assert refined < 3.0 and refined < 0.6 * own, (own, refined)

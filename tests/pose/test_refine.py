@@ -200,3 +200,38 @@ def test_training_windows_show_the_joint_where_their_target_says(jitter):
     assert np.allclose(_centroids(channels[np.arange(n), other].numpy())[inside], t[inside], atol=spread)
     if not jitter:
         assert np.allclose(t, target - (size - CROP) / 2)
+
+
+def test_prepare_keeps_the_network_keypoints_windows_and_the_truth_in_them():
+    """trainer.refiner prepare's windows: from the estimator's best detection read WITHOUT the refiner,
+    a window of WIDE x the refiner's scale (the box height) around each keypoint, the truth placed in
+    window pixels by the window geometry; a frame with nobody adds nothing."""
+    from kneeview.pose.estimator import FramePose
+    from kneeview.pose.refine import WINDOW_FRACTION
+    from trainer.refiner import WIDE, _Windows
+
+    kp = np.array([[600.0, 300.0], [660.0, 302.0], [598.0, 420.0], [664.0, 418.0], [596.0, 540.0], [666.0, 538.0]])
+    truth = kp + np.array([3.0, -2.0])
+    calls = []
+
+    class Fake:
+        def __init__(self, found):
+            self.found = found
+
+        def predict_best(self, frame, refine=True):
+            calls.append(refine)
+            if not self.found:
+                return FramePose.nobody(), float("nan")
+            return FramePose(0.9, kp.copy(), np.zeros((6, 3)), np.ones(6)), 400.0
+
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    w = _Windows(Fake(False))
+    w.add(frame, truth, "t0")
+    assert w.windows == [] and calls == [False]
+    w = _Windows(Fake(True))
+    w.add(frame, truth, "t1")
+    side = WIDE * WINDOW_FRACTION * 400.0
+    assert w.windows[0].shape == (6, WIDE * CROP, WIDE * CROP, 3)
+    np.testing.assert_allclose(w.targets[0], raw_to_window(truth, kp, side, WIDE * CROP), atol=1e-5)
+    np.testing.assert_allclose(window_to_raw(w.targets[0], kp, side, WIDE * CROP), truth, atol=1e-3)
+    assert w.trial == ["t1"] * 6 and calls == [False, False]
