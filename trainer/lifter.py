@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from kneeview import joints as J
-from kneeview.analysis.lifting import HIPS, stride_for, up_in_camera, window_features
+from kneeview.analysis.lifting import (HIPS, LifterNet, load_lifter, save_lifter, stride_for, up_in_camera,
+                                      window_features)
 from kneeview.synth.cameras import video_camera
 from kneeview.synth.dataset import athlete_for, make_motion, plan_dataset
 
@@ -239,21 +240,14 @@ def write_npz(out, model, x_mean, x_std, y_scale, window=WINDOW, window_s=WINDOW
     import torch.nn as nn
 
     lin = [m for m in model if isinstance(m, nn.Linear)]
-    arrays = {}
-    for i, m in enumerate(lin):
-        arrays[f"W{i}"] = m.weight.detach().numpy().T.astype(np.float32)
-        arrays[f"b{i}"] = m.bias.detach().numpy().astype(np.float32)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, x_mean=x_mean.astype(np.float32), x_std=x_std.astype(np.float32), y_scale=np.float64(y_scale),
-             window=np.int64(window), window_s=np.float64(window_s), leg_length_m=np.float64(leg_length_m), **arrays)
+    net = LifterNet([(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in lin], x_mean, x_std, y_scale)
+    save_lifter(out, [net], window, window_s, leg_length_m)
 
 
 def combine(out, inputs) -> dict:
     """Write the lifters ``inputs`` (single networks or ensembles, same window) as one ensemble
     ``out`` (.npz; :mod:`kneeview.analysis.lifting` averages its members' outputs) and
     ``out.with_suffix('.json')``, the record listing every input's own record and sha256."""
-    from kneeview.analysis.lifting import load_lifter
-
     lifters = [load_lifter(p) for p in inputs]
     first = lifters[0]
     for lf in lifters[1:]:
@@ -261,18 +255,8 @@ def combine(out, inputs) -> dict:
             raise ValueError(f"{lf.path}: window {lf.window} / {lf.window_s} s / leg {lf.leg_length_m} m differs "
                              f"from {first.path}'s {first.window} / {first.window_s} s / {first.leg_length_m} m")
     nets = [net for lf in lifters for net in lf.nets]
-    arrays = {"members": np.int64(len(nets))}
-    for k, net in enumerate(nets):
-        for i, (W, b) in enumerate(net.weights):
-            arrays[f"m{k}_W{i}"] = W.astype(np.float32)
-            arrays[f"m{k}_b{i}"] = b.astype(np.float32)
-        arrays[f"m{k}_x_mean"] = net.x_mean.astype(np.float32)
-        arrays[f"m{k}_x_std"] = net.x_std.astype(np.float32)
-        arrays[f"m{k}_y_scale"] = np.float64(net.y_scale)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, window=np.int64(first.window), window_s=np.float64(first.window_s),
-             leg_length_m=np.float64(first.leg_length_m), **arrays)
+    save_lifter(out, nets, first.window, first.window_s, first.leg_length_m)
     members = []
     for p, lf in zip(inputs, lifters):
         own = Path(p).with_suffix(".json")

@@ -155,6 +155,24 @@ def _read_net(data: dict, prefix: str) -> LifterNet:
                      float(data[prefix + "y_scale"]))
 
 
+def save_lifter(out, nets, window: int, window_s: float, leg_length_m: float) -> None:
+    """Write networks as a lifter's ``.npz`` (the format :func:`load_lifter` reads, module docstring):
+    one network unprefixed, several as an ensemble (``members``, arrays prefixed ``m{k}_``)."""
+    arrays = {"window": np.int64(window), "window_s": np.float64(window_s), "leg_length_m": np.float64(leg_length_m)}
+    prefixes = [""] if len(nets) == 1 else [f"m{k}_" for k in range(len(nets))]
+    if len(nets) > 1:
+        arrays["members"] = np.int64(len(nets))
+    for pre, net in zip(prefixes, nets):
+        for i, (W, b) in enumerate(net.weights):
+            arrays[f"{pre}W{i}"] = np.asarray(W, np.float32)
+            arrays[f"{pre}b{i}"] = np.asarray(b, np.float32)
+        arrays[pre + "x_mean"] = np.asarray(net.x_mean, np.float32)
+        arrays[pre + "x_std"] = np.asarray(net.x_std, np.float32)
+        arrays[pre + "y_scale"] = np.float64(net.y_scale)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+
+
 def _net_consistent(net: LifterNet, n_in: int) -> bool:
     w = net.weights
     ok = len(w) >= 1 and w[0][0].ndim == 2 and w[0][0].shape[0] == n_in and w[-1][0].shape[1] == NJ * 3
