@@ -16,9 +16,11 @@ Four steps, each a subcommand:
   its windows from the wide ones (:func:`sample_windows`: moved and scaled, so the refiner also
   learns to find a joint the network missed by a quarter of the window); ``F`` of each batch from
   ``prepare-real`` windows.
-* ``attach CHECKPOINT REFINER.safetensors OUT [--note TEXT]``: a copy of the checkpoint with the
-  refiner inside (``refiner.*`` tensors; ``config.refiner_width``), its card recording the refiner's
-  training, sha256 and note, so one file is one model and the estimate cache's key changes with it.
+* ``attach CHECKPOINT REFINER.safetensors [MORE.safetensors ...] OUT [--flip] [--note TEXT]``: a copy of
+  the checkpoint with the refiner inside (``refiner.*`` tensors; ``config.refiner_width``; several files:
+  an ensemble, ``refiner.<i>.*`` and ``config.refiner_members``; ``--flip``: each window is also read
+  mirrored, ``config.refiner_flip``), its card recording each refiner's training, sha256 and note, so one
+  file is one model and the estimate cache's key changes with it.
 
 The shipped refiner (README, "The shipped model refines its keypoints"):
 
@@ -42,7 +44,7 @@ import numpy as np
 import torch
 
 from kneeview.pose.refine import (CROP, MIRROR, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, pose_channels,
-                                  pose_in_windows, raw_to_window, to_tensor)
+                                  pose_in_windows, raw_to_window, refiner_members, to_tensor)
 
 EVERY = 3
 #: prepare stores windows this many times the refiner's side (at as many times its pixels), so fit can move them
@@ -245,32 +247,49 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
     return record
 
 
-def attach(checkpoint, refiner, out, note: str | None = None) -> Path:
-    """``checkpoint`` with the refiner's weights inside, written to ``out`` (+ its card, which records
-    the refiner's training, its file's sha256 and ``note``: how its data was made)."""
+def _refiner_record(path) -> dict:
     import hashlib
 
     from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as fh:
+        training = json.loads((fh.metadata() or {}).get("training", "{}"))
+    return {"training": training, "from": Path(path).name, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+
+
+def attach(checkpoint, refiner, out, note: str | None = None, flip: bool = False) -> Path:
+    """``checkpoint`` with the refiner's weights inside, written to ``out`` (+ its card, which records
+    the refiner's training, its file's sha256 and ``note``: how its data was made). ``refiner``: one
+    file, or several of the same width (an ensemble, ``config.refiner_members``; the card records each
+    in ``members``); ``flip``: the estimator also reads the mirrored windows (``config.refiner_flip``)."""
     from safetensors.torch import load_file
 
     from kneeview.pose.checkpoint import load_checkpoint, save_checkpoint
     from kneeview.pose.model import PoseConfig, PoseRCNN
 
+    files = [refiner] if isinstance(refiner, (str, Path)) else list(refiner)
+    if not files:
+        raise ValueError("attach needs at least one refiner")
     model, card = load_checkpoint(checkpoint)
-    state = load_file(str(refiner))
-    width = int(state["stem.0.0.weight"].shape[0])
-    with safe_open(str(refiner), "pt") as fh:
-        training = json.loads((fh.metadata() or {}).get("training", "{}"))
-    config = PoseConfig.from_dict({**model.config.to_dict(), "refiner_width": width, "pretrained_backbone": False})
+    states = [load_file(str(f)) for f in files]
+    width = int(states[0]["stem.0.0.weight"].shape[0])
+    for f, st in zip(files, states):
+        if int(st["stem.0.0.weight"].shape[0]) != width:
+            raise ValueError(f"{f}: width {int(st['stem.0.0.weight'].shape[0])}, the first refiner's is {width}")
+    config = PoseConfig.from_dict({**model.config.to_dict(), "refiner_width": width, "refiner_members": len(files),
+                                   "refiner_flip": bool(flip), "pretrained_backbone": False})
     merged = PoseRCNN(config, pretrained_backbone=False)
-    missing, unexpected = merged.load_state_dict(model.state_dict(), strict=False)
+    missing, unexpected = merged.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if not k.startswith("refiner.")}, strict=False)
     assert not unexpected and all(k.startswith("refiner.") for k in missing), (missing, unexpected)
-    merged.refiner.load_state_dict(state, strict=True)
+    for net, st in zip(refiner_members(merged.refiner), states):
+        net.load_state_dict(st, strict=True)
+    records = [_refiner_record(f) for f in files]
+    record = records[0] if len(files) == 1 else {"members": records}
+    record = {**record, "flip": bool(flip), **({"note": note} if note else {})}
     fp16 = card["weights"].get("dtype") == "float16"
     path, _ = save_checkpoint(merged.eval(), out, training=card.get("training"), evaluation=card.get("evaluation"),
-                              fp16=fp16, extra={"refiner": {"training": training, "from": Path(refiner).name,
-                                                 "sha256": hashlib.sha256(Path(refiner).read_bytes()).hexdigest(),
-                                                 **({"note": note} if note else {})}})
+                              fp16=fp16, extra={"refiner": record})
     return path
 
 
@@ -294,10 +313,12 @@ def main(argv=None) -> int:
     p.add_argument("--init", help="a refiner to start from")
     p.add_argument("--real-fraction", type=float, default=0.0, help="share of each batch from prepare-real windows")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0, help="initialisation, batches and which athletes are held out")
     p = sub.add_parser("attach")
     p.add_argument("checkpoint")
-    p.add_argument("refiner")
+    p.add_argument("refiner", nargs="+", help="one refiner file, or several (an ensemble, their readings averaged)")
     p.add_argument("out")
+    p.add_argument("--flip", action="store_true", help="also read each window's mirror image (averaged in)")
     p.add_argument("--note", help="how the refiner's data was made (recorded in the card)")
     a = ap.parse_args(argv)
     if a.cmd == "prepare":
@@ -305,9 +326,9 @@ def main(argv=None) -> int:
     elif a.cmd == "prepare-real":
         prepare_real(a.out, a.folder, a.labels, a.checkpoint)
     elif a.cmd == "fit":
-        fit(a.data, a.out, a.minutes, a.width, init=a.init, real_fraction=a.real_fraction, lr=a.lr)
+        fit(a.data, a.out, a.minutes, a.width, seed=a.seed, init=a.init, real_fraction=a.real_fraction, lr=a.lr)
     else:
-        print(attach(a.checkpoint, a.refiner, a.out, a.note))
+        print(attach(a.checkpoint, a.refiner, a.out, a.note, flip=a.flip))
     return 0
 
 

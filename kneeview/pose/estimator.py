@@ -184,7 +184,8 @@ class Estimator:
         kp = to_raw_px(kp / np.array([sx, sy]))
         refiner = getattr(self.model, "refiner", None)
         if refiner is not None and frame is not None:
-            kp = refine_keypoints(refiner, np.asarray(frame), kp, Estimator.box_height_px(out, i, sy))
+            kp = refine_keypoints(refiner, np.asarray(frame), kp, Estimator.box_height_px(out, i, sy),
+                                  flip=bool(getattr(self.config, "refiner_flip", False)))
         return FramePose(
             score=float(out["scores"][i]),
             keypoints_px=kp,

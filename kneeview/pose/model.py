@@ -83,6 +83,10 @@ class PoseConfig:
     roi_2d_scale: float = 10.0
     #: width of the native-resolution keypoint refiner (:mod:`kneeview.pose.refine`); 0: none
     refiner_width: int = 0
+    #: how many refiners (an ensemble whose readings are averaged; 1: one ``refiner.*``, more:
+    #: ``refiner.<i>.*``) and whether each also reads the mirrored windows (:func:`kneeview.pose.refine.refine_keypoints`)
+    refiner_members: int = 1
+    refiner_flip: bool = False
     joints: tuple = J.JOINTS
 
     def __post_init__(self):
@@ -90,6 +94,8 @@ class PoseConfig:
             raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, not {self.framework!r}")
         if self.heatmap_size % 4:
             raise ValueError("heatmap_size must be a multiple of 4 (RoIAlign at a quarter, then deconv x2 and upsample x2)")
+        if not 1 <= int(self.refiner_members) <= 16:
+            raise ValueError(f"refiner_members must be 1 to 16, not {self.refiner_members!r}")
         self.anchor_sizes = tuple(self.anchor_sizes)
         self.aspect_ratios = tuple(self.aspect_ratios)
         self.joints = tuple(self.joints)
@@ -306,7 +312,11 @@ class PoseRCNN(KeypointRCNN):
         lifter = None if cfg.framework == "A" else LiftingMLP(K, cfg.lifter_hidden, cfg.lifter_dropout)
         self.roi_heads = PoseRoIHeads(self.roi_heads, cfg, lifter)
         # trained apart (trainer.refiner) on windows of the video's own pixels; used by the Estimator
-        self.refiner = RefinerNet(cfg.refiner_width, K) if cfg.refiner_width else None
+        self.refiner = None
+        if cfg.refiner_width:
+            n = cfg.refiner_members
+            self.refiner = RefinerNet(cfg.refiner_width, K) if n == 1 else nn.ModuleList(
+                [RefinerNet(cfg.refiner_width, K) for _ in range(n)])
         self.config = cfg
 
     # ------------------------------------------------------------ normalisation

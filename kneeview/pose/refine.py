@@ -130,20 +130,47 @@ def to_tensor(windows_bgr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(windows_bgr[..., ::-1])).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def mirror_windows(windows: torch.Tensor, points_window: np.ndarray, joints: np.ndarray):
+    """The mirror image of windows (N, 3, S, S), their pose points (N, K, 2) and queried ``joints`` (N,):
+    x -> S - 1 - x about the window's centre, left and right joints swapped (``MIRROR``), as the
+    refiner was trained (the mirror image of a right knee is a left knee)."""
+    pts = np.array(points_window, float)[:, MIRROR]
+    pts[..., 0] = windows.shape[-1] - 1 - pts[..., 0]
+    return windows.flip(-1), pts, np.asarray(MIRROR)[np.asarray(joints)]
+
+
+def refiner_members(refiner) -> list:
+    """The networks of a checkpoint's refiner: one ``RefinerNet`` or an ``nn.ModuleList`` of them."""
+    return list(refiner) if isinstance(refiner, nn.ModuleList) else [refiner]
+
+
 @torch.inference_mode()
-def refine_keypoints(net: RefinerNet, frame_bgr: np.ndarray, keypoints_px, box_height_px: float) -> np.ndarray:
+def refine_keypoints(refiner, frame_bgr: np.ndarray, keypoints_px, box_height_px: float,
+                     flip: bool = False) -> np.ndarray:
     """The network's keypoints (K, 2) raw pixels -> refined (K, 2); NaN stays NaN. Joint ``k``'s
-    window is centred on ``keypoints_px[k]`` and sees every joint's keypoint as a pose channel."""
+    window is centred on ``keypoints_px[k]`` and sees every joint's keypoint as a pose channel.
+    ``refiner``: one RefinerNet or several (an ensemble; their readings are averaged); ``flip``:
+    each also reads the mirrored windows (:func:`mirror_windows`) and its mirrored-back reading
+    is averaged in."""
     kp = np.asarray(keypoints_px, float)
     ok = np.isfinite(kp).all(-1)
     if not ok.any() or not np.isfinite(box_height_px) or box_height_px <= 1:
         return kp
     side = WINDOW_FRACTION * float(box_height_px)
     idx = np.flatnonzero(ok)
-    device = next(net.parameters()).device
-    win = to_tensor(cut_windows(frame_bgr, kp[idx], side)).to(device)
-    pose = pose_channels(pose_in_windows(kp, kp[idx], side)).to(device)
-    pos = heatmap_position(net(win, pose).float().cpu(), torch.as_tensor(idx)).numpy()
+    nets = refiner_members(refiner)
+    device = next(nets[0].parameters()).device
+    win = to_tensor(cut_windows(frame_bgr, kp[idx], side))
+    pts = pose_in_windows(kp, kp[idx], side)
+    joints = idx
+    if flip:
+        m_win, m_pts, m_joints = mirror_windows(win, pts, idx)
+        win, pts, joints = torch.cat([win, m_win]), np.concatenate([pts, m_pts]), np.concatenate([idx, m_joints])
+    win, pose = win.to(device), pose_channels(pts).to(device)
+    pos = np.mean([heatmap_position(net(win, pose).float().cpu(), torch.as_tensor(joints)).numpy() for net in nets], 0)
+    if flip:
+        n = len(idx)
+        pos = 0.5 * (pos[:n] + np.stack([CROP - 1 - pos[n:, 0], pos[n:, 1]], -1))
     out = kp.copy()
     out[idx] = window_to_raw(pos, kp[idx], side)
     return out

@@ -235,3 +235,115 @@ def test_prepare_keeps_the_network_keypoints_windows_and_the_truth_in_them():
     np.testing.assert_allclose(w.targets[0], raw_to_window(truth, kp, side, WIDE * CROP), atol=1e-5)
     np.testing.assert_allclose(window_to_raw(w.targets[0], kp, side, WIDE * CROP), truth, atol=1e-3)
     assert w.trial == ["t1"] * 6 and calls == [False, False]
+
+
+def _random_refiner(seed, width=4):
+    torch.manual_seed(seed)
+    net = RefinerNet(width)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.6)  # peaked heatmaps: readings far from the window's centre
+    return net.eval()
+
+
+def _smooth_frame(seed, shape=(240, 320)):
+    """A frame of smooth random structure (so bilinear resampling of its mirror image agrees with the
+    mirror of its resampling to rounding)."""
+    import cv2
+
+    noise = np.random.default_rng(seed).integers(0, 255, (shape[0] // 8, shape[1] // 8, 3), dtype=np.uint8)
+    return cv2.resize(noise, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+_KP = np.array([[140.0, 60.0], [181.0, 62.0], [143.0, 121.0], [170.0, 126.0], [139.0, 181.0], [183.0, 179.0]])
+
+
+def test_the_flipped_reading_is_the_mirror_of_the_mirrored_scene():
+    """refine_keypoints(flip=True) averages each window's reading with the mirrored-back reading of its
+    mirror image (left and right swapped), so on the mirrored frame with mirrored, swapped keypoints it
+    answers the mirror of its answer on the original frame; one reading alone (flip=False, any real
+    network) does not."""
+    from kneeview.pose.refine import MIRROR, refine_keypoints
+
+    net = _random_refiner(0)
+    frame = _smooth_frame(0)
+    W = frame.shape[1]
+    mirror_frame = np.ascontiguousarray(frame[:, ::-1])
+
+    def mirror_points(kp):
+        m = np.array(kp, float)[MIRROR]
+        m[:, 0] = W - 1 - m[:, 0]
+        return m
+
+    for flip, equivariant in ((True, True), (False, False)):
+        here = refine_keypoints(net, frame, _KP, 200.0, flip=flip)
+        there = refine_keypoints(net, mirror_frame, mirror_points(_KP), 200.0, flip=flip)
+        gap = np.abs(mirror_points(there) - here).max()
+        assert (gap < 0.02) == equivariant, (flip, gap)
+    moved = np.abs(refine_keypoints(net, frame, _KP, 200.0, flip=True) - _KP).max()
+    assert moved > 0.5  # the random net reads something other than the centre: the check above has teeth
+
+
+def test_an_ensemble_reads_the_mean_of_its_refiners():
+    """Several refiners (an nn.ModuleList, as a checkpoint with refiner_members > 1 builds them): the keypoints
+    are the mean of what each refiner alone gives, with and without the mirrored reading; NaN stays NaN."""
+    from kneeview.pose.refine import refine_keypoints
+
+    a, b = _random_refiner(1), _random_refiner(2)
+    frame = _smooth_frame(1)
+    kp = _KP.copy()
+    kp[3] = np.nan
+    for flip in (False, True):
+        both = refine_keypoints(torch.nn.ModuleList([a, b]), frame, kp, 200.0, flip=flip)
+        one, two = (refine_keypoints(n, frame, kp, 200.0, flip=flip) for n in (a, b))
+        assert np.isnan(both[3]).all()
+        np.testing.assert_allclose(both, 0.5 * (one + two), atol=1e-4)
+        assert np.nanmax(np.abs(one - two)) > 0.5
+
+
+def test_attach_writes_an_ensemble_with_its_mirrored_reading(tmp_path):
+    """attach with two refiners and --flip: the checkpoint's config says refiner_members 2 and refiner_flip,
+    each member's tensors are the file's, the card records both (sha256, training), the estimator reads
+    with the mirror; refiners of different widths are refused."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    from kneeview.pose.checkpoint import load_checkpoint, save_checkpoint
+    from kneeview.pose.estimator import Estimator
+    from kneeview.pose.model import build_model
+    from kneeview.pose.refine import refiner_members
+    from trainer.refiner import attach, main
+
+    plain, _ = save_checkpoint(build_model(pretrained_backbone=False, min_size=128, max_size=192).eval(),
+                               tmp_path / "plain.safetensors")
+    nets, files = [_random_refiner(3), _random_refiner(4)], []
+    for i, net in enumerate(nets):
+        files.append(tmp_path / f"r{i}.safetensors")
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(files[-1]),
+                  metadata={"training": f'{{"seed": {i}}}'})
+    assert main(["attach", str(plain), str(files[0]), str(files[1]), str(tmp_path / "ens"), "--flip"]) == 0
+    model, card = load_checkpoint(tmp_path / "ens.safetensors")
+    assert model.config.refiner_members == 2 and model.config.refiner_flip is True
+    members = refiner_members(model.refiner)
+    assert len(members) == 2
+    for net, own in zip(members, nets):
+        for k, v in own.state_dict().items():
+            assert torch.equal(net.state_dict()[k], v), k
+    rec = card["refiner"]
+    assert rec["flip"] is True and [m["training"] for m in rec["members"]] == [{"seed": 0}, {"seed": 1}]
+    assert [m["sha256"] for m in rec["members"]] == [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+    est = Estimator(model, card, torch.device("cpu"), runtime="torch")
+    seen = []
+    for net in members:
+        real = net.forward
+        net.forward = lambda x, pose, _f=real: (seen.append(len(x)), _f(x, pose))[1]
+    out = {"keypoints": torch.tensor([[[*p / 2 + 0.25, 1.0] for p in _KP]], dtype=torch.float32),
+           "boxes": torch.tensor([[60.0, 20.0, 100.0, 110.0]]), "scores": torch.tensor([0.9]),
+           "joints3d": torch.zeros(1, 6, 3), "keypoints_scores": torch.ones(1, 6)}
+    est._person(out, 0, 0.5, 0.5, _smooth_frame(2))
+    assert seen == [12, 12]  # each member read the six windows and their six mirror images
+    wide = RefinerNet(6)
+    save_file({k: v.contiguous() for k, v in wide.state_dict().items()}, str(tmp_path / "wide.safetensors"))
+    with pytest.raises(ValueError, match="width"):
+        attach(plain, [files[0], tmp_path / "wide.safetensors"], tmp_path / "bad")
+    assert not (tmp_path / "bad.safetensors").exists()
