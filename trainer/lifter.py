@@ -193,7 +193,7 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     X = np.concatenate([p[0] for p in parts])
     Y = np.concatenate([p[1] for p in parts])
     Xv, Yv = make_dataset(max(50, n_trials // 20), seed + 777_777, every=3, noise=noise_scale, window=window, window_s=window_s,
-                          valgus=valgus, occlusion=occlusion)
+                          valgus=valgus, task=task, occlusion=occlusion)  # held out alike: the same tasks and noise
     t_data = time.perf_counter() - t0
     log(f"data: {len(X)} train / {len(Xv)} val windows from {n_trials * n_noise} trials in {t_data:.0f} s")
     x_mean = X.mean(0)

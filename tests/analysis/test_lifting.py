@@ -265,6 +265,32 @@ def test_lifter_training_data_with_generic_motion():
     assert X.shape[0] == Y.shape[0] > 0 and np.isfinite(X).all() and np.isfinite(Y).all()
 
 
+def test_fit_validates_on_windows_drawn_like_its_training_windows(tmp_path, monkeypatch):
+    """trainer.lifter.fit's validation windows (another seed) come from the same task mix, valgus, 2D noise,
+    occlusion and window as its training windows, so the figure it prints is for what it was trained on."""
+    import trainer.lifter as tl
+
+    calls = []
+
+    class Drawn(Exception):
+        pass
+
+    def record(n_trials, seed, **kw):
+        calls.append((seed, kw))
+        if seed == 200000 + 777_777:  # the validation draw: all that is needed
+            raise Drawn
+        return np.zeros((1, 4)), np.zeros((1, 18))
+
+    monkeypatch.setattr(tl, "make_dataset", record)
+    with pytest.raises(Drawn):
+        tl.fit(tmp_path / "l.npz", n_trials=20, seed=200000, n_noise=2, task="all", occlusion=0.25, noise_scale=0.5)
+    (val,) = [kw for seed, kw in calls if seed == 200000 + 777_777]
+    train = [kw for seed, kw in calls if seed != 200000 + 777_777]
+    assert len(train) == 2
+    for key in ("task", "occlusion", "noise", "valgus", "window", "window_s"):
+        assert val.get(key) == train[0].get(key), (key, val.get(key), train[0].get(key))
+
+
 def test_occlusion_noise_moves_one_joint_for_a_long_stretch():
     """``--occlusion``: rate 0 adds nothing; rate 1 moves exactly one joint, over one contiguous
     run of 30-100 % of the trial, by 5-30 per-mille of the diagonal (with a little drift), and
