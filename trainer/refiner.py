@@ -22,7 +22,9 @@ Four steps, each a subcommand:
   mirrored, ``config.refiner_flip``), its card recording each refiner's training, sha256 and note, so one
   file is one model and the estimate cache's key changes with it.
 
-The shipped refiner (README, "The shipped model refines its keypoints"):
+The shipped refiners (README, "The shipped model refines its keypoints" and "Two keypoint refiners"): the
+two ``fit`` commands below as written (seed 0: refiner3, then refiner4) and again with ``--seed 1`` (writing
+refiner_s1a, then refiner_s1), then both attached with ``--flip``:
 
     python -m trainer.refiner prepare R.npz RUNS/r81001 ... RUNS/r81006   # and M.npz (82001-82030), P.npz (83001-83030)
     python -m trainer.refiner prepare-real REAL.npz ~/.cache/kneeview/pose2sim/pose2sim-0.10.49/Demo_SinglePerson \
@@ -30,7 +32,8 @@ The shipped refiner (README, "The shipped model refines its keypoints"):
     python -m trainer.refiner fit R.npz M.npz P.npz --out refiner3.safetensors --minutes 25
     python -m trainer.refiner fit R.npz M.npz P.npz REAL.npz --init refiner3.safetensors --lr 0.001 \
         --real-fraction 0.25 --minutes 8 --out refiner4.safetensors
-    python -m trainer.refiner attach NETWORK.safetensors refiner4.safetensors OUT --note "how the data was made"
+    python -m trainer.refiner attach NETWORK.safetensors refiner4.safetensors refiner_s1.safetensors OUT --flip \
+        --note "how the data was made"
 """
 from __future__ import annotations
 
