@@ -94,8 +94,11 @@ class PoseConfig:
             raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, not {self.framework!r}")
         if self.heatmap_size % 4:
             raise ValueError("heatmap_size must be a multiple of 4 (RoIAlign at a quarter, then deconv x2 and upsample x2)")
-        if not 1 <= int(self.refiner_members) <= 16:
-            raise ValueError(f"refiner_members must be 1 to 16, not {self.refiner_members!r}")
+        if isinstance(self.refiner_members, bool) or not isinstance(self.refiner_members, int) \
+                or not 1 <= self.refiner_members <= 16:
+            raise ValueError(f"refiner_members must be a whole number from 1 to 16, not {self.refiner_members!r}")
+        if not isinstance(self.refiner_flip, bool):
+            raise ValueError(f"refiner_flip must be true or false, not {self.refiner_flip!r}")
         self.anchor_sizes = tuple(self.anchor_sizes)
         self.aspect_ratios = tuple(self.aspect_ratios)
         self.joints = tuple(self.joints)

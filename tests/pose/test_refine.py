@@ -342,6 +342,19 @@ def test_attach_writes_an_ensemble_with_its_mirrored_reading(tmp_path):
            "joints3d": torch.zeros(1, 6, 3), "keypoints_scores": torch.ones(1, 6)}
     est._person(out, 0, 0.5, 0.5, _smooth_frame(2))
     assert seen == [12, 12]  # each member read the six windows and their six mirror images
+    import json
+
+    from kneeview.errors import CheckpointError
+
+    card_path = tmp_path / "ens.json"
+    good = card_path.read_text()
+    for key, bad in (("refiner_members", 0), ("refiner_members", 1), ("refiner_members", "2"), ("refiner_flip", "false")):
+        lie = json.loads(good)
+        lie["config"][key] = bad
+        card_path.write_text(json.dumps(lie))
+        with pytest.raises(CheckpointError, match="refiner|unexpected|missing"):
+            load_checkpoint(tmp_path / "ens.safetensors")
+    card_path.write_text(good)
     wide = RefinerNet(6)
     save_file({k: v.contiguous() for k, v in wide.state_dict().items()}, str(tmp_path / "wide.safetensors"))
     with pytest.raises(ValueError, match="width"):
