@@ -185,7 +185,7 @@ class Estimator:
         refiner = getattr(self.model, "refiner", None)
         if refiner is not None and frame is not None:
             kp = refine_keypoints(refiner, np.asarray(frame), kp, Estimator.box_height_px(out, i, sy),
-                                  flip=bool(getattr(self.config, "refiner_flip", False)))
+                                  flip=self.config.refiner_flip)
         return FramePose(
             score=float(out["scores"][i]),
             keypoints_px=kp,

@@ -305,9 +305,11 @@ def test_attach_writes_an_ensemble_with_its_mirrored_reading(tmp_path):
     each member's tensors are the file's, the card records both (sha256, training), the estimator reads
     with the mirror; refiners of different widths are refused."""
     import hashlib
+    import json
 
     from safetensors.torch import save_file
 
+    from kneeview.errors import CheckpointError
     from kneeview.pose.checkpoint import load_checkpoint, save_checkpoint
     from kneeview.pose.estimator import Estimator
     from kneeview.pose.model import build_model
@@ -342,10 +344,6 @@ def test_attach_writes_an_ensemble_with_its_mirrored_reading(tmp_path):
            "joints3d": torch.zeros(1, 6, 3), "keypoints_scores": torch.ones(1, 6)}
     est._person(out, 0, 0.5, 0.5, _smooth_frame(2))
     assert seen == [12, 12]  # each member read the six windows and their six mirror images
-    import json
-
-    from kneeview.errors import CheckpointError
-
     card_path = tmp_path / "ens.json"
     good = card_path.read_text()
     for key, bad in (("refiner_members", 0), ("refiner_members", 1), ("refiner_members", "2"), ("refiner_flip", "false")):
