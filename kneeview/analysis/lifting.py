@@ -4,7 +4,10 @@ into the mid-hip-relative 3D pose of the window's centre frame, in the camera fr
 It is a depth prior for :func:`.reconstruction.reconstruct`: the pose network's 2D keypoints
 are precise, its relative depth is not, and the reconstruction takes each segment's direction
 from the prior. The lifter is trained (``trainer/lifter.py``) on KneeView's synthetic motions
-seen through random calibrated cameras, without rendering.
+seen through random calibrated cameras in front of the athlete (frontal and oblique), without
+rendering. A camera behind the athlete is read through the depth-reflected scene, which faces
+the camera (:func:`rear_features`; frames chosen by :func:`seen_from_behind`), so the networks
+never see a view they were not trained on.
 
 Input features of frame t (all from the calibration and the 2D keypoints):
 
@@ -80,6 +83,11 @@ class Lifter:
     #: of a scene and of its mirror image differ, and their mean errs less (held-out per-frame MKD
     #: RMS better on 65-82 % of legs, README); costs a second pass of a tiny network
     mirror: bool = True
+    #: read frames where the person is seen from behind (:func:`seen_from_behind`) as the
+    #: depth-reflected scene, which faces the camera (:func:`rear_features`, :func:`rear_pose`): the
+    #: networks were trained on cameras in front of the athlete only and read a rear view as a
+    #: front one (real recording, cameras 40 degrees off the rear axis: hip axis 99-141 degrees off)
+    rear: bool = True
 
     @property
     def n_inputs(self) -> int:
@@ -205,6 +213,54 @@ def mirror_pose(pose: np.ndarray) -> np.ndarray:
     return out
 
 
+def rear_features(norm: np.ndarray, up_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 2D and up direction of the depth-reflected scene, for a person seen from behind.
+
+    Reflecting the scene in depth about the person (camera-frame z - z_hip -> its negative)
+    keeps every 2D point (to first order: the person's depth extent against the distance) and
+    turns a person seen from behind into one facing the camera, but mirrored: relabelled left
+    <-> right (``joints.FLIP_INDEX``) it is a person facing the camera, the view the lifter knows.
+    The lab's up in the reflected camera frame has its z negated. Returns the normalised
+    keypoints (T, 6, 2) and the up direction (3,) to build :func:`window_features` from."""
+    return np.asarray(norm, np.float64)[:, list(J.FLIP_INDEX)], np.asarray(up_cam, np.float64) * [1.0, 1.0, -1.0]
+
+
+def rear_pose(pose: np.ndarray) -> np.ndarray:
+    """A camera-frame pose (N, 6, 3) read on the depth-reflected scene (:func:`rear_features`)
+    back to the original: left and right swapped, depth relative to the mid-hip negated."""
+    out = np.array(pose, np.float64)[:, list(J.FLIP_INDEX)]
+    hip_z = out[:, list(HIPS), 2].mean(1, keepdims=True)
+    out[..., 2] = 2.0 * hip_z - out[..., 2]
+    return out
+
+
+def behind_score(norm: np.ndarray, up_cam: np.ndarray) -> np.ndarray:
+    """(T,) how far the person's left hip lies on the image's left of the right hip, across the
+    image's up direction at the mid-hip, in 2D leg lengths: > 0 seen from behind, < 0 from the front.
+
+    The pose network was trained on cameras all round the athlete, so its left and right are
+    the person's; a person facing the camera shows the left hip on the image's right."""
+    norm = np.asarray(norm, np.float64)
+    up = np.asarray(up_cam, np.float64)
+    mid = norm[:, list(HIPS)].mean(1)
+    img_up = np.stack([up[0] - mid[:, 0] * up[2], up[1] - mid[:, 1] * up[2]], -1)  # d/dt of the projection of hip + t up
+    img_up /= np.maximum(np.linalg.norm(img_up, axis=-1, keepdims=True), 1e-12)
+    image_right = np.stack([-img_up[:, 1], img_up[:, 0]], -1)
+    right_hip, left_hip = HIPS
+    leg2d = np.linalg.norm(norm[:, list(ANKLES)] - norm[:, list(HIPS)], axis=-1).mean(-1)
+    return -np.sum((norm[:, left_hip] - norm[:, right_hip]) * image_right, -1) / np.maximum(leg2d, 1e-9)
+
+
+def seen_from_behind(norm: np.ndarray, up_cam: np.ndarray, rate_hz: float, window_s: float = 0.5) -> np.ndarray:
+    """(T,) bool: frames where the person is seen from behind, by :func:`behind_score`'s running
+    median over ``window_s`` (a side view's frames, where the hips overlap, follow their neighbours)."""
+    from scipy.ndimage import median_filter
+
+    score = np.nan_to_num(behind_score(norm, up_cam))
+    size = max(1, int(round(window_s * float(rate_hz)))) | 1
+    return median_filter(score, size=size, mode="nearest") > 0
+
+
 def load_lifter(path) -> Lifter:
     """Read a lifter's ``.npz``; a missing, unreadable or inconsistent file raises
     :class:`kneeview.errors.KneeViewInputError` naming it."""
@@ -242,6 +298,8 @@ def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0
     (T, 6) or None, ``camera`` the trial's calibrated camera, ``rate_hz`` the frame rate (it
     sets the window's stride), ``leg_length_m`` the scale (thigh + shank; default: the
     lifter's). Frames with fewer than the hips and an ankle seen anywhere come back NaN.
+    Frames where the person is seen from behind (:func:`seen_from_behind`) are read on the
+    depth-reflected scene (``lifter.rear``; :func:`rear_features`).
     """
     kp = np.asarray(keypoints_px, np.float64)
     T = len(kp)
@@ -252,9 +310,14 @@ def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0
     if not np.isfinite(norm).all():
         return out
     stride = stride_for(rate_hz, lifter.window, lifter.window_s)
-    x = window_features(norm, up_in_camera(camera), stride, lifter.window)
+    up = up_in_camera(camera)
+    out = lifter.forward(window_features(norm, up, stride, lifter.window))
+    behind = seen_from_behind(norm, up, rate_hz) if lifter.rear else np.zeros(T, bool)
+    if behind.any():
+        norm_r, up_r = rear_features(norm, up)
+        out[behind] = rear_pose(lifter.forward(window_features(norm_r, up_r, stride, lifter.window)[behind]))
     scale = lifter.leg_length_m if leg_length_m is None else float(leg_length_m)
-    out = lifter.forward(x) * scale
+    out = out * scale
     return out - out[:, list(HIPS)].mean(1, keepdims=True)
 
 

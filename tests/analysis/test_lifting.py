@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kneeview.analysis.lifting import (BUNDLED_NAME, HIPS, N_EXTRA, bundled_lifter, lift, lifted_prior,
-                                       load_lifter, mirror_features, mirror_pose, window_features)
+from kneeview.analysis.lifting import (BUNDLED_NAME, HIPS, N_EXTRA, behind_score, bundled_lifter, lift, lifted_prior,
+                                       load_lifter, mirror_features, mirror_pose, normalised_keypoints, rear_features,
+                                       rear_pose, seen_from_behind, up_in_camera, window_features)
 from kneeview.analysis.reconstruction import reconstruct
 from kneeview.bundled import resource_path
 from kneeview.errors import KneeViewInputError
 from kneeview.joints import FLIP_INDEX
-from kneeview.synth.dataset import plan_dataset
+from kneeview.synth.cameras import video_camera
+from kneeview.synth.dataset import athlete_for, make_motion, plan_dataset
 from trainer.lifter import leg_length, make_trial
 
 #: A test trial's seed: far from the training seeds (200000+) and the evaluation sets (9xxxx).
@@ -44,6 +46,26 @@ def tiny_model(window=3, hidden=(16, 8)):
 
     torch.manual_seed(0)
     return build_model(window * 12 + N_EXTRA, hidden)
+
+
+def placed_trial(placement: str, task: str = "DJ", seed: int = SEED):
+    """A noise-free synthetic trial (joints lab mm at video rate, 1920x1080 camera, fps) filmed from
+    ``placement`` ("frontal", "oblique", "rear": :func:`kneeview.synth.cameras.video_camera`)."""
+    spec = next(s for s in plan_dataset(8, seed, size=(1920, 1080)) if s.task == task)
+    rng = np.random.default_rng([seed, spec.index, 1])
+    motion, _ = make_motion(spec, athlete_for(spec.seed, spec.athlete_index, spec.year, spec.athlete_id), rng, 50.0,
+                            100.0)
+    pts = np.concatenate(list(motion.points.values()))
+    cam = video_camera(rng, (1920, 1080), pts, placement, facing=motion.facing, right=motion.lateral_axis)
+    return motion.joints_lab_mm[::2], cam, 50.0
+
+
+def hip_axis_error_deg(pose_m, joints_lab_mm, cam) -> np.ndarray:
+    """(T,) angle between a camera-frame pose's right->left hip vector and the truth's."""
+    gt = cam.world_to_camera(joints_lab_mm)
+    a, b = pose_m[:, 1] - pose_m[:, 0], gt[:, 1] - gt[:, 0]
+    cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def test_numpy_forward_equals_torch(tmp_path):
@@ -316,3 +338,70 @@ def test_occlusion_noise_moves_one_joint_for_a_long_stretch():
     share_lifted = np.mean(np.array(picked) == 4)
     assert 0.45 < share_lifted < 0.75  # 1/2 + 1/2 x 1/6 expected
     assert np.mean(np.array(picked) == 5) < 0.2
+
+
+def test_rear_reading_is_the_depth_reflected_relabelled_scene():
+    """A person seen from behind, reflected in depth about the mid-hip and relabelled left <-> right,
+    is a person facing the camera with the same 2D (to the depth extent over the distance), whose
+    left hip shows on the image's right; the features are those of that scene, and reading back
+    (rear_pose) the reflected pose gives the original exactly (an involution)."""
+    joints, cam, _ = placed_trial("rear")
+    X = cam.world_to_camera(joints)  # mm, camera frame
+    hip = X[:, list(HIPS)].mean(1, keepdims=True)
+    reflected = rear_pose(X)  # the reflected, relabelled scene (rear_pose is its own inverse)
+    np.testing.assert_allclose(rear_pose(reflected), X, atol=1e-9)
+    np.testing.assert_allclose(reflected[:, list(HIPS)].mean(1), hip[:, 0], atol=1e-9)  # same place
+    # same 2D up to perspective: the relative depth (< 0.5 m) against the distance (3.5-6.5 m)
+    n_orig = X[..., :2] / X[..., 2:]
+    n_refl = reflected[..., :2] / reflected[..., 2:]
+    assert np.abs(n_refl - n_orig[:, list(FLIP_INDEX)]).max() < 0.03
+    up = up_in_camera(cam)
+    norm = n_orig  # noise-free normalised keypoints
+    norm_r, up_r = rear_features(norm, up)
+    np.testing.assert_allclose(norm_r, norm[:, list(FLIP_INDEX)])
+    np.testing.assert_allclose(up_r, up * [1, 1, -1])
+    # the reflected scene faces the camera: its forward (left x up) points back along the viewing ray
+    left = reflected[:, 1] - reflected[:, 0]
+    forward = np.cross(left, up_r)
+    assert np.all(np.sum(forward * reflected[:, list(HIPS)].mean(1), -1) < 0)
+    assert np.all(behind_score(norm, up) > 0) and np.all(behind_score(norm_r, up_r) < 0)
+
+
+@pytest.mark.parametrize("placement, behind", [("frontal", False), ("oblique", False), ("rear", True)])
+def test_seen_from_behind_follows_the_camera_placement(placement, behind):
+    for task in ("DJ", "SLS"):
+        joints, cam, fps = placed_trial(placement, task)
+        norm = normalised_keypoints(cam.project(joints), None, cam)
+        assert np.all(seen_from_behind(norm, up_in_camera(cam), fps) == behind), (placement, task)
+
+
+def test_the_shipped_lifter_reads_a_camera_behind_the_athlete(shipped):
+    """The lifter was trained on cameras in front of the athlete. Seen from behind (true 2D, a
+    rear camera) its hip axis was 90-100 degrees off (a person facing the camera has its left hip
+    on the other side) until the rear frames were read on the depth-reflected scene."""
+    for task in ("DJ", "SLS"):
+        joints, cam, fps = placed_trial("rear", task)
+        kp = cam.project(joints)
+        leg = leg_length(joints) / 1000
+        out = lift(kp, np.ones(kp.shape[:2]), cam, shipped, rate_hz=fps, leg_length_m=leg)
+        gt = cam.world_to_camera(joints)
+        gt = (gt - gt[:, list(HIPS)].mean(1, keepdims=True)) / 1000
+        err = np.linalg.norm(out - gt, axis=-1) * 1000
+        assert np.median(hip_axis_error_deg(out, joints, cam)) < 20.0, task
+        assert np.median(err) < 40.0, task
+        shipped.rear = False
+        try:
+            front_only = lift(kp, np.ones(kp.shape[:2]), cam, shipped, rate_hz=fps, leg_length_m=leg)
+        finally:
+            shipped.rear = True
+        assert np.median(hip_axis_error_deg(front_only, joints, cam)) > 60.0, task
+        # and a frontal camera is read as before: nothing is seen from behind
+        joints_f, cam_f, _ = placed_trial("frontal", task)
+        kp_f = cam_f.project(joints_f)
+        a = lift(kp_f, None, cam_f, shipped, rate_hz=fps, leg_length_m=leg)
+        shipped.rear = False
+        try:
+            b = lift(kp_f, None, cam_f, shipped, rate_hz=fps, leg_length_m=leg)
+        finally:
+            shipped.rear = True
+        np.testing.assert_array_equal(a, b)
