@@ -17,10 +17,12 @@ def make_session(tmp_path):
     from kneeview.io.c3d import write_ground_truth
 
     def factory(name="S01", trial="DJ01", n_frames=20, fps=50.0, c3d_rate=100.0, size=(320, 240),
-                device_id="2107395", with_c3d=True, extra_cameras=(), video_name=None, subject="Athlete"):
+                device_id="2107395", with_c3d=True, extra_cameras=(), video_name=None, subject="Athlete",
+                camera_position=None):
         folder = tmp_path / name
         folder.mkdir(parents=True, exist_ok=True)
-        cam = make_camera(device_id=device_id, size=size)
+        cam = make_camera(device_id=device_id, size=size, **({} if camera_position is None else
+                                                              {"position": camera_position}))
         optical = make_camera(device_id="5001", size=(2048, 1088), position=(3000.0, 3000.0, 2500.0), kind="optical",
                               focal=1800.0, w=(0.0, 0.0, 0.0))
         write_xcp([optical, cam, *extra_cameras], folder / f"{name}.xcp")

@@ -6,7 +6,7 @@ are precise, its relative depth is not, and the reconstruction takes each segmen
 from the prior. The lifter is trained (``trainer/lifter.py``) on KneeView's synthetic motions
 seen through random calibrated cameras in front of the athlete (frontal and oblique), without
 rendering. A camera behind the athlete is read through the depth-reflected scene, which faces
-the camera (:func:`rear_features`; frames chosen by :func:`seen_from_behind`), so the networks
+the camera (:func:`rear_features`; frames chosen by :func:`.facing.seen_from_behind`), so the networks
 never see a view they were not trained on.
 
 Input features of frame t (all from the calibration and the 2D keypoints):
@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import joints as J
 from ..errors import KneeViewInputError
+from .facing import seen_from_behind
 
 NJ = J.N_JOINTS
 HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
@@ -83,7 +84,7 @@ class Lifter:
     #: of a scene and of its mirror image differ, and their mean errs less (held-out per-frame MKD
     #: RMS better on 65-82 % of legs, README); costs a second pass of a tiny network
     mirror: bool = True
-    #: read frames where the person is seen from behind (:func:`seen_from_behind`) as the
+    #: read frames where the person is seen from behind (:func:`.facing.seen_from_behind`) as the
     #: depth-reflected scene, which faces the camera (:func:`rear_features`, :func:`rear_pose`): the
     #: networks were trained on cameras in front of the athlete only and read a rear view as a
     #: front one (real recording, cameras 40 degrees off the rear axis: hip axis 99-141 degrees off)
@@ -234,33 +235,6 @@ def rear_pose(pose: np.ndarray) -> np.ndarray:
     return out
 
 
-def behind_score(norm: np.ndarray, up_cam: np.ndarray) -> np.ndarray:
-    """(T,) how far the person's left hip lies on the image's left of the right hip, across the
-    image's up direction at the mid-hip, in 2D leg lengths: > 0 seen from behind, < 0 from the front.
-
-    The pose network was trained on cameras all round the athlete, so its left and right are
-    the person's; a person facing the camera shows the left hip on the image's right."""
-    norm = np.asarray(norm, np.float64)
-    up = np.asarray(up_cam, np.float64)
-    mid = norm[:, list(HIPS)].mean(1)
-    img_up = np.stack([up[0] - mid[:, 0] * up[2], up[1] - mid[:, 1] * up[2]], -1)  # d/dt of the projection of hip + t up
-    img_up /= np.maximum(np.linalg.norm(img_up, axis=-1, keepdims=True), 1e-12)
-    image_right = np.stack([-img_up[:, 1], img_up[:, 0]], -1)
-    right_hip, left_hip = HIPS
-    leg2d = np.linalg.norm(norm[:, list(ANKLES)] - norm[:, list(HIPS)], axis=-1).mean(-1)
-    return -np.sum((norm[:, left_hip] - norm[:, right_hip]) * image_right, -1) / np.maximum(leg2d, 1e-9)
-
-
-def seen_from_behind(norm: np.ndarray, up_cam: np.ndarray, rate_hz: float, window_s: float = 0.5) -> np.ndarray:
-    """(T,) bool: frames where the person is seen from behind, by :func:`behind_score`'s running
-    median over ``window_s`` (a side view's frames, where the hips overlap, follow their neighbours)."""
-    from scipy.ndimage import median_filter
-
-    score = np.nan_to_num(behind_score(norm, up_cam))
-    size = max(1, int(round(window_s * float(rate_hz)))) | 1
-    return median_filter(score, size=size, mode="nearest") > 0
-
-
 def load_lifter(path) -> Lifter:
     """Read a lifter's ``.npz``; a missing, unreadable or inconsistent file raises
     :class:`kneeview.errors.KneeViewInputError` naming it."""
@@ -298,7 +272,7 @@ def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0
     (T, 6) or None, ``camera`` the trial's calibrated camera, ``rate_hz`` the frame rate (it
     sets the window's stride), ``leg_length_m`` the scale (thigh + shank; default: the
     lifter's). Frames with fewer than the hips and an ankle seen anywhere come back NaN.
-    Frames where the person is seen from behind (:func:`seen_from_behind`) are read on the
+    Frames where the person is seen from behind (:func:`.facing.seen_from_behind`) are read on the
     depth-reflected scene (``lifter.rear``; :func:`rear_features`).
     """
     kp = np.asarray(keypoints_px, np.float64)

@@ -6,7 +6,9 @@ command. The cache is looked up by the model card's sha256 first, so reopening a
 built (``factory(checkpoint, device)``, by default :func:`kneeview.pose.load_estimator`),
 run batch by batch (``on_batch`` sees each batch as it arrives) and the result is cached.
 A cancelled run raises :class:`~kneeview.pose.interface.InferenceCancelled` and caches
-nothing.
+nothing. ``postprocess(PoseSequence) -> PoseSequence`` (the session passes the camera's
+left/right relabelling, :func:`kneeview.analysis.facing.relabel_left_right`) is applied to
+the estimate, cached or computed, before it is returned; the cache keeps the network's own output.
 """
 from __future__ import annotations
 
@@ -56,8 +58,10 @@ class EstimateRun:
     ``cancel()`` returns True to stop."""
 
     def __init__(self, video_path, estimator=None, factory: Callable | None = None, checkpoint=None,
-                 device: str = "auto", use_cache: bool = True, batch_size: int | None = None):
+                 device: str = "auto", use_cache: bool = True, batch_size: int | None = None,
+                 postprocess: Callable[[PoseSequence], PoseSequence] | None = None):
         self.video_path = Path(video_path)
+        self.postprocess = postprocess
         self.estimator = estimator
         self.factory = factory or load_estimator
         self.checkpoint = checkpoint
@@ -73,6 +77,12 @@ class EstimateRun:
         return Estimate(hit[0], identity, f"cache:{hit[1]}") if hit is not None else None
 
     def run(self, status=None, model=None, batch=None, progress=None, cancel=None) -> Estimate:
+        est = self._run(status, model, batch, progress, cancel)
+        if self.postprocess is not None:
+            est = Estimate(self.postprocess(est.pose), est.identity, est.where)
+        return est
+
+    def _run(self, status, model, batch, progress, cancel) -> Estimate:
         from ..io.video import VideoReader
         from ..pose.interface import run as run_estimator
 

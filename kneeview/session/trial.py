@@ -142,9 +142,17 @@ class Session:
 
     # -------------------------------------------------------------- estimates
     def estimate_run(self, view_index: int = 0, **kw) -> EstimateRun:
-        """The estimate of a view as a run the caller drives (the app's worker thread)."""
+        """The estimate of a view as a run the caller drives (the app's worker thread). With a
+        calibrated camera, frames whose 2D left/right contradict the network's 3D facing are
+        relabelled (:func:`kneeview.analysis.facing.relabel_left_right`)."""
         kw.setdefault("factory", self.load_estimator)
-        return EstimateRun(self.views[view_index].video_path, **kw)
+        view = self.views[view_index]
+        if view.camera is not None and "postprocess" not in kw:
+            from ..analysis.facing import relabel_left_right
+
+            camera, fps = view.camera, float(view.video_info.fps)
+            kw["postprocess"] = lambda seq: relabel_left_right(seq, camera, fps)
+        return EstimateRun(view.video_path, **kw)
 
     def estimate(self, view_index: int = 0, estimator=None, checkpoint=None, device: str = "auto",
                  use_cache: bool = True, factory=None, **callbacks) -> Estimate:

@@ -116,3 +116,26 @@ def degrade(joints, noise_mm=2.0, gaps=((40, 6, 4), (90, 5, 2)), seed=0):
     for start, length, joint in gaps:
         out[start:start + length, joint] = np.nan
     return out
+
+
+def placed_trial(placement: str, task: str = "DJ", seed: int = 123457):
+    """A noise-free synthetic trial (joints lab mm at video rate, 1920x1080 camera, fps) filmed from
+    ``placement`` ("frontal", "oblique", "rear": :func:`kneeview.synth.cameras.video_camera`)."""
+    from kneeview.synth.cameras import video_camera
+    from kneeview.synth.dataset import athlete_for, make_motion, plan_dataset
+
+    spec = next(s for s in plan_dataset(8, seed, size=(1920, 1080)) if s.task == task)
+    rng = np.random.default_rng([seed, spec.index, 1])
+    motion, _ = make_motion(spec, athlete_for(spec.seed, spec.athlete_index, spec.year, spec.athlete_id), rng, 50.0,
+                            100.0)
+    pts = np.concatenate(list(motion.points.values()))
+    cam = video_camera(rng, (1920, 1080), pts, placement, facing=motion.facing, right=motion.lateral_axis)
+    return motion.joints_lab_mm[::2], cam, 50.0
+
+
+def hip_axis_error_deg(pose_m, joints_lab_mm, cam) -> np.ndarray:
+    """(T,) angle between a camera-frame pose's right->left hip vector and the truth's."""
+    gt = cam.world_to_camera(joints_lab_mm)
+    a, b = pose_m[:, 1] - pose_m[:, 0], gt[:, 1] - gt[:, 0]
+    cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))

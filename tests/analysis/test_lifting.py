@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from analysis_fixtures import hip_axis_error_deg, placed_trial
 
-from kneeview.analysis.lifting import (BUNDLED_NAME, HIPS, N_EXTRA, behind_score, bundled_lifter, lift, lifted_prior,
-                                       load_lifter, mirror_features, mirror_pose, normalised_keypoints, rear_features,
-                                       rear_pose, seen_from_behind, up_in_camera, window_features)
+from kneeview.analysis.facing import behind_score, seen_from_behind
+from kneeview.analysis.lifting import (BUNDLED_NAME, HIPS, N_EXTRA, bundled_lifter, lift, lifted_prior, load_lifter,
+                                       mirror_features, mirror_pose, normalised_keypoints, rear_features, rear_pose,
+                                       up_in_camera, window_features)
 from kneeview.analysis.reconstruction import reconstruct
 from kneeview.bundled import resource_path
 from kneeview.errors import KneeViewInputError
 from kneeview.joints import FLIP_INDEX
-from kneeview.synth.cameras import video_camera
-from kneeview.synth.dataset import athlete_for, make_motion, plan_dataset
+from kneeview.synth.dataset import plan_dataset
 from trainer.lifter import leg_length, make_trial
 
 #: A test trial's seed: far from the training seeds (200000+) and the evaluation sets (9xxxx).
@@ -46,26 +47,6 @@ def tiny_model(window=3, hidden=(16, 8)):
 
     torch.manual_seed(0)
     return build_model(window * 12 + N_EXTRA, hidden)
-
-
-def placed_trial(placement: str, task: str = "DJ", seed: int = SEED):
-    """A noise-free synthetic trial (joints lab mm at video rate, 1920x1080 camera, fps) filmed from
-    ``placement`` ("frontal", "oblique", "rear": :func:`kneeview.synth.cameras.video_camera`)."""
-    spec = next(s for s in plan_dataset(8, seed, size=(1920, 1080)) if s.task == task)
-    rng = np.random.default_rng([seed, spec.index, 1])
-    motion, _ = make_motion(spec, athlete_for(spec.seed, spec.athlete_index, spec.year, spec.athlete_id), rng, 50.0,
-                            100.0)
-    pts = np.concatenate(list(motion.points.values()))
-    cam = video_camera(rng, (1920, 1080), pts, placement, facing=motion.facing, right=motion.lateral_axis)
-    return motion.joints_lab_mm[::2], cam, 50.0
-
-
-def hip_axis_error_deg(pose_m, joints_lab_mm, cam) -> np.ndarray:
-    """(T,) angle between a camera-frame pose's right->left hip vector and the truth's."""
-    gt = cam.world_to_camera(joints_lab_mm)
-    a, b = pose_m[:, 1] - pose_m[:, 0], gt[:, 1] - gt[:, 0]
-    cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def test_numpy_forward_equals_torch(tmp_path):

@@ -94,7 +94,8 @@ def test_which_views_see_the_athlete_from_behind(held_out, demo):
     forward, left hip minus right hip x up, points away from those cameras), cam01 and cam02 from the
     front; the model's 2D on the held-out frames tells them apart (kneeview.analysis.lifting), so the
     lifter reads cam03 and cam04 on the depth-reflected scene."""
-    from kneeview.analysis.lifting import behind_score, normalised_keypoints, seen_from_behind, up_in_camera
+    from kneeview.analysis.facing import behind_score, seen_from_behind
+    from kneeview.analysis.lifting import normalised_keypoints, up_in_camera
 
     _, views = held_out
     (entry,) = json.loads(next(model_path().glob("*.json")).read_text())["training"]["real"]

@@ -100,3 +100,27 @@ def test_a_video_shorter_than_declared_is_an_error_not_a_silent_gap(make_session
     monkeypatch.setattr("kneeview.io.video.VideoReader", Reader)
     with pytest.raises(KneeViewInputError, match="ended after 5 of 8"):
         session.estimate(estimator=ScriptedEstimator(kp, rel), use_cache=False)
+
+
+def test_labels_that_contradict_the_3d_from_behind_are_put_right_and_the_cache_keeps_the_networks(make_session):
+    """A camera behind the athlete (who faces -Y; the camera stands at +Y): an estimator that
+    labels the 2D as if the athlete faced the camera (left and right swapped) but whose 3D turns
+    its back gets its 2D put right by the session, computed and from the cache alike, while the
+    cache holds the network's own output."""
+    from kneeview.joints import FLIP_INDEX
+    from kneeview.sequence import PoseSequence
+
+    folder = make_session(n_frames=12, camera_position=(-300.0, 4000.0, 1100.0))
+    session = Session.open(folder)
+    kp, rel = _truth(session)
+    mistaken = kp[:, list(FLIP_INDEX)]
+    first = session.estimate(estimator=ScriptedEstimator(mistaken, rel, sha256="6" * 64))
+    np.testing.assert_allclose(first.pose.keypoints_px, kp)
+    assert first.pose.model["left_right_relabelled"] == 3 * 12
+    (cached,) = (folder / ".kneeview").glob("*.npz")
+    np.testing.assert_allclose(PoseSequence.load(cached).keypoints_px, mistaken)
+    again = Session.open(folder).estimate(estimator=ScriptedEstimator(mistaken, rel, sha256="6" * 64))
+    assert again.from_cache
+    np.testing.assert_allclose(again.pose.keypoints_px, kp)
+    raw = Session.open(folder).estimate_run(0, postprocess=None, estimator=ScriptedEstimator(mistaken, rel, sha256="6" * 64))
+    np.testing.assert_allclose(raw.run().pose.keypoints_px, mistaken)  # a caller may ask for the network's own
