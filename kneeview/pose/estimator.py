@@ -19,7 +19,7 @@ from .. import joints as J
 from ..sequence import PoseSequence
 from .card import ModelIdentity
 from .interface import run as run_estimator
-from .refine import refine_keypoints
+from .refine import refine_keypoints, turned_away
 
 
 def to_network_xy(raw_px):
@@ -182,14 +182,15 @@ class Estimator:
         its keypoints refined on the frame's own pixels (:mod:`kneeview.pose.refine`)."""
         kp = out["keypoints"][i, :, :2].float().cpu().numpy().astype(np.float64)
         kp = to_raw_px(kp / np.array([sx, sy]))
+        joints3d = out["joints3d"][i].float().cpu().numpy().astype(np.float64)
         refiner = getattr(self.model, "refiner", None)
-        if refiner is not None and frame is not None:
+        if refiner is not None and frame is not None and not turned_away(joints3d):  # (trained from the front)
             kp = refine_keypoints(refiner, np.asarray(frame), kp, Estimator.box_height_px(out, i, sy),
                                   flip=self.config.refiner_flip)
         return FramePose(
             score=float(out["scores"][i]),
             keypoints_px=kp,
-            joints_cam_m=out["joints3d"][i].float().cpu().numpy().astype(np.float64),
+            joints_cam_m=joints3d,
             confidence=out["keypoints_scores"][i].float().cpu().numpy().astype(np.float64),
         )
 

@@ -61,8 +61,14 @@ def file_sha256(path, chunk: int = 1 << 20) -> str:
     return digest
 
 
+#: bumped when the estimator's output for the same checkpoint and video changes, so that no
+#: estimate made before is taken for a new one (2: the refiner leaves the keypoints of a pose
+#: turned away from the camera as the network read them, kneeview.pose.refine.turned_away)
+ESTIMATE_REVISION = 2
+
+
 def cache_name(video_path, video_hash: str, model_hash: str) -> str:
-    return f"{Path(video_path).name}.{video_hash[:16]}.{model_hash[:16]}.pose.npz"
+    return f"{Path(video_path).name}.{video_hash[:16]}.{model_hash[:16]}.r{ESTIMATE_REVISION}.pose.npz"
 
 
 def _bundled(folder: Path) -> bool:

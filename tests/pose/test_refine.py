@@ -140,6 +140,45 @@ def test_the_estimator_moves_keypoints_by_what_the_refiner_reads(tmp_path):
     assert np.allclose(moved - own, d * side / CROP, atol=1e-6)
 
 
+def test_a_pose_turned_away_from_the_camera_keeps_the_networks_keypoints():
+    """The refiners were trained from the front; a pose whose 3D turns its back to the camera
+    (the left hip on the camera's left: forward along +z) is left as the network read it, one
+    facing the camera (left hip on the camera's right) or side-on is refined."""
+    from kneeview.pose.estimator import Estimator
+    from kneeview.pose.model import build_model
+    from kneeview.pose.refine import turned_away
+
+    model = build_model(pretrained_backbone=False, min_size=128, max_size=192, refiner_width=4).eval()
+    est = Estimator(model, {}, torch.device("cpu"), runtime="torch")
+    frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+
+    def far_corner(x, pose):
+        logits = torch.full((len(x), 6, 32, 32), -50.0)
+        logits[:, :, 2, 29] = 50.0
+        return logits
+
+    model.refiner.forward = far_corner
+    # camera frame: x right, y down, z away from the camera; hips 0.18 m apart, legs below
+    legs = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.45, 0.05], [0.0, 0.45, 0.05], [0.0, 0.9, 0.0],
+                     [0.0, 0.9, 0.0]])
+    facing, away, side = legs.copy(), legs.copy(), legs.copy()
+    facing[[0, 2, 4], 0], facing[[1, 3, 5], 0] = -0.09, 0.09  # the person's left on the camera's right
+    away[[0, 2, 4], 0], away[[1, 3, 5], 0] = 0.09, -0.09
+    side[[0, 2, 4], 2], side[[1, 3, 5], 2] = -0.09, 0.09
+    assert [turned_away(p) for p in (facing, away, side)] == [False, True, False]
+    turned = away.copy()
+    turned[:, [0, 2]] = away[:, [0, 2]] @ np.array([[np.cos(0.9), np.sin(0.9)], [-np.sin(0.9), np.cos(0.9)]])
+    assert turned_away(turned)  # 52 degrees off the rear axis: cos 0.62
+    kp = torch.tensor([[[40.0, 30.0, 1.0], [60.0, 31.0, 1.0], [42.0, 60.0, 1.0], [58.0, 61.0, 1.0], [41.0, 90.0, 1.0],
+                        [59.0, 91.0, 1.0]]])
+    for pose, refined in ((facing, True), (away, False), (side, True)):
+        out = {"keypoints": kp, "boxes": torch.tensor([[30.0, 10.0, 70.0, 100.0]]), "scores": torch.tensor([0.9]),
+               "joints3d": torch.tensor(pose[None], dtype=torch.float32), "keypoints_scores": torch.ones(1, 6)}
+        own = est._person(out, 0, 0.5, 0.5).keypoints_px
+        got = est._person(out, 0, 0.5, 0.5, frame).keypoints_px
+        assert (np.abs(got - own).max() > 5.0) == refined
+
+
 def test_the_refiner_sees_the_whole_pose_where_the_window_puts_it(tmp_path):
     """Joint j's window gets one pose channel per joint, each a Gaussian centred where raw_to_window puts
     that joint's network keypoint in j's window (j's own at the centre); a NaN joint's channel is empty."""
