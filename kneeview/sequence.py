@@ -28,6 +28,9 @@ class PoseSequence:
     confidence: np.ndarray  # (T, 6) per-joint confidence in [0, 1]
     source: str = "model"  # "model" or "gt"
     model: dict = field(default_factory=dict)  # name, version, checkpoint hash...
+    #: (T, 6, 2) the network's own keypoints where ``keypoints_px`` are refined ones (a checkpoint with a
+    #: refiner, :mod:`kneeview.pose.refine`), else None; :mod:`kneeview.analysis.facing` reads them from behind
+    network_keypoints_px: np.ndarray | None = None
 
     def __post_init__(self):
         T = len(self.frame_index)
@@ -38,6 +41,8 @@ class PoseSequence:
             "joints_cam_m": (T, J.N_JOINTS, 3),
             "confidence": (T, J.N_JOINTS),
         }
+        if self.network_keypoints_px is not None:
+            shapes["network_keypoints_px"] = (T, J.N_JOINTS, 2)
         for name, shape in shapes.items():
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"PoseSequence.{name} has shape {np.shape(getattr(self, name))}, expected {shape}")
@@ -69,6 +74,7 @@ class PoseSequence:
             keypoints_px=self.keypoints_px,
             joints_cam_m=self.joints_cam_m,
             confidence=self.confidence,
+            **({} if self.network_keypoints_px is None else {"network_keypoints_px": self.network_keypoints_px}),
             meta=np.frombuffer(json.dumps({"source": self.source, "model": self.model, "joints": J.JOINTS}).encode(), dtype=np.uint8),
         )
         return atomic_write_bytes(path, buf.getvalue())
@@ -89,6 +95,7 @@ class PoseSequence:
                     confidence=z["confidence"],
                     source=meta.get("source", "model"),
                     model=meta.get("model", {}),
+                    network_keypoints_px=z["network_keypoints_px"] if "network_keypoints_px" in z.files else None,
                 )
         except KneeViewInputError:
             raise

@@ -247,7 +247,7 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
     synthetic dataset folders) was made from are training data: evaluating on them is refused.
     """
     from kneeview.analysis import analyse
-    from kneeview.analysis.facing import relabel_left_right
+    from kneeview.analysis.facing import for_this_camera
     from kneeview.analysis.multiview import load_detections
     from kneeview.session.inputs import from_ground_truth
     from kneeview.io.recording import open_recording
@@ -315,7 +315,7 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
         with view.open_video() as reader:
             fps = float(reader.fps)
             seq = estimator.run(reader)
-        seq = relabel_left_right(seq, cam, fps)  # as the app's estimates are (kneeview.session)
+        seq = for_this_camera(seq, cam, fps)  # as the app's estimates are (kneeview.session)
         truth = rec.ground_truth_frames(i)
         T = min(len(truth), n_frames)
         truth = truth[:T]

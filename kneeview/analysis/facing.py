@@ -14,8 +14,10 @@ From behind the two disagree: on synthetic drop jumps and squats filmed from 125
 behind (seeds 90031, 97031, 97032) the shipped network's 3D said "behind" in every frame
 while its 2D labels were swapped in 29-99 % of the frames (its knee 2D error 26-51 px, a
 knee's distance from the other); in front (frontal and oblique, 40 trials) both agree.
-:func:`contradicted_frames` finds the frames whose 2D labels contradict a confident 3D
-facing, and :func:`relabel_left_right` swaps those frames' left and right 2D keypoints.
+:func:`pairs_to_swap` finds the pairs whose 2D labels contradict a confident 3D facing, and
+:func:`relabel_left_right` swaps them; :func:`for_this_camera` (every estimate, once its camera
+is known) also takes the network's own keypoints instead of the refined ones from behind
+(:func:`network_keypoints_from_behind`).
 """
 from __future__ import annotations
 
@@ -34,8 +36,6 @@ PAIRS = tuple((J.JOINTS.index("R" + n), J.JOINTS.index("L" + n)) for n in ("FEP"
 #: (about 30 degrees away from a side view): on the tuning sets 90021/90023 an oblique trial whose
 #: 3D read side-on (median cos -0.02) had 19 % of its correct frames swapped at 0.3, none at 0.5
 MIN_COS_3D = 0.5
-#: ... and a frame's 2D labels contradict it where :func:`behind_score` is beyond this (leg lengths)
-MIN_SCORE_2D = 0.05
 #: running medians over this long (seconds)
 WINDOW_S = 0.5
 #: the 3D's facing: over this long (a trial's athlete seldom turns round within a second)
@@ -114,6 +114,44 @@ def pairs_to_swap(norm: np.ndarray, joints_cam_m: np.ndarray, up_cam: np.ndarray
     return mistaken[:, None] & (lateral > 0)
 
 
+def network_keypoints_from_behind(seq, camera, rate_hz: float):
+    """``seq`` with the network's own keypoints (``seq.network_keypoints_px``) in place of the refined
+    ones in the frames seen from behind by the 3D (:func:`seen_from_behind_3d`): the refiners were
+    trained on cameras in front of the athlete, and from behind they moved the keypoints away from
+    the joints (held-out rear views, seed 97032, 640x480: per-joint median 3.4-7.4 px -> 5.0-8.6,
+    the ankles' 90th percentile 16-18 -> 35-37 px; peak MKD 28.0 -> 12.9 mm median without them).
+    A decision per trial stretch, not per frame: on the frontal and oblique sets 12 of 8,777 frames'
+    3D alone read "behind", and leaving 10 frames of one trial unrefined cost its leg 30 mm of peak.
+    ``seq.model["network_keypoints_frames"]`` counts the frames. The same object when none is."""
+    if seq.network_keypoints_px is None or len(seq.keypoints_px) == 0:
+        return seq
+    norm, up_cam = _normalised(seq.keypoints_px, camera)
+    behind = seen_from_behind_3d(norm, seq.joints_cam_m, up_cam, rate_hz)
+    behind &= np.isfinite(seq.network_keypoints_px).all(axis=(1, 2))
+    if not behind.any():
+        return seq
+    kp = np.array(seq.keypoints_px, np.float64)
+    kp[behind] = seq.network_keypoints_px[behind]
+    model = {**(seq.model or {}), "network_keypoints_frames": int(behind.sum())}
+    return replace(seq, keypoints_px=kp, model=model)
+
+
+def for_this_camera(seq, camera, rate_hz: float):
+    """What every estimate goes through once its camera is known (the session's postprocess): the
+    network's own keypoints from behind (:func:`network_keypoints_from_behind`), then left/right
+    put right (:func:`relabel_left_right`)."""
+    return relabel_left_right(network_keypoints_from_behind(seq, camera, rate_hz), camera, rate_hz)
+
+
+def _normalised(keypoints_px, camera) -> tuple[np.ndarray, np.ndarray]:
+    """Raw pixels (T, 6, 2) -> normalised (undistorted, ``K^-1``) keypoints, NaN kept; and the lab's
+    up in the camera frame (as :func:`kneeview.analysis.lifting.up_in_camera`)."""
+    kp = np.asarray(keypoints_px, np.float64)
+    Kinv = np.linalg.inv(np.asarray(camera.K, np.float64))
+    norm = camera.undistort_points(kp.reshape(-1, 2)).reshape(kp.shape) @ Kinv[:2, :2].T + Kinv[:2, 2]
+    return norm, np.asarray(camera.R, np.float64) @ np.array([0.0, 0.0, 1.0])
+
+
 def relabel_left_right(seq, camera, rate_hz: float):
     """``seq`` (a :class:`kneeview.sequence.PoseSequence`) with the left and right 2D keypoints and
     confidences of the pairs :func:`pairs_to_swap` names swapped (the 3D is kept: it defines the
@@ -122,9 +160,7 @@ def relabel_left_right(seq, camera, rate_hz: float):
     kp = np.asarray(seq.keypoints_px, np.float64)
     if len(kp) == 0:
         return seq
-    Kinv = np.linalg.inv(np.asarray(camera.K, np.float64))
-    norm = camera.undistort_points(kp.reshape(-1, 2)).reshape(kp.shape) @ Kinv[:2, :2].T + Kinv[:2, 2]
-    up_cam = np.asarray(camera.R, np.float64) @ np.array([0.0, 0.0, 1.0])  # the lab's up (lifting.up_in_camera)
+    norm, up_cam = _normalised(kp, camera)
     swap = pairs_to_swap(norm, seq.joints_cam_m, up_cam, rate_hz)
     if not swap.any():
         return seq

@@ -19,7 +19,7 @@ from .. import joints as J
 from ..sequence import PoseSequence
 from .card import ModelIdentity
 from .interface import run as run_estimator
-from .refine import refine_keypoints, turned_away
+from .refine import refine_keypoints
 
 
 def to_network_xy(raw_px):
@@ -71,6 +71,7 @@ class FramePose:
     keypoints_px: np.ndarray  # (6, 2) raw distorted pixels
     joints_cam_m: np.ndarray  # (6, 3) metres, mid-hip-relative, camera frame
     confidence: np.ndarray  # (6,) in [0, 1]
+    network_keypoints_px: np.ndarray | None = None  # (6, 2) the network's own, where keypoints_px are refined
 
     @classmethod
     def nobody(cls) -> "FramePose":
@@ -182,16 +183,18 @@ class Estimator:
         its keypoints refined on the frame's own pixels (:mod:`kneeview.pose.refine`)."""
         kp = out["keypoints"][i, :, :2].float().cpu().numpy().astype(np.float64)
         kp = to_raw_px(kp / np.array([sx, sy]))
-        joints3d = out["joints3d"][i].float().cpu().numpy().astype(np.float64)
+        own = None
         refiner = getattr(self.model, "refiner", None)
-        if refiner is not None and frame is not None and not turned_away(joints3d):  # (trained from the front)
+        if refiner is not None and frame is not None:
+            own = kp
             kp = refine_keypoints(refiner, np.asarray(frame), kp, Estimator.box_height_px(out, i, sy),
                                   flip=self.config.refiner_flip)
         return FramePose(
             score=float(out["scores"][i]),
             keypoints_px=kp,
-            joints_cam_m=joints3d,
+            joints_cam_m=out["joints3d"][i].float().cpu().numpy().astype(np.float64),
             confidence=out["keypoints_scores"][i].float().cpu().numpy().astype(np.float64),
+            network_keypoints_px=own,
         )
 
     def run(self, video_reader, progress: Callable[[int, int], None] | None = None,

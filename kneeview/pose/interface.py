@@ -21,7 +21,10 @@ from ..sequence import PoseSequence
 from .card import ModelIdentity
 
 FIELDS = ("score", "keypoints_px", "joints_cam_m", "confidence")
-_SHAPES = {"score": (), "keypoints_px": (J.N_JOINTS, 2), "joints_cam_m": (J.N_JOINTS, 3), "confidence": (J.N_JOINTS,)}
+_SHAPES = {"score": (), "keypoints_px": (J.N_JOINTS, 2), "joints_cam_m": (J.N_JOINTS, 3), "confidence": (J.N_JOINTS,),
+           "network_keypoints_px": (J.N_JOINTS, 2)}
+#: fields a result may carry (or leave None): the network's own keypoints beside refined ones
+OPTIONAL_FIELDS = ("network_keypoints_px",)
 
 
 class InferenceCancelled(Exception):
@@ -59,9 +62,19 @@ def stack_results(results: list) -> dict[str, np.ndarray]:
     def get(obj, key):
         return obj[key] if isinstance(obj, dict) else getattr(obj, key)
 
+    def opt(obj, key):
+        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
     n = len(results)
-    return {k: np.asarray([np.asarray(get(r, k), dtype=np.float64) for r in results],
-                          dtype=np.float64).reshape((n,) + _SHAPES[k]) for k in FIELDS}
+    out = {k: np.asarray([np.asarray(get(r, k), dtype=np.float64) for r in results],
+                         dtype=np.float64).reshape((n,) + _SHAPES[k]) for k in FIELDS}
+    for k in OPTIONAL_FIELDS:  # where a frame has none (nobody detected, no refiner), the main field's values
+        values = [opt(r, k) for r in results]
+        if any(v is not None for v in values):
+            main = k.replace("network_", "")
+            out[k] = np.stack([out[main][i] if v is None else np.asarray(v, np.float64).reshape(_SHAPES[k])
+                               for i, v in enumerate(values)])
+    return out
 
 
 def iter_batches(estimator: PoseEstimator, video_reader, batch_size: int | None = None,
@@ -112,6 +125,9 @@ def run(estimator: PoseEstimator, video_reader, batch_size: int | None = None,
                              model=estimator.identity.as_model_dict())
     for batch in iter_batches(estimator, video_reader, batch_size, cancel):
         stop = min(batch.stop, len(seq))
+        for k in OPTIONAL_FIELDS:
+            if k in batch.columns and getattr(seq, k) is None:
+                setattr(seq, k, np.full((len(seq),) + _SHAPES[k], np.nan))
         for k, v in batch.columns.items():
             getattr(seq, k)[batch.start:stop] = v[: stop - batch.start]
         if on_batch is not None:

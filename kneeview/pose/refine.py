@@ -37,23 +37,6 @@ POSE_SIGMA = 2.0
 MIRROR = [J.JOINTS.index(("L" if n[0] == "R" else "R") + n[1:]) for n in J.JOINTS]
 
 
-#: the refiners were trained on cameras in front of the athlete (frontal and oblique); from behind
-#: they moved the network's keypoints away from the joints (rear synthetic views, seed 97032:
-#: per-joint median 3.4-7.4 -> 5.0-8.6 px at 640x480, ankles' 90th percentile 16-18 -> 35-37 px),
-#: so a pose whose 3D turns its back to the camera by more than this cosine keeps the network's keypoints
-TURNED_AWAY_COS = 0.5
-
-
-def turned_away(joints_cam_m) -> bool:
-    """Whether the network's 3D (6, 3), camera frame, turns its back to the camera: its forward
-    direction (left hip minus right hip, times the image's up, -y) against the optical axis has a
-    cosine above :data:`TURNED_AWAY_COS` (the calibrated version: :mod:`kneeview.analysis.facing`)."""
-    j = np.asarray(joints_cam_m, np.float64)
-    forward = np.cross(j[J.JOINTS.index("LFEP")] - j[J.JOINTS.index("RFEP")], [0.0, -1.0, 0.0])
-    norm = float(np.linalg.norm(forward))
-    return bool(np.isfinite(norm) and norm > 0 and forward[2] / norm > TURNED_AWAY_COS)
-
-
 def window_matrix(centre, side: float, size: int = CROP) -> np.ndarray:
     """2x3 affine matrix raw pixels -> window pixels (for ``cv2.warpAffine``)."""
     a = size / float(side)

@@ -62,9 +62,9 @@ def file_sha256(path, chunk: int = 1 << 20) -> str:
 
 
 #: bumped when the estimator's output for the same checkpoint and video changes, so that no
-#: estimate made before is taken for a new one (2: the refiner leaves the keypoints of a pose
-#: turned away from the camera as the network read them, kneeview.pose.refine.turned_away)
-ESTIMATE_REVISION = 2
+#: estimate made before is taken for a new one (3: with a refiner, the network's own keypoints too,
+#: PoseSequence.network_keypoints_px)
+ESTIMATE_REVISION = 3
 
 
 def cache_name(video_path, video_hash: str, model_hash: str) -> str:

@@ -6,8 +6,8 @@ command. The cache is looked up by the model card's sha256 first, so reopening a
 built (``factory(checkpoint, device)``, by default :func:`kneeview.pose.load_estimator`),
 run batch by batch (``on_batch`` sees each batch as it arrives) and the result is cached.
 A cancelled run raises :class:`~kneeview.pose.interface.InferenceCancelled` and caches
-nothing. ``postprocess(PoseSequence) -> PoseSequence`` (the session passes the camera's
-left/right relabelling, :func:`kneeview.analysis.facing.relabel_left_right`) is applied to
+nothing. ``postprocess(PoseSequence) -> PoseSequence`` (the session passes
+:func:`kneeview.analysis.facing.for_this_camera` with the view's camera) is applied to
 the estimate, cached or computed, before it is returned; the cache keeps the network's own output.
 """
 from __future__ import annotations

@@ -143,15 +143,16 @@ class Session:
     # -------------------------------------------------------------- estimates
     def estimate_run(self, view_index: int = 0, **kw) -> EstimateRun:
         """The estimate of a view as a run the caller drives (the app's worker thread). With a
-        calibrated camera, frames whose 2D left/right contradict the network's 3D facing are
-        relabelled (:func:`kneeview.analysis.facing.relabel_left_right`)."""
+        calibrated camera, the estimate is read for that camera
+        (:func:`kneeview.analysis.facing.for_this_camera`: from behind, the network's own keypoints
+        and left/right put right)."""
         kw.setdefault("factory", self.load_estimator)
         view = self.views[view_index]
         if view.camera is not None and "postprocess" not in kw:
-            from ..analysis.facing import relabel_left_right
+            from ..analysis.facing import for_this_camera
 
             camera, fps = view.camera, float(view.video_info.fps)
-            kw["postprocess"] = lambda seq: relabel_left_right(seq, camera, fps)
+            kw["postprocess"] = lambda seq: for_this_camera(seq, camera, fps)
         return EstimateRun(view.video_path, **kw)
 
     def estimate(self, view_index: int = 0, estimator=None, checkpoint=None, device: str = "auto",

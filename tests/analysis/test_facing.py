@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from analysis_fixtures import placed_trial
 
-from kneeview.analysis.facing import (PAIRS, behind_cos_3d, behind_score, image_right, pairs_to_swap,
-                                      relabel_left_right)
+from kneeview.analysis.facing import (PAIRS, behind_cos_3d, behind_score, for_this_camera, image_right,
+                                      network_keypoints_from_behind, pairs_to_swap, relabel_left_right)
 from kneeview.analysis.lifting import normalised_keypoints, up_in_camera
 from kneeview.sequence import PoseSequence
 
@@ -102,3 +102,36 @@ def test_a_leg_crossing_the_other_in_the_image_is_not_taken_for_a_swap():
     kp[:, l] = kp[:, r] + (kp[:, r] - kp[:, l])  # the left ankle drawn across to the right's far side
     crossed = PoseSequence(truth.frame_index, truth.time_s, truth.score, kp, truth.joints_cam_m, truth.confidence)
     assert relabel_left_right(crossed, cam, fps) is crossed
+
+
+def test_from_behind_the_networks_own_keypoints_replace_the_refined_ones():
+    """The refiners were trained from the front: from behind (the 3D turned away, by its running
+    median) the network's own keypoints are used, from the front the refined ones; one stray frame
+    whose 3D alone turns away changes nothing; and for_this_camera then puts left/right right."""
+    for placement, behind in (("rear", True), ("frontal", False), ("oblique", False)):
+        joints, cam, fps = placed_trial(placement)
+        truth = truth_sequence(joints, cam, fps)
+        T = len(truth.keypoints_px)
+        refined = truth.keypoints_px + 7.0  # what a refiner out of its depth does
+        seq = PoseSequence(truth.frame_index, truth.time_s, truth.score, refined, truth.joints_cam_m, truth.confidence,
+                           network_keypoints_px=truth.keypoints_px)
+        got = network_keypoints_from_behind(seq, cam, fps)
+        np.testing.assert_array_equal(got.keypoints_px, truth.keypoints_px if behind else refined)
+        assert (got.model.get("network_keypoints_frames") == T) if behind else (got is seq)
+    # a frontal trial with three frames whose 3D turns away: a stray reading, not a view from behind
+    joints, cam, fps = placed_trial("frontal")
+    truth = truth_sequence(joints, cam, fps)
+    j3 = truth.joints_cam_m.copy()
+    j3[50:53] = j3[50:53][:, [1, 0, 3, 2, 5, 4]]  # the 3D's left and right swapped: turned away
+    assert (behind_cos_3d(j3, normalised_keypoints(truth.keypoints_px, None, cam), up_in_camera(cam))[50:53] > 0.5).all()
+    seq = PoseSequence(truth.frame_index, truth.time_s, truth.score, truth.keypoints_px + 7.0, j3, truth.confidence,
+                       network_keypoints_px=truth.keypoints_px)
+    assert network_keypoints_from_behind(seq, cam, fps) is seq
+    # from behind, the network's own keypoints labelled as if facing the camera: both mended
+    joints, cam, fps = placed_trial("rear")
+    truth = truth_sequence(joints, cam, fps)
+    T = len(truth.keypoints_px)
+    mistaken = swap_pairs(truth, np.arange(T)).keypoints_px
+    seq = PoseSequence(truth.frame_index, truth.time_s, truth.score, truth.keypoints_px + 7.0, truth.joints_cam_m,
+                       truth.confidence, network_keypoints_px=mistaken)
+    np.testing.assert_array_equal(for_this_camera(seq, cam, fps).keypoints_px, truth.keypoints_px)

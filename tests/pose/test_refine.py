@@ -140,13 +140,14 @@ def test_the_estimator_moves_keypoints_by_what_the_refiner_reads(tmp_path):
     assert np.allclose(moved - own, d * side / CROP, atol=1e-6)
 
 
-def test_a_pose_turned_away_from_the_camera_keeps_the_networks_keypoints():
-    """The refiners were trained from the front; a pose whose 3D turns its back to the camera
-    (the left hip on the camera's left: forward along +z) is left as the network read it, one
-    facing the camera (left hip on the camera's right) or side-on is refined."""
+def test_the_estimate_keeps_the_networks_own_keypoints_beside_the_refined_ones(tmp_path):
+    """With a refiner, each frame's result and the video's PoseSequence carry the network's own
+    keypoints too (kneeview.analysis.facing reads them from behind), through the cache's save and
+    load; without one they are None and nothing is stored."""
     from kneeview.pose.estimator import Estimator
+    from kneeview.pose.interface import stack_results
     from kneeview.pose.model import build_model
-    from kneeview.pose.refine import turned_away
+    from kneeview.sequence import PoseSequence
 
     model = build_model(pretrained_backbone=False, min_size=128, max_size=192, refiner_width=4).eval()
     est = Estimator(model, {}, torch.device("cpu"), runtime="torch")
@@ -158,25 +159,31 @@ def test_a_pose_turned_away_from_the_camera_keeps_the_networks_keypoints():
         return logits
 
     model.refiner.forward = far_corner
-    # camera frame: x right, y down, z away from the camera; hips 0.18 m apart, legs below
-    legs = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.45, 0.05], [0.0, 0.45, 0.05], [0.0, 0.9, 0.0],
-                     [0.0, 0.9, 0.0]])
-    facing, away, side = legs.copy(), legs.copy(), legs.copy()
-    facing[[0, 2, 4], 0], facing[[1, 3, 5], 0] = -0.09, 0.09  # the person's left on the camera's right
-    away[[0, 2, 4], 0], away[[1, 3, 5], 0] = 0.09, -0.09
-    side[[0, 2, 4], 2], side[[1, 3, 5], 2] = -0.09, 0.09
-    assert [turned_away(p) for p in (facing, away, side)] == [False, True, False]
-    turned = away.copy()
-    turned[:, [0, 2]] = away[:, [0, 2]] @ np.array([[np.cos(0.9), np.sin(0.9)], [-np.sin(0.9), np.cos(0.9)]])
-    assert turned_away(turned)  # 52 degrees off the rear axis: cos 0.62
     kp = torch.tensor([[[40.0, 30.0, 1.0], [60.0, 31.0, 1.0], [42.0, 60.0, 1.0], [58.0, 61.0, 1.0], [41.0, 90.0, 1.0],
                         [59.0, 91.0, 1.0]]])
-    for pose, refined in ((facing, True), (away, False), (side, True)):
-        out = {"keypoints": kp, "boxes": torch.tensor([[30.0, 10.0, 70.0, 100.0]]), "scores": torch.tensor([0.9]),
-               "joints3d": torch.tensor(pose[None], dtype=torch.float32), "keypoints_scores": torch.ones(1, 6)}
-        own = est._person(out, 0, 0.5, 0.5).keypoints_px
-        got = est._person(out, 0, 0.5, 0.5, frame).keypoints_px
-        assert (np.abs(got - own).max() > 5.0) == refined
+    out = {"keypoints": kp, "boxes": torch.tensor([[30.0, 10.0, 70.0, 100.0]]), "scores": torch.tensor([0.9]),
+           "joints3d": torch.zeros(1, 6, 3), "keypoints_scores": torch.ones(1, 6)}
+    own = est._person(out, 0, 0.5, 0.5)
+    refined = est._person(out, 0, 0.5, 0.5, frame)
+    assert own.network_keypoints_px is None
+    np.testing.assert_array_equal(refined.network_keypoints_px, own.keypoints_px)
+    assert np.abs(refined.keypoints_px - own.keypoints_px).min() > 5.0
+    cols = stack_results([refined, own, {"score": np.nan, "keypoints_px": np.full((6, 2), np.nan),
+                                         "joints_cam_m": np.zeros((6, 3)), "confidence": np.zeros(6)}])
+    np.testing.assert_array_equal(cols["network_keypoints_px"][0], own.keypoints_px)
+    np.testing.assert_array_equal(cols["network_keypoints_px"][1], own.keypoints_px)  # unrefined: the same
+    assert np.isnan(cols["network_keypoints_px"][2]).all()
+    assert "network_keypoints_px" not in stack_results([own])
+    seq = PoseSequence(np.arange(3), np.arange(3) / 50.0, cols["score"], cols["keypoints_px"], cols["joints_cam_m"],
+                       cols["confidence"], network_keypoints_px=cols["network_keypoints_px"])
+    back = PoseSequence.load(seq.save(tmp_path / "s.npz"))
+    np.testing.assert_array_equal(back.network_keypoints_px, seq.network_keypoints_px)
+    plain = PoseSequence(np.arange(3), np.arange(3) / 50.0, cols["score"], cols["keypoints_px"], cols["joints_cam_m"],
+                         cols["confidence"])
+    assert PoseSequence.load(plain.save(tmp_path / "p.npz")).network_keypoints_px is None
+    with pytest.raises(ValueError, match="network_keypoints_px"):
+        PoseSequence(np.arange(3), np.arange(3) / 50.0, cols["score"], cols["keypoints_px"], cols["joints_cam_m"],
+                     cols["confidence"], network_keypoints_px=np.zeros((2, 6, 2)))
 
 
 def test_the_refiner_sees_the_whole_pose_where_the_window_puts_it(tmp_path):
