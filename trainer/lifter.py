@@ -15,7 +15,7 @@ Target: the camera-frame joints relative to the mid-hip, in leg lengths.
 
 The window spans 3 s (31 samples): the shape of the whole landing or squat around a frame tells
 a knee that moves medially from one that moves forward far better than a third of a second does
-(held-out Anny trials, peak MKD median 12.5 -> 7.0 mm with 0.32 s -> 3 s, README). The shipped
+(held-out Anny trials, peak MKD median 12.5 -> 7.0 mm with 0.32 s -> 3 s, docs/clinical-benchmark-history.md). The shipped
 lifter is seven such networks (seeds 200000-500000, 6,000 and 12,000 motions a pass; its record
 ``resources/model/lifter.training.txt`` lists the commands): one network's figures depend on its
 training seed by more than most changes being measured, and their mean does not.
@@ -87,7 +87,7 @@ def occlusion_noise(rng, T, diag_px, joints_lab_mm, rate: float = 0.0):
     time the joint is the higher ankle (a single-leg squat's lifted foot, behind the stance leg
     from the front: the network put held-out 97021 SLS00005's 60 px off at confidence 0.98),
     otherwise any joint. Meant to teach the lifter not to read the stance leg from a lifted foot
-    it cannot see; measured (``--occlusion 0.5``, two seeds) it did not (README), so the shipped
+    it cannot see; measured (``--occlusion 0.5``, two seeds) it did not (docs/clinical-benchmark-history.md), so the shipped
     lifter is trained without it."""
     out = np.zeros((T, J.N_JOINTS, 2))
     if rate <= 0 or rng.random() >= rate:

@@ -22,7 +22,8 @@ Four steps, each a subcommand:
   mirrored, ``config.refiner_flip``), its card recording each refiner's training, sha256 and note, so one
   file is one model and the estimate cache's key changes with it.
 
-The shipped refiners (README, "The shipped model refines its keypoints" and "Two keypoint refiners"): the
+The shipped refiners (docs/clinical-benchmark-history.md, "The shipped model refines its keypoints" and
+"Two keypoint refiners"): the
 two ``fit`` commands below as written (seed 0: refiner3, then refiner4) and again with ``--seed 1`` (writing
 refiner_s1a, then refiner_s1), then both attached with ``--flip``:
 

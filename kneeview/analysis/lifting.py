@@ -72,7 +72,7 @@ class LifterNet:
 class Lifter:
     """A loaded lifter: one network, or an ensemble of networks trained alike from different
     seeds whose outputs are averaged (the figures a single training seed gives vary by more than
-    most changes being measured: README)."""
+    most changes being measured: docs/clinical-benchmark-history.md)."""
 
     nets: list  # [LifterNet, ...]
     window: int
@@ -82,7 +82,7 @@ class Lifter:
     sha256: str = ""
     #: also run every network on the mirror image and average (mirrored back): a lifter's reading
     #: of a scene and of its mirror image differ, and their mean errs less (held-out per-frame MKD
-    #: RMS better on 65-82 % of legs, README); costs a second pass of a tiny network
+    #: RMS better on 65-82 % of legs, docs/clinical-benchmark-history.md); costs a second pass of a tiny network
     mirror: bool = True
     #: read frames where the person is seen from behind (:func:`.facing.seen_from_behind`) as the
     #: depth-reflected scene, which faces the camera (:func:`rear_features`, :func:`rear_pose`): the

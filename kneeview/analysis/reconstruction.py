@@ -103,7 +103,7 @@ class ReconstructionSettings:
     #: much nearer the camera (knee position error 37 mm median). The network's ankle keypoints cause
     #: it: given the truth's ankle 2D (the rest the network's) the drift is 2 mm median (-3 to +11).
     #: 8 mm (about the ratio's spread across adults) keeps the scale: knee position 29 mm, MKD
-    #: unchanged (tuning; 5 and 2 mm: 27 and 26). See the README's tenth-session section.
+    #: unchanged (tuning; 5 and 2 mm: 27 and 26). See docs/clinical-benchmark-history.md, tenth session.
     sigma_ankle_height_mm: float = 8.0
     floor_tolerance_mm: float = 10.0  # how far an ankle may sink below the contact height
     min_ankle_height_mm: float = 20.0  # lowest ankle contact height above the floor
