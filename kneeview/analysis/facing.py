@@ -139,8 +139,14 @@ def network_keypoints_from_behind(seq, camera, rate_hz: float):
 def for_this_camera(seq, camera, rate_hz: float):
     """What every estimate goes through once its camera is known (the session's postprocess): the
     network's own keypoints from behind (:func:`network_keypoints_from_behind`), then left/right
-    put right (:func:`relabel_left_right`)."""
-    return relabel_left_right(network_keypoints_from_behind(seq, camera, rate_hz), camera, rate_hz)
+    put right (:func:`relabel_left_right`); ``model["seen_from_behind_frames"]`` counts the frames
+    seen from behind (the export's ``seen_from_behind_pct``, the report's caution)."""
+    out = relabel_left_right(network_keypoints_from_behind(seq, camera, rate_hz), camera, rate_hz)
+    if len(seq.keypoints_px) == 0:
+        return out
+    norm, up_cam = _normalised(seq.keypoints_px, camera)
+    behind = seen_from_behind_3d(norm, seq.joints_cam_m, up_cam, rate_hz)
+    return replace(out, model={**(out.model or {}), "seen_from_behind_frames": int(behind.sum())})
 
 
 def _normalised(keypoints_px, camera) -> tuple[np.ndarray, np.ndarray]:

@@ -106,7 +106,9 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
     trajectories come from), ``gt_frames_declared``, ``gt_frames_read`` and ``gt_partial``
     record whether its C3D was complete (a truncated one is used only with --allow-partial).
     With ``uncertainty`` (per-frame sd columns), each peak's standard deviation at its frame
-    (``mkd_peak_left_mm_sd``...); ``placement`` says how the model's 3D was put in the lab;
+    (``mkd_peak_left_mm_sd``...); ``placement`` says how the model's 3D was put in the lab,
+    ``seen_from_behind_pct`` (from ``model["seen_from_behind_frames"]``) how much of the trial the
+    camera saw the athlete from behind;
     ``reliable`` (T,) bool counts the frames whose fit is unreliable (``frames_unreliable``).
     """
     model = dict(model or {})
@@ -126,6 +128,9 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
         "n_frames": len(analysis),
         "cutoff_hz": analysis.cutoff_hz,
         "placement": placement if source == "model" else None,
+        # share of the frames the camera saw the athlete from behind (kneeview.analysis.facing)
+        "seen_from_behind_pct": (100.0 * model["seen_from_behind_frames"] / max(len(analysis), 1)
+                                 if source == "model" and model.get("seen_from_behind_frames") is not None else None),
         "leg_length_right_mm": analysis.leg_length_mm.get("right"),
         "leg_length_left_mm": analysis.leg_length_mm.get("left"),
     }

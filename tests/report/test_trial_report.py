@@ -97,6 +97,20 @@ def test_a_model_report_prints_the_sd_and_the_2d_error_against_the_c3d(make_sess
     assert "video estimate (scripted)" in text
 
 
+def test_a_camera_behind_the_athlete_is_said_in_the_summary_and_the_report(make_session, tmp_path):
+    """The athlete faces -Y: a camera at +Y sees the back in every frame (the estimate's 3D turns
+    away), one at -Y none; the summary row says which share, the report cautions only from behind."""
+    for position, pct in (((-300.0, 4000.0, 1100.0), 100.0), ((300.0, -4000.0, 1100.0), 0.0)):
+        session = Session.open(make_session(name=f"S{int(pct)}", n_frames=20, camera_position=position))
+        analysed = session.analyse("model", pose=_scripted_pose(session), uncertainty_samples=0)
+        row = session.summary_row(analysed)
+        assert row["seen_from_behind_pct"] == pct
+        text = pdf_text(write_trial_report(tmp_path / f"r{int(pct)}.pdf", session, analysed)).replace("\n", " ")
+        assert ("Camera behind the athlete in 100 % of the frames" in text) == (pct == 100.0)
+    gt = session.analyse("gt", uncertainty_samples=0)
+    assert session.summary_row(gt)["seen_from_behind_pct"] is None
+
+
 def test_a_report_without_ground_truth_says_so(make_session, tmp_path):
     folder = make_session(n_frames=20)
     session = Session.open(folder)
