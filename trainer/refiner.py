@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kneeview.analysis.facing import PAIRS
 from kneeview.pose.refine import (CROP, MIRROR, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, pose_channels,
                                   pose_in_windows, raw_to_window, refiner_members, to_tensor)
 
@@ -59,8 +60,9 @@ class _Windows:
     """prepare's output, one frame at a time: the checkpoint's own keypoints on a frame, then per joint
     the wide window around its keypoint with every joint's keypoint and the truth in its pixels."""
 
-    def __init__(self, est):
+    def __init__(self, est, nearest_pair: bool = False):
         self.est = est
+        self.nearest_pair = nearest_pair
         self.windows, self.targets, self.pose, self.joint, self.trial, self.real = [], [], [], [], [], []
 
     def add(self, frame, truth_px, trial: str, real: bool = False) -> None:
@@ -70,6 +72,8 @@ class _Windows:
         kp = pose.keypoints_px
         if not np.isfinite(kp).all() or not np.isfinite(box_height):
             return
+        if self.nearest_pair:
+            truth_px = nearest_pair_targets(kp, truth_px)
         wide = WIDE * WINDOW_FRACTION * box_height
         self.windows.append(cut_windows(frame, kp, wide, WIDE * CROP))
         self.targets.append(raw_to_window(truth_px, kp, wide, WIDE * CROP).astype(np.float32))
@@ -85,8 +89,25 @@ class _Windows:
         return len(self.trial)
 
 
-def prepare(out, data_dirs, checkpoint=None) -> int:
-    """Windows of every 3rd frame of the synthetic recordings under ``data_dirs``."""
+def nearest_pair_targets(keypoints_px, truth_px) -> np.ndarray:
+    """The truth (6, 2) with each left/right pair in the order nearest the network's keypoints: the
+    refiner then refines the joint the network pointed at, and which side is which is decided
+    afterwards (:mod:`kneeview.analysis.facing`). From behind the network labels the athlete as if
+    facing the camera (hips swapped in 90 % of rear frames); a target on the other side of the body
+    would teach the refiner to jump across it."""
+    kp = np.asarray(keypoints_px, np.float64)
+    out = np.array(truth_px, np.float64)
+    for r, l in PAIRS:
+        same = np.linalg.norm(kp[r] - out[r]) + np.linalg.norm(kp[l] - out[l])
+        swapped = np.linalg.norm(kp[r] - out[l]) + np.linalg.norm(kp[l] - out[r])
+        if swapped < same:
+            out[[r, l]] = out[[l, r]]
+    return out
+
+
+def prepare(out, data_dirs, checkpoint=None, nearest_pair: bool = False) -> int:
+    """Windows of every 3rd frame of the synthetic recordings under ``data_dirs`` (``nearest_pair``:
+    :func:`nearest_pair_targets`)."""
     from kneeview.io.recording import find_recordings
     from kneeview.io.video import VideoReader
     from kneeview.session import Session
@@ -95,7 +116,7 @@ def prepare(out, data_dirs, checkpoint=None) -> int:
     for d in data_dirs:
         for video in sorted(find_recordings(d)):
             s = Session.open(video)
-            acc = acc or _Windows(s.load_estimator(checkpoint, "cpu"))
+            acc = acc or _Windows(s.load_estimator(checkpoint, "cpu"), nearest_pair)
             truth = s.analyse("gt", uncertainty_samples=0).inputs.keypoints_px
             reader = VideoReader(s.recording.views[0].video_path)
             for t in range(0, len(reader), EVERY):
@@ -304,6 +325,8 @@ def main(argv=None) -> int:
     p.add_argument("out")
     p.add_argument("data", nargs="+")
     p.add_argument("--checkpoint")
+    p.add_argument("--nearest-pair", action="store_true",
+                   help="each left/right pair's truth in the order nearest the network's keypoints (rear views)")
     p = sub.add_parser("prepare-real")
     p.add_argument("out")
     p.add_argument("folder", help="the real multi-view recording (e.g. Pose2Sim's demo, trainer.pose2sim_demo)")
@@ -326,7 +349,7 @@ def main(argv=None) -> int:
     p.add_argument("--note", help="how the refiner's data was made (recorded in the card)")
     a = ap.parse_args(argv)
     if a.cmd == "prepare":
-        prepare(a.out, a.data, a.checkpoint)
+        prepare(a.out, a.data, a.checkpoint, a.nearest_pair)
     elif a.cmd == "prepare-real":
         prepare_real(a.out, a.folder, a.labels, a.checkpoint)
     elif a.cmd == "fit":

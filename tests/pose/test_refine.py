@@ -281,6 +281,15 @@ def test_prepare_keeps_the_network_keypoints_windows_and_the_truth_in_them():
     np.testing.assert_allclose(w.targets[0], raw_to_window(truth, kp, side, WIDE * CROP), atol=1e-5)
     np.testing.assert_allclose(window_to_raw(w.targets[0], kp, side, WIDE * CROP), truth, atol=1e-3)
     assert w.trial == ["t1"] * 6 and calls == [False, False]
+    # --nearest-pair: the network labelled the hips and ankles the other way round (a view from behind);
+    # each window's target is the joint it points at, not the one across the body
+    swapped = truth[[1, 0, 2, 3, 5, 4]]
+    w = _Windows(Fake(True), nearest_pair=True)
+    w.add(frame, swapped, "t2")
+    np.testing.assert_allclose(w.targets[0], raw_to_window(truth, kp, side, WIDE * CROP), atol=1e-5)
+    w = _Windows(Fake(True))
+    w.add(frame, swapped, "t3")
+    np.testing.assert_allclose(w.targets[0], raw_to_window(swapped, kp, side, WIDE * CROP), atol=1e-5)
 
 
 def _random_refiner(seed, width=4):
