@@ -204,7 +204,9 @@ class SessionState(QtCore.QObject):
         n = len(cols["score"])
         stop = min(start + n, len(est.done))
         for k, v in cols.items():
-            getattr(est.pose, k)[start:stop] = v[: stop - start]
+            target = getattr(est.pose, k, None)
+            if target is not None:  # (the network's own keypoints beside refined ones: not previewed;
+                target[start:stop] = v[: stop - start]  # the complete estimate comes through set_pose)
         est.done[start:stop] = True
         if view != self.view_index:
             return
