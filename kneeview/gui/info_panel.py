@@ -36,6 +36,9 @@ class InfoPanel(QtWidgets.QTextBrowser):
         for key in ("athlete_id", "task", "year"):
             if key in rec.metadata:
                 rows.append((key.replace("_", " ").capitalize(), str(rec.metadata[key])))
+        behind = view_of_athlete(state)
+        if behind is not None:
+            rows.append(("View of the athlete", behind))
         if model is not None:
             rows.append(("Model", model.name))
             rows.append(("Device", device_text(model)))
@@ -48,6 +51,22 @@ class InfoPanel(QtWidgets.QTextBrowser):
             card = {k: v for k, v in model.card.items() if not isinstance(v, (list, dict)) or len(json.dumps(v, default=str)) < 400}
             html += "<p><b>Model card</b></p><pre>" + html_escape(json.dumps(card, indent=1, default=str)) + "</pre>"
         self.setHtml(html)
+
+
+def view_of_athlete(state) -> str | None:
+    """Whether the camera saw the athlete's front or back (the complete estimate's
+    ``seen_from_behind_frames``, kneeview.analysis.facing), None before an estimate."""
+    est = state.estimate
+    if est is None or not est.done.all():
+        return None
+    frames = (est.pose.model or {}).get("seen_from_behind_frames")
+    if frames is None:
+        return None
+    if frames == 0:
+        return "from the front"
+    pct = 100.0 * frames / max(len(est.done), 1)
+    return (f"from behind in {pct:.0f} % of the frames: the bundled model reads a back view less well (held-out "
+            f"synthetic trials: peak MKD error median 13 mm from behind, 5 mm from the front)")
 
 
 def device_text(model) -> str:

@@ -490,3 +490,16 @@ def test_a_recent_recording_that_has_gone_is_forgotten(make_session, make_window
     win.welcome.recent.itemActivated.emit(win.welcome.recent.item(0))
     assert len(dialogs) == 1 and str(folder) in dialogs[0][2]
     assert win.recent_files() == [] and win.welcome.recent.count() == 0
+
+
+def test_the_info_panel_says_when_the_camera_films_the_athletes_back(make_session, make_window, fake_for, wait_done):
+    """The athlete faces -Y: from +Y the estimate's 3D turns its back in every frame and the panel
+    says so with the caution; from -Y it says "from the front"."""
+    for name, position, want in (("B", (-300.0, 4000.0, 1100.0), "from behind in 100 % of the frames"),
+                                 ("F", (300.0, -4000.0, 1100.0), "from the front")):
+        folder = make_session(name=name, n_frames=12, camera_position=position)
+        win = make_window(fake_for(folder))
+        assert win.open_path(folder)
+        wait_done(win)
+        text = win.info.toPlainText()
+        assert "View of the athlete" in text and want in text, text
