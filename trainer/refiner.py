@@ -48,8 +48,8 @@ import numpy as np
 import torch
 
 from kneeview.analysis.facing import PAIRS
-from kneeview.pose.refine import (CROP, MIRROR, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, pose_channels,
-                                  pose_in_windows, raw_to_window, refiner_members, to_tensor)
+from kneeview.pose.refine import (CROP, WINDOW_FRACTION, RefinerNet, cut_windows, heatmap_position, mirror_points,
+                                  pose_channels, pose_in_windows, raw_to_window, refiner_members, to_tensor)
 
 EVERY = 3
 #: prepare stores windows this many times the refiner's side (at as many times its pixels), so fit can move them
@@ -220,7 +220,6 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
         net.load_state_dict(load_file(str(init)), strict=True)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     budget, t0, step, batch = minutes * 60.0, time.time(), 0, 64
-    mirror = np.array(MIRROR)
 
     def held_out_error():
         net.eval()
@@ -242,9 +241,7 @@ def fit(data, out, minutes: float = 25.0, width: int = 24, seed: int = 0, thread
         flip = rng.random(batch) < 0.5  # the mirror image of a right leg is a left leg
         w[flip] = w[flip, :, ::-1]
         t[flip, 0] = WIDE * CROP - 1 - t[flip, 0]
-        ps[flip, :, 0] = WIDE * CROP - 1 - ps[flip, :, 0]
-        ps[flip] = ps[flip][:, mirror]
-        j[flip] = mirror[j[flip]]
+        ps[flip], j[flip] = mirror_points(ps[flip], j[flip], WIDE * CROP)
         img, pch, t = sample_windows(w, t, ps, j, rng)
         img = img * torch.from_numpy(rng.uniform(0.7, 1.3, (batch, 1, 1, 1))).float() \
             + torch.from_numpy(rng.normal(0.0, 0.03, (batch, 1, 1, 1))).float()

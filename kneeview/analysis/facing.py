@@ -42,6 +42,23 @@ WINDOW_S = 0.5
 WINDOW_3D_S = 1.0
 
 
+#: what a clinician is told where the camera saw the athlete's back (the app's panel, the screening report)
+BEHIND_CAUTION = "the bundled model reads a back view less well"
+BEHIND_MEASURED = "held-out synthetic trials: peak MKD error median 13 mm from behind, 5 mm from the front"
+
+
+def up_in_camera(camera) -> np.ndarray:
+    """The lab's +Z in the camera frame."""
+    return np.asarray(camera.R, np.float64) @ np.array([0.0, 0.0, 1.0])
+
+
+def pinhole_points(keypoints_px, camera) -> np.ndarray:
+    """Raw (distorted) pixels (T, 6, 2) -> normalised pinhole coordinates (undistorted, ``K^-1``), NaN kept."""
+    kp = np.asarray(keypoints_px, np.float64)
+    Kinv = np.linalg.inv(np.asarray(camera.K, np.float64))
+    return camera.undistort_points(kp.reshape(-1, 2)).reshape(kp.shape) @ Kinv[:2, :2].T + Kinv[:2, 2]
+
+
 def _running_median(x: np.ndarray, rate_hz: float, window_s: float) -> np.ndarray:
     from scipy.ndimage import median_filter
 
@@ -108,15 +125,15 @@ def pairs_to_swap(norm: np.ndarray, joints_cam_m: np.ndarray, up_cam: np.ndarray
     norm = np.asarray(norm, np.float64)
     behind = seen_from_behind_3d(norm, joints_cam_m, up_cam, rate_hz)
     right = image_right(norm, up_cam)
-    out = np.zeros((len(norm), len(PAIRS)), bool)
     lateral = np.stack([np.nan_to_num(np.sum((norm[:, l] - norm[:, r]) * right, -1)) for r, l in PAIRS], 1)
     mistaken = behind & (lateral[:, 0] > 0)  # the hips read as from the front
     return mistaken[:, None] & (lateral > 0)
 
 
-def network_keypoints_from_behind(seq, camera, rate_hz: float):
+def network_keypoints_from_behind(seq, camera, rate_hz: float, behind=None):
     """``seq`` with the network's own keypoints (``seq.network_keypoints_px``) in place of the refined
-    ones in the frames seen from behind by the 3D (:func:`seen_from_behind_3d`): the refiners were
+    ones in the frames seen from behind by the 3D (:func:`seen_from_behind_3d`; ``behind`` when the
+    caller has it already): the refiners were
     trained on cameras in front of the athlete, and from behind they moved the keypoints away from
     the joints (held-out rear views, seed 97032, 640x480: per-joint median 3.4-7.4 px -> 5.0-8.6,
     the ankles' 90th percentile 16-18 -> 35-37 px; peak MKD 28.0 -> 12.9 mm median without them).
@@ -125,9 +142,9 @@ def network_keypoints_from_behind(seq, camera, rate_hz: float):
     ``seq.model["network_keypoints_frames"]`` counts the frames. The same object when none is."""
     if seq.network_keypoints_px is None or len(seq.keypoints_px) == 0:
         return seq
-    norm, up_cam = _normalised(seq.keypoints_px, camera)
-    behind = seen_from_behind_3d(norm, seq.joints_cam_m, up_cam, rate_hz)
-    behind &= np.isfinite(seq.network_keypoints_px).all(axis=(1, 2))
+    if behind is None:
+        behind = _behind_3d(seq, camera, rate_hz)
+    behind = behind & np.isfinite(seq.network_keypoints_px).all(axis=(1, 2))
     if not behind.any():
         return seq
     kp = np.array(seq.keypoints_px, np.float64)
@@ -141,21 +158,16 @@ def for_this_camera(seq, camera, rate_hz: float):
     network's own keypoints from behind (:func:`network_keypoints_from_behind`), then left/right
     put right (:func:`relabel_left_right`); ``model["seen_from_behind_frames"]`` counts the frames
     seen from behind (the export's ``seen_from_behind_pct``, the report's caution)."""
-    out = relabel_left_right(network_keypoints_from_behind(seq, camera, rate_hz), camera, rate_hz)
     if len(seq.keypoints_px) == 0:
-        return out
-    norm, up_cam = _normalised(seq.keypoints_px, camera)
-    behind = seen_from_behind_3d(norm, seq.joints_cam_m, up_cam, rate_hz)
+        return seq
+    behind = _behind_3d(seq, camera, rate_hz)
+    out = relabel_left_right(network_keypoints_from_behind(seq, camera, rate_hz, behind), camera, rate_hz)
     return replace(out, model={**(out.model or {}), "seen_from_behind_frames": int(behind.sum())})
 
 
-def _normalised(keypoints_px, camera) -> tuple[np.ndarray, np.ndarray]:
-    """Raw pixels (T, 6, 2) -> normalised (undistorted, ``K^-1``) keypoints, NaN kept; and the lab's
-    up in the camera frame (as :func:`kneeview.analysis.lifting.up_in_camera`)."""
-    kp = np.asarray(keypoints_px, np.float64)
-    Kinv = np.linalg.inv(np.asarray(camera.K, np.float64))
-    norm = camera.undistort_points(kp.reshape(-1, 2)).reshape(kp.shape) @ Kinv[:2, :2].T + Kinv[:2, 2]
-    return norm, np.asarray(camera.R, np.float64) @ np.array([0.0, 0.0, 1.0])
+def _behind_3d(seq, camera, rate_hz: float) -> np.ndarray:
+    """:func:`seen_from_behind_3d` of an estimate, its viewing rays through its own keypoints."""
+    return seen_from_behind_3d(pinhole_points(seq.keypoints_px, camera), seq.joints_cam_m, up_in_camera(camera), rate_hz)
 
 
 def relabel_left_right(seq, camera, rate_hz: float):
@@ -166,8 +178,7 @@ def relabel_left_right(seq, camera, rate_hz: float):
     kp = np.asarray(seq.keypoints_px, np.float64)
     if len(kp) == 0:
         return seq
-    norm, up_cam = _normalised(kp, camera)
-    swap = pairs_to_swap(norm, seq.joints_cam_m, up_cam, rate_hz)
+    swap = pairs_to_swap(pinhole_points(kp, camera), seq.joints_cam_m, up_in_camera(camera), rate_hz)
     if not swap.any():
         return seq
     kp = kp.copy()

@@ -37,11 +37,9 @@ import numpy as np
 
 from .. import joints as J
 from ..errors import KneeViewInputError
-from .facing import seen_from_behind
+from .facing import ANKLES, HIPS, pinhole_points, seen_from_behind, up_in_camera
 
 NJ = J.N_JOINTS
-HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
-ANKLES = (J.JOINTS.index("RTIO"), J.JOINTS.index("LTIO"))
 N_EXTRA = 5  # mid-hip ray (2) + up direction (3)
 
 
@@ -119,11 +117,8 @@ def normalised_keypoints(keypoints_px, confidence, camera, min_confidence: float
     Joints not detected (NaN or confidence below ``min_confidence``) are filled by linear
     interpolation over time (nearest value at the ends); a joint never seen stays NaN.
     """
-    kp = np.asarray(keypoints_px, np.float64)
-    T = len(kp)
-    cor = camera.undistort_points(kp.reshape(-1, 2)).reshape(T, NJ, 2)
-    Kinv = np.linalg.inv(np.asarray(camera.K, np.float64))
-    n = cor @ Kinv[:2, :2].T + Kinv[:2, 2]
+    n = pinhole_points(keypoints_px, camera)
+    T = len(n)
     if confidence is not None:
         conf = np.nan_to_num(np.asarray(confidence, np.float64), nan=0.0)
         n[conf < min_confidence] = np.nan
@@ -134,11 +129,6 @@ def normalised_keypoints(keypoints_px, confidence, camera, min_confidence: float
             for c in range(2):
                 n[:, j, c] = np.interp(t, t[ok], n[ok, j, c])
     return n
-
-
-def up_in_camera(camera) -> np.ndarray:
-    """The lab's +Z in the camera frame."""
-    return np.asarray(camera.R, np.float64) @ np.array([0.0, 0.0, 1.0])
 
 
 def window_features(norm: np.ndarray, up_cam: np.ndarray, stride: int, window: int) -> np.ndarray:

@@ -6,6 +6,8 @@ from html import escape as html_escape
 
 from PySide6 import QtCore, QtWidgets
 
+from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
+
 
 class InfoPanel(QtWidgets.QTextBrowser):
     def __init__(self, parent=None):
@@ -65,8 +67,7 @@ def view_of_athlete(state) -> str | None:
     if frames == 0:
         return "from the front"
     pct = 100.0 * frames / max(len(est.done), 1)
-    return (f"from behind in {pct:.0f} % of the frames: the bundled model reads a back view less well (held-out "
-            f"synthetic trials: peak MKD error median 13 mm from behind, 5 mm from the front)")
+    return f"from behind in {pct:.0f} % of the frames: {BEHIND_CAUTION} ({BEHIND_MEASURED})"
 
 
 def device_text(model) -> str:

@@ -23,8 +23,9 @@ from .card import ModelIdentity
 FIELDS = ("score", "keypoints_px", "joints_cam_m", "confidence")
 _SHAPES = {"score": (), "keypoints_px": (J.N_JOINTS, 2), "joints_cam_m": (J.N_JOINTS, 3), "confidence": (J.N_JOINTS,),
            "network_keypoints_px": (J.N_JOINTS, 2)}
-#: fields a result may carry (or leave None): the network's own keypoints beside refined ones
-OPTIONAL_FIELDS = ("network_keypoints_px",)
+#: fields a result may carry (or leave None) -> the field whose value stands in where it does: the
+#: network's own keypoints beside refined ones
+OPTIONAL_FIELDS = {"network_keypoints_px": "keypoints_px"}
 
 
 class InferenceCancelled(Exception):
@@ -68,10 +69,9 @@ def stack_results(results: list) -> dict[str, np.ndarray]:
     n = len(results)
     out = {k: np.asarray([np.asarray(get(r, k), dtype=np.float64) for r in results],
                          dtype=np.float64).reshape((n,) + _SHAPES[k]) for k in FIELDS}
-    for k in OPTIONAL_FIELDS:  # where a frame has none (nobody detected, no refiner), the main field's values
+    for k, main in OPTIONAL_FIELDS.items():  # where a frame has none (nobody detected, no refiner), main's values
         values = [opt(r, k) for r in results]
         if any(v is not None for v in values):
-            main = k.replace("network_", "")
             out[k] = np.stack([out[main][i] if v is None else np.asarray(v, np.float64).reshape(_SHAPES[k])
                                for i, v in enumerate(values)])
     return out

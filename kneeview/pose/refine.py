@@ -130,13 +130,20 @@ def to_tensor(windows_bgr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(windows_bgr[..., ::-1])).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def mirror_windows(windows: torch.Tensor, points_window: np.ndarray, joints: np.ndarray):
-    """The mirror image of windows (N, 3, S, S), their pose points (N, K, 2) and queried ``joints`` (N,):
-    x -> S - 1 - x about the window's centre, left and right joints swapped (``MIRROR``), as the
-    refiner was trained (the mirror image of a right knee is a left knee)."""
+def mirror_points(points_window: np.ndarray, joints: np.ndarray, size: int):
+    """Pose points (N, K, 2) and queried ``joints`` (N,) of windows of ``size`` pixels, mirrored:
+    x -> size - 1 - x, left and right joints swapped (``MIRROR``; the mirror image of a right knee
+    is a left knee). The refiner's training windows (trainer.refiner) and :func:`mirror_windows`."""
     pts = np.array(points_window, float)[:, MIRROR]
-    pts[..., 0] = windows.shape[-1] - 1 - pts[..., 0]
-    return windows.flip(-1), pts, np.asarray(MIRROR)[np.asarray(joints)]
+    pts[..., 0] = size - 1 - pts[..., 0]
+    return pts, np.asarray(MIRROR)[np.asarray(joints)]
+
+
+def mirror_windows(windows: torch.Tensor, points_window: np.ndarray, joints: np.ndarray):
+    """The mirror image of windows (N, 3, S, S), their pose points and queried joints
+    (:func:`mirror_points`), as the refiner was trained."""
+    pts, mirrored = mirror_points(points_window, joints, windows.shape[-1])
+    return windows.flip(-1), pts, mirrored
 
 
 def refiner_members(refiner) -> list:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import __version__
 from .. import joints as J
+from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
 from ..errors import KneeViewInputError
 from . import style
 from .style import fmt, number, ranges
@@ -300,9 +301,8 @@ def quality_lines(f: TrialFacts) -> list[str]:
                      + (f"{fmt(err, 'px')} px" if err is not None else "not given in the calibration"))
     behind = number(f.row.get("seen_from_behind_pct"))
     if behind is not None and behind > 0:
-        lines.append(f"Camera behind the athlete in {behind:.0f} % of the frames: the bundled model reads a back "
-                     f"view less well (held-out synthetic trials: peak MKD error median 13 mm from behind, 5 mm "
-                     f"from the front; README, \"How close the model's numbers are\")")
+        lines.append(f"Camera behind the athlete in {behind:.0f} % of the frames: "
+                     f"{BEHIND_CAUTION} ({BEHIND_MEASURED}; README, \"How close the model's numbers are\")")
     if a.events.notes:
         lines.append("Events: " + "; ".join(a.events.notes))
     f.overflow = overflow
