@@ -24,6 +24,13 @@ on the evaluated frames:
 BlazePose's 2D figures are optimistic: the labels were triangulated from its own detections
 (each view contributes to its own label).
 
+Beside each view, the same MKD from the detections of the **other views**, triangulated as the
+labels are (``LABEL_TRIANGULATION``: left/right resolved across the views, 120 px outlier
+rejection; docs/real-recording.md, "Pipeline"): what a camera system without this view
+measures, and how far the labels move when one view leaves them -- the scale of their own noise,
+below which no single-view figure can be judged (``other_views``: MKD RMS against the labels and
+the knee joint centres' distance from the labels', median mm).
+
 ``--run RUN`` restricts the evaluation to the held-out frames of a training run that mixed
 in this session (``RUN/split.json``, key ``"real"``, one entry per session:
 ``test_frames``, ``holdout_views``...) and labels each view "trained" or "held out". The
@@ -66,6 +73,9 @@ CUTOFF_HZ = 6.0
 TARGET_DETECTED_PCT = 99.0
 TARGET_2D_RATIO = 1.5
 SOURCES = ("model", "blazepose")
+#: how the pseudo-labels were triangulated (docs/real-recording.md: ``kneeview triangulate --fix-left-right
+#: --outlier-px 120``); the other views' reference is triangulated the same way
+LABEL_TRIANGULATION = {"fix_left_right": True, "outlier_px": 120.0}
 SIDES = ("left", "right")
 
 
@@ -231,6 +241,40 @@ def _nan_curves(T: int) -> dict:
     return {side: np.full(T, np.nan) for side in SIDES}
 
 
+def without_view(det, name: str):
+    """The detections with view ``name`` left out."""
+    from dataclasses import replace
+
+    keep = [k for k, n in enumerate(det.view_names) if n != name]
+    sub = lambda a: None if a is None else np.asarray(a)[keep]  # noqa: E731
+    return replace(det, keypoints_px=det.keypoints_px[keep], confidence=det.confidence[keep],
+                   view_names=tuple(det.view_names[k] for k in keep),
+                   frame_size_px=None if det.frame_size_px is None else tuple(det.frame_size_px[k] for k in keep),
+                   body_points_px=sub(det.body_points_px), body_points_confidence=sub(det.body_points_confidence))
+
+
+def other_views_reference(rec, det, name: str, labels_lab_mm, labels_mkd: dict, rows, n_frames: int) -> tuple[dict, dict]:
+    """MKD of the joints triangulated from every detection view but ``name`` (as the labels were),
+    against the labels' over the frames ``rows``; the knee joint centres' distance from the labels'.
+    Returns (figures, MKD curves)."""
+    from kneeview.analysis import analyse
+    from kneeview.analysis.multiview import triangulate_recording
+
+    others = without_view(det, name)
+    tri = triangulate_recording(rec, others, **LABEL_TRIANGULATION, source=name)
+    pts = _pad(tri.joints_lab_mm, n_frames)
+    res = analyse(pts, tri.rate_hz, None, cutoff_hz=CUTOFF_HZ, frame_index=np.arange(n_frames))
+    curves = {side: _pad(np.asarray(res.metrics[f"mkd_{side}_mm"], dtype=np.float64), n_frames) for side in SIDES}
+    out = {"views": list(others.view_names)}
+    out.update(mkd_rms(curves, labels_mkd, rows))
+    knees = [J.LEGS[side][1] for side in SIDES]
+    T = min(len(rows), len(labels_lab_mm))
+    d = np.linalg.norm(pts[:T, knees] - labels_lab_mm[:T, knees], axis=-1)[rows[:T]]
+    d = d[np.isfinite(d)]
+    out["knee_position_mm"] = float(np.median(d)) if d.size else float("nan")
+    return out, curves
+
+
 # ----------------------------------------------------------------------------- evaluation
 def evaluate(session, checkpoint=None, detections=None, run=None, device: str = "auto", estimator=None,
              progress=None, placement: str = "calibrated", training_data=()) -> dict:
@@ -360,6 +404,11 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
         else:
             curves[name]["blazepose"] = _nan_curves(n_frames)
         v["blazepose"].update(mkd_rms(curves[name]["blazepose"], labels_mkd, rows))
+        if len(det_names) > 2:
+            v["other_views"], curves[name]["other_views"] = other_views_reference(
+                rec, det, det_names[j], gt_inputs.joints_lab_mm, labels_mkd, rows, n_frames)
+        else:
+            notes.append(f"{name}: fewer than two other views in {det_path.name}; no triangulated reference")
         views[name] = v
 
     result = {
@@ -433,6 +482,11 @@ def format_report(result: dict) -> str:
             lines.append(f"{label if src == 'model' else '':14} {src:9} {_f(s['detected_pct'], '6.1f'):>6} "
                          f"{_f(s['2d_median_px'], '7.1f'):>7} {_f(s['2d_median_thigh_frac'], '7.2f'):>7} "
                          f"{_f(s['pck@0.10'], '7.1f'):>7} {_f(s['mpjpe_mm'], '7.0f'):>7} {mkd:>15}")
+        o = v.get("other_views")
+        if o is not None:
+            mkd = f"{_f(o['mkd_left_rms_mm'], '.0f')}/{_f(o['mkd_right_rms_mm'], '.0f')}"
+            lines.append(f"{'':14} {'others':9} {'triangulated from ' + '+'.join(o['views']):>46} {mkd:>15}"
+                         f"  (knees {_f(o['knee_position_mm'], '.0f')} mm from the labels')")
     s = result["summary"]
     lines += ["", f"Summary over {s['scope']} ({', '.join(s['views']) or 'none'}): model median 2D "
               f"{_f(s['model_2d_median_px'], '.1f')} px, BlazePose {_f(s['blazepose_2d_median_px'], '.1f')} px, "
@@ -450,8 +504,9 @@ def format_report(result: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- plot
-_COLOURS = {"labels": (30, 30, 30), "model": (190, 90, 20), "blazepose": (0, 140, 255)}  # BGR
-_NAMES = {"labels": "pseudo-labels", "model": "model", "blazepose": "BlazePose"}
+_COLOURS = {"labels": (30, 30, 30), "model": (190, 90, 20), "blazepose": (0, 140, 255),
+            "other_views": (60, 160, 60)}  # BGR
+_NAMES = {"labels": "pseudo-labels", "model": "model", "blazepose": "BlazePose", "other_views": "other views"}
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
@@ -483,7 +538,7 @@ def plot_mkd(result: dict, path) -> Path:
     title = f"Medial knee displacement (mm, + medial) - {Path(result['session']).name}, model: {result['model']['name']}"
     cv2.putText(img, title, (left, 26), font, 0.6, (0, 0, 0), 1, aa)
     lx = left
-    for key in ("labels", "model", "blazepose"):
+    for key in ("labels", "model", "blazepose", "other_views"):
         cv2.line(img, (lx, 48), (lx + 28, 48), _COLOURS[key], 3, aa)
         cv2.putText(img, _NAMES[key], (lx + 34, 53), font, 0.5, (0, 0, 0), 1, aa)
         lx += 60 + 10 * len(_NAMES[key])
@@ -498,7 +553,7 @@ def plot_mkd(result: dict, path) -> Path:
             px0, py0 = left + c * (panel_w + col_gap), top + r * (panel_h + gap) + 20
             series = {"labels": labels[side]}
             series.update({src: np.asarray(curves["views"][name][src][side], dtype=np.float64)
-                           for src in SOURCES if src in curves["views"][name]})
+                           for src in SOURCES + ("other_views",) if src in curves["views"][name]})
             lab = labels[side][np.isfinite(labels[side])]
             allv = np.concatenate([s[np.isfinite(s)] for s in series.values()] + [np.zeros(1)])
             lo, hi = float(allv.min()), float(allv.max())
@@ -529,7 +584,7 @@ def plot_mkd(result: dict, path) -> Path:
                 cv2.line(img, (int(u), py0 + panel_h - 1), (int(u), py0 + panel_h + 4), (60, 60, 60), 1)
                 cv2.putText(img, f"{t:g}", (int(u) - 10, py0 + panel_h + 18), font, 0.42, (60, 60, 60), 1, aa)
             cv2.rectangle(img, (px0, py0), (px0 + panel_w - 1, py0 + panel_h - 1), (0, 0, 0), 1)
-            for key in ("blazepose", "model", "labels"):
+            for key in ("other_views", "blazepose", "model", "labels"):
                 if key not in series:
                     continue
                 y = series[key]

@@ -247,3 +247,38 @@ def test_landmark_mapping_is_the_detector_tools(rec):
     np.testing.assert_allclose(joints[0, 0], [-0.1, 0.0, -0.01])
     np.testing.assert_allclose(joints[0, 2], [-0.1, 0.4, -0.01])
     np.testing.assert_allclose(joints[0, :2].mean(axis=0), 0.0, atol=1e-12)
+
+
+def test_other_views_reference_is_triangulated_without_the_view_itself(session, rec, tmp_path):
+    """Exact detections in three views and cam02's knees 40 px off: cam02's reference (from the
+    three exact views) is the labels' exactly; every other view's includes cam02 and moves."""
+    bad = np.zeros((len(rec.views), T, J.N_JOINTS, 2))
+    bad[1, :, 2:4] = (40.0, 0.0)  # cam02, both knees
+    npz = write_detections(tmp_path / "bp.npz", rec, offset_px=(0.0, 0.0))
+    with np.load(npz, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["keypoints_px"] = arrays["keypoints_px"] + bad
+    np.savez_compressed(npz, **arrays)
+    res = er.evaluate(session, detections=npz, estimator=FakeEstimator(rec))
+    for name, v in res["views"].items():
+        o = v["other_views"]
+        assert o["views"] == [n for n in ("cam01", "cam02", "cam03", "cam04") if n != name]
+        if name == "cam02":
+            assert o["knee_position_mm"] == pytest.approx(0.0, abs=0.05)
+            assert o["mkd_left_rms_mm"] == pytest.approx(0.0, abs=0.05)
+            assert o["mkd_right_rms_mm"] == pytest.approx(0.0, abs=0.05)
+        else:
+            assert o["knee_position_mm"] > 3.0
+            assert max(o["mkd_left_rms_mm"], o["mkd_right_rms_mm"]) > 0.5
+        assert len(res["mkd_curves_mm"]["views"][name]["other_views"]["left"]) == T
+    assert "triangulated from cam01+cam03+cam04" in er.format_report(res)
+
+
+def test_without_view_keeps_the_other_views_in_order(rec, tmp_path):
+    from kneeview.analysis.multiview import load_detections
+
+    det = load_detections(write_detections(tmp_path / "bp.npz", rec))
+    sub = er.without_view(det, "cam03")
+    assert sub.view_names == ("cam01", "cam02", "cam04")
+    np.testing.assert_array_equal(sub.keypoints_px, det.keypoints_px[[0, 1, 3]])
+    np.testing.assert_array_equal(sub.confidence, det.confidence[[0, 1, 3]])
