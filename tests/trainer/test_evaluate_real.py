@@ -282,3 +282,18 @@ def test_without_view_keeps_the_other_views_in_order(rec, tmp_path):
     assert sub.view_names == ("cam01", "cam02", "cam04")
     np.testing.assert_array_equal(sub.keypoints_px, det.keypoints_px[[0, 1, 3]])
     np.testing.assert_array_equal(sub.confidence, det.confidence[[0, 1, 3]])
+
+
+def test_model_on_the_labels_2d_does_not_depend_on_the_models_2d(session, rec, tmp_path):
+    npz = write_detections(tmp_path / "bp.npz", rec)
+    near = er.evaluate(session, detections=npz, estimator=FakeEstimator(rec, offset_px=(2.0, 1.0), medial_mm=10.0))
+    far = er.evaluate(session, detections=npz, estimator=FakeEstimator(rec, offset_px=(25.0, -30.0), medial_mm=10.0))
+    for name in near["views"]:
+        a, b = near["views"][name]["model"], far["views"][name]["model"]
+        assert a["2d_median_px"] < 3.0 < 30.0 < b["2d_median_px"]
+        for side in ("left", "right"):
+            key = f"mkd_{side}_rms_mm_labels_2d"
+            assert np.isfinite(a[key]) and a[key] == pytest.approx(b[key], abs=1e-6)
+    assert "on the labels' own 2D" in er.format_report(near)
+    raw = er.evaluate(session, detections=npz, estimator=FakeEstimator(rec), placement="raw")
+    assert "mkd_left_rms_mm_labels_2d" not in raw["views"]["cam01"]["model"]
