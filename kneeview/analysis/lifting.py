@@ -96,14 +96,50 @@ class Lifter:
     def n_parameters(self) -> int:
         return int(sum(net.n_parameters for net in self.nets))
 
-    def forward(self, features: np.ndarray) -> np.ndarray:
-        """(N, n_inputs) features -> (N, 6, 3) pose in leg lengths: the mean over the networks
-        (and, with ``mirror``, over each network's reading of the mirror image, mirrored back)."""
+    def readings(self, features: np.ndarray) -> np.ndarray:
+        """(N, n_inputs) features -> (M, N, 6, 3): each network's pose in leg lengths (and, with
+        ``mirror``, each network's reading of the mirror image, mirrored back)."""
         outs = [net.forward(features) for net in self.nets]
         if self.mirror:
             flipped = mirror_features(features, self.window)
             outs += [mirror_pose(net.forward(flipped)) for net in self.nets]
-        return np.mean(outs, axis=0)
+        return np.stack(outs)
+
+    def forward(self, features: np.ndarray) -> np.ndarray:
+        """(N, n_inputs) features -> (N, 6, 3) pose in leg lengths: the mean of :meth:`readings`."""
+        return self.readings(features).mean(axis=0)
+
+
+#: The pelvis and the four leg segments (proximal, distal joint), whose directions the reconstruction takes from the lifter.
+SPREAD_SEGMENTS = ((1, 0), (0, 2), (1, 3), (2, 4), (3, 5))
+#: Above this spread (degrees) the lifter's networks disagree as they never do on what they were trained
+#: for: per frame, on 64 synthetic trials no training used (front and rear cameras, the network's 2D),
+#: 1.05 median, 5.9 at the 99th percentile, 6.8 at most; on the real recording (Pose2Sim's
+#: Demo_SinglePerson) 9.3-34.2 in every frame of all four views (on the labels' own 2D 8.9-34.3),
+#: where the reconstruction's MKD is 25-81 mm RMS from the labels (docs/clinical-benchmark-history.md,
+#: twelfth session). :func:`.reconstruction.reconstruct` marks such frames unreliable.
+UNFAMILIAR_SPREAD_DEG = 8.0
+#: What a clinician is told when most of a trial's frames are above it (the app, the screening report).
+UNFAMILIAR_CAUTION = ("the 3D reading's networks disagree: this recording is unlike the drop jumps and squats "
+                      "they were trained on (the movement, the body or the camera), so MKD and FPPA may be off by "
+                      "tens of millimetres and degrees")
+UNFAMILIAR_MEASURED = ("measured on a real four-camera recording read this way: MKD 25-81 mm RMS from the "
+                       "labels, where three other cameras triangulated agree with them within 8-13 mm")
+
+
+def reading_spread_deg(readings: np.ndarray) -> np.ndarray:
+    """How much an ensemble's readings (M, N, 6, 3) disagree, per reading (N,): over the pelvis and
+    leg segments (:data:`SPREAD_SEGMENTS`), the mean angle in degrees between each member's
+    segment direction and the members' mean direction. NaN where a reading is not finite."""
+    r = np.asarray(readings, np.float64)
+    seg = np.array(SPREAD_SEGMENTS)
+    v = r[:, :, seg[:, 1]] - r[:, :, seg[:, 0]]  # (M, N, S, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = v / np.linalg.norm(v, axis=-1, keepdims=True)
+        mean = u.mean(axis=0)
+        mean = mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+        cos = np.clip(np.sum(u * mean, axis=-1), -1.0, 1.0)
+    return np.degrees(np.arccos(cos)).mean(axis=(0, 2))
 
 
 def stride_for(rate_hz: float, window: int, window_s: float) -> int:
@@ -256,7 +292,15 @@ def load_lifter(path) -> Lifter:
 
 def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0,
          leg_length_m: float | None = None) -> np.ndarray:
-    """The lifter's 3D for every frame: (T, 6, 3) metres, mid-hip-relative, camera frame.
+    """The lifter's 3D for every frame: (T, 6, 3) metres, mid-hip-relative, camera frame
+    (:func:`lift_with_spread` without the spread)."""
+    return lift_with_spread(keypoints_px, confidence, camera, lifter, rate_hz, leg_length_m)[0]
+
+
+def lift_with_spread(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0,
+                     leg_length_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The lifter's 3D for every frame: (T, 6, 3) metres, mid-hip-relative, camera frame, and
+    how much its networks disagree on each frame (T,) degrees (:func:`reading_spread_deg`).
 
     ``keypoints_px`` (T, 6, 2) raw distorted pixels (NaN: not detected), ``confidence``
     (T, 6) or None, ``camera`` the trial's calibrated camera, ``rate_hz`` the frame rate (it
@@ -268,21 +312,24 @@ def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0
     kp = np.asarray(keypoints_px, np.float64)
     T = len(kp)
     out = np.full((T, NJ, 3), np.nan)
+    spread = np.full(T, np.nan)
     if T == 0:
-        return out
+        return out, spread
     norm = normalised_keypoints(kp, confidence, camera)
     if not np.isfinite(norm).all():
-        return out
+        return out, spread
     stride = stride_for(rate_hz, lifter.window, lifter.window_s)
     up = up_in_camera(camera)
-    out = lifter.forward(window_features(norm, up, stride, lifter.window))
+    readings = lifter.readings(window_features(norm, up, stride, lifter.window))
     behind = seen_from_behind(norm, up, rate_hz) if lifter.rear else np.zeros(T, bool)
     if behind.any():
         norm_r, up_r = rear_features(norm, up)
-        out[behind] = rear_pose(lifter.forward(window_features(norm_r, up_r, stride, lifter.window)[behind]))
+        rear = lifter.readings(window_features(norm_r, up_r, stride, lifter.window)[behind])
+        readings[:, behind] = np.stack([rear_pose(r) for r in rear])
+    spread = reading_spread_deg(readings)
     scale = lifter.leg_length_m if leg_length_m is None else float(leg_length_m)
-    out = out * scale
-    return out - out[:, list(HIPS)].mean(1, keepdims=True)
+    out = readings.mean(axis=0) * scale
+    return out - out[:, list(HIPS)].mean(1, keepdims=True), spread
 
 
 #: The bundled lifter, beside the pose model.
@@ -318,20 +365,21 @@ def leg_length_m(joints_m) -> float | None:
 
 
 def lifted_prior(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float,
-                 lifter: Lifter | None = None) -> np.ndarray | None:
+                 lifter: Lifter | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The lifter's 3D scaled to the network's median leg length (metres, mid-hip-relative,
     camera frame), the depth prior :func:`.reconstruction.reconstruct` uses with
-    ``prior="lifter"``; None when it cannot be computed (no lifter, no 2D)."""
+    ``prior="lifter"``, and its networks' spread per frame (degrees, :func:`lift_with_spread`);
+    None when it cannot be computed (no lifter, no 2D)."""
     lifter = lifter if lifter is not None else bundled_lifter()
     if lifter is None:
         return None
     scale = leg_length_m(joints_cam_m)
     if scale is None or not 0.3 < scale < 1.5:  # the network's 3D missing or absurd: the lifter's default
         scale = None
-    out = lift(keypoints_px, confidence, camera, lifter, rate_hz=rate_hz, leg_length_m=scale)
+    out, spread = lift_with_spread(keypoints_px, confidence, camera, lifter, rate_hz=rate_hz, leg_length_m=scale)
     if not np.isfinite(out).any():
         return None
     own = leg_length_m(out)  # the lifter's legs are not exactly its nominal length: match the network's
     if scale is not None and own:
         out = out * (scale / own)
-    return out
+    return out, spread

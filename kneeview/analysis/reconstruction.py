@@ -56,6 +56,7 @@ from scipy.linalg import cho_factor, cho_solve, cho_solve_banded, cholesky_bande
 from .. import joints as J
 from .filtering import lowpass
 from .frames import camera_to_lab, locate_mid_hip
+from .lifting import UNFAMILIAR_SPREAD_DEG
 from .metrics import knee_metrics_3d
 
 #: The trial's segments: name -> (proximal joint, distal joint), in the order of the length unknowns.
@@ -140,6 +141,8 @@ class ReconstructionSettings:
     reliable_residual: float = 3.0  # frame unreliable above this RMS 2D residual (sigma units)
     reliable_confidence: float = 0.3  # ... or below this mean confidence
     reliable_sd_mm: float = 60.0  # ... or a knee sd (norm over x, y, z) over this (before the inflation below)
+    #: ... or, with the lifter's prior, its networks' spread over this (degrees; lifting.UNFAMILIAR_SPREAD_DEG)
+    reliable_prior_spread_deg: float = UNFAMILIAR_SPREAD_DEG
     #: The Gauss-Newton posterior treats the prior's and the 2D's errors as independent; they are
     #: biased, so the reported sd (and the samples) are this many times the posterior's. Measured
     #: on held-out synthetic trials (seeds 97001 at 1920x1080 and 97002 at 640x480, 7,438 frames,
@@ -198,6 +201,9 @@ class Reconstruction:
     #: (T, 2, 3) the knee ambiguity's direction x its sd (mm; not inflated): the right and
     #: left knee's unit ray from the camera times knee_depth_fraction x the bulge (None: no term)
     _knee_depth: np.ndarray | None = field(repr=False, default=None)
+    #: (T,) degrees: how much the lifter's networks disagree on each frame (lifting.reading_spread_deg);
+    #: None with the network's prior
+    prior_spread_deg: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.joints_lab_mm)
@@ -667,6 +673,7 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     if prior not in ("network", "lifter", "auto"):
         raise ValueError(f"prior must be 'network', 'lifter' or 'auto', got {prior!r}")
     sigma_direction_2 = st.sigma_direction
+    prior_spread = None
     if prior != "network":
         from .lifting import bundled_lifter, lifted_prior
 
@@ -674,14 +681,14 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
             lifter = bundled_lifter(required=prior == "lifter")
         lifted = lifted_prior(kp, net, conf, camera, rate_hz, lifter) if lifter is not None else None
         if lifted is not None:
-            net = lifted
+            net, prior_spread = lifted
             if "sigma_direction" not in overrides:  # held tightly in pass 2 only (see below)
                 sigma_direction_2 = st.sigma_direction_lifter
 
     cor = camera.undistort_points(kp.reshape(-1, 2)).reshape(T, NJ, 2)
     obs = np.isfinite(cor).all(-1) & (conf > 0)
     has_data = obs.sum(-1) >= 2
-    empty = _empty_result(T, rate_hz, st)
+    empty = _empty_result(T, rate_hz, st, prior_spread)
     if has_data.sum() < 3:
         return empty
     first, last = np.flatnonzero(has_data)[[0, -1]]
@@ -787,6 +794,8 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     knee_sd = np.linalg.norm(sd[:, list(KNEES)], axis=-1).max(-1)
     reliable = (np.isfinite(out).all(axis=(1, 2)) & ~bridged & (np.nan_to_num(resid, nan=np.inf) <= st.reliable_residual)
                 & (mean_conf >= st.reliable_confidence) & (np.nan_to_num(knee_sd, nan=np.inf) <= st.reliable_sd_mm))
+    if prior_spread is not None:  # the lifter's networks disagree: a recording unlike their training
+        reliable &= ~(prior_spread > st.reliable_prior_spread_deg)
     sd *= st.posterior_inflation
     knee_depth = None
     if st.knee_depth_fraction > 0:
@@ -800,7 +809,8 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
         segment_lengths_sd_mm={k: float(np.sqrt(v)) for k, v in zip(names, var_g[:len(names)])},
         ankle_contact_height_mm=float(h2), contact=contact_full, heights_mm=heights, reliable=reliable, residual_2d=resid,
         bridged=bridged, sigma_px=sigma_px, residual_scale=float(np.sqrt(scale2)), rate_hz=rate_hz,
-        solve_time_s=time.perf_counter() - t_start, settings=st, _posterior=post, _knee_depth=knee_depth)
+        solve_time_s=time.perf_counter() - t_start, settings=st, _posterior=post, _knee_depth=knee_depth,
+        prior_spread_deg=prior_spread)
 
 
 def knee_depth_axes(joints_lab_mm, camera_position_mm, fraction: float) -> np.ndarray:
@@ -820,11 +830,11 @@ def knee_depth_axes(joints_lab_mm, camera_position_mm, fraction: float) -> np.nd
     return np.stack(out, 1)
 
 
-def _empty_result(T, rate_hz, st):
+def _empty_result(T, rate_hz, st, prior_spread=None):
     nan = np.full((T, NJ, 3), np.nan)
     return Reconstruction(nan, nan.copy(), {k: float("nan") for k in SEGMENTS}, {k: float("nan") for k in SEGMENTS},
                           float("nan"), np.zeros((T, 2), bool), np.full((T, NJ), np.nan), np.zeros(T, bool), np.full(T, np.nan), np.zeros(T, bool),
-                          float("nan"), float("nan"), float(rate_hz), 0.0, st, None)
+                          float("nan"), float("nan"), float(rate_hz), 0.0, st, None, prior_spread_deg=prior_spread)
 
 
 def image_heights(joints_lab_mm, uv_corr, camera, rate_hz: float, cutoff_hz: float = 2.0) -> np.ndarray:

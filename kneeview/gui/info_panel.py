@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 from html import escape as html_escape
 
+import numpy as np
+
 from PySide6 import QtCore, QtWidgets
 
 from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
+from ..analysis.lifting import UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG
 
 
 class InfoPanel(QtWidgets.QTextBrowser):
@@ -41,6 +44,9 @@ class InfoPanel(QtWidgets.QTextBrowser):
         behind = view_of_athlete(state)
         if behind is not None:
             rows.append(("View of the athlete", behind))
+        reading = reading_3d(state)
+        if reading is not None:
+            rows.append(("3D reading", reading))
         if model is not None:
             rows.append(("Model", model.name))
             rows.append(("Device", device_text(model)))
@@ -68,6 +74,23 @@ def view_of_athlete(state) -> str | None:
         return "from the front"
     pct = 100.0 * frames / max(len(est.done), 1)
     return f"from behind in {pct:.0f} % of the frames: {BEHIND_CAUTION} ({BEHIND_MEASURED})"
+
+
+def reading_3d(state) -> str | None:
+    """Whether the 3D reading's networks agree on this recording (the median over the frames of
+    the analysed estimate's lifter spread, kneeview.analysis.lifting), None before an analysis
+    or without the lifter's prior."""
+    est = state.estimate
+    analysed = getattr(est, "analysed", None) if est is not None else None
+    recon = analysed.inputs.reconstruction if analysed is not None else None
+    spread = getattr(recon, "prior_spread_deg", None)
+    if spread is None or not np.isfinite(spread).any():
+        return None
+    med = float(np.nanmedian(spread))
+    if med <= UNFAMILIAR_SPREAD_DEG:
+        return f"its networks agree (spread {med:.1f}° median)"
+    return (f"unsure, its networks disagree by {med:.0f}° (median; above {UNFAMILIAR_SPREAD_DEG:g}°): "
+            f"{UNFAMILIAR_CAUTION} ({UNFAMILIAR_MEASURED})")
 
 
 def device_text(model) -> str:

@@ -43,13 +43,16 @@ def _write_csv(path, df: pd.DataFrame) -> Path:
     return path
 
 
-def frames_table(analysis, confidence=None, uncertainty: dict | None = None, reliable=None) -> pd.DataFrame:
+def frames_table(analysis, confidence=None, uncertainty: dict | None = None, reliable=None,
+                 prior_spread_deg=None) -> pd.DataFrame:
     """The per-frame table of a :class:`~kneeview.analysis.TrialAnalysis`.
 
     ``confidence`` (T, 6) per-joint confidence in [0, 1]; default 1 where the joint is
     known in 3D and NaN elsewhere. ``uncertainty``: per-frame standard deviations of metric
     columns (``mkd_left_mm_sd``...), written after their metric; ``reliable`` (T,) bool: the
-    ``fit_reliable`` column (1/0), where the 3D fit can be trusted.
+    ``fit_reliable`` column (1/0), where the 3D fit can be trusted; ``prior_spread_deg`` (T,): the
+    ``lifter_spread_deg`` column, how much the 3D reading's networks disagree on each frame
+    (:func:`kneeview.analysis.lifting.reading_spread_deg`).
     """
     T = len(analysis)
     cols: dict[str, np.ndarray] = {"frame": np.asarray(analysis.frame_index, dtype=np.int64),
@@ -73,12 +76,15 @@ def frames_table(analysis, confidence=None, uncertainty: dict | None = None, rel
             cols[f"{name}_sd"] = np.asarray(uncertainty[f"{name}_sd"], dtype=np.float64)
     if reliable is not None:
         cols["fit_reliable"] = np.asarray(reliable, dtype=bool).astype(np.int64)
+    if prior_spread_deg is not None:
+        cols["lifter_spread_deg"] = np.asarray(prior_spread_deg, dtype=np.float64)
     return pd.DataFrame(cols)
 
 
-def write_frames_csv(path, analysis, confidence=None, uncertainty: dict | None = None, reliable=None) -> Path:
+def write_frames_csv(path, analysis, confidence=None, uncertainty: dict | None = None, reliable=None,
+                     prior_spread_deg=None) -> Path:
     """Write the per-frame CSV (see the module docstring for the columns)."""
-    return _write_csv(path, frames_table(analysis, confidence, uncertainty, reliable))
+    return _write_csv(path, frames_table(analysis, confidence, uncertainty, reliable, prior_spread_deg))
 
 
 def _num(v):
@@ -95,7 +101,7 @@ def _num(v):
 
 def summary_row(analysis, trial: str = "", recording: str = "", source: str = "gt", model: dict | None = None,
                 metadata: dict | None = None, ground_truth=None, uncertainty: dict | None = None,
-                placement: str | None = None, reliable=None) -> dict:
+                placement: str | None = None, reliable=None, prior_spread_deg=None) -> dict:
     """One summary row of a trial: identification, events, peaks and asymmetry.
 
     Events: ``<event>_frame`` (video frame) and ``<event>_time_s`` for every event name of
@@ -109,7 +115,10 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
     (``mkd_peak_left_mm_sd``...); ``placement`` says how the model's 3D was put in the lab,
     ``seen_from_behind_pct`` (from ``model["seen_from_behind_frames"]``) how much of the trial the
     camera saw the athlete from behind;
-    ``reliable`` (T,) bool counts the frames whose fit is unreliable (``frames_unreliable``).
+    ``reliable`` (T,) bool counts the frames whose fit is unreliable (``frames_unreliable``);
+    ``prior_spread_deg`` (T,) gives ``lifter_spread_deg``, the median over the frames of how much the 3D
+    reading's networks disagree (above :data:`kneeview.analysis.lifting.UNFAMILIAR_SPREAD_DEG`: a
+    recording unlike their training).
     """
     model = dict(model or {})
     metadata = dict(metadata or {})
@@ -157,6 +166,8 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
             row[f"{key}_sd"] = float(uncertainty[column][frame])
     if reliable is not None:
         row["frames_unreliable"] = int((~np.asarray(reliable, dtype=bool)).sum())
+    spread = np.asarray(prior_spread_deg, dtype=np.float64) if prior_spread_deg is not None else np.full(0, np.nan)
+    row["lifter_spread_deg"] = float(np.nanmedian(spread)) if np.isfinite(spread).any() else None
     row["events_notes"] = "; ".join(analysis.events.notes) or None
     return {k: _num(v) for k, v in row.items()}
 
@@ -242,7 +253,7 @@ def read_trc(path) -> tuple[dict, list[str], np.ndarray]:
 
 def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "gt", model: dict | None = None,
                  recording: str = "", metadata: dict | None = None, ground_truth=None, uncertainty: dict | None = None,
-                 placement: str | None = None, reliable=None) -> dict[str, Path]:
+                 placement: str | None = None, reliable=None, prior_spread_deg=None) -> dict[str, Path]:
     """Write ``<name>_frames.csv``, ``<name>_summary.csv`` and ``<name>.trc`` into ``out_dir``.
 
     The three are one set (:func:`~kneeview.atomic.atomic_write_set`): all are replaced or,
@@ -255,9 +266,9 @@ def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "g
         raise ExportError(out_dir, f"cannot create the output folder: {exc.strerror or exc}") from None
     paths = {"frames": out_dir / f"{name}_frames.csv", "summary": out_dir / f"{name}_summary.csv", "trc": out_dir / f"{name}.trc"}
     texts = {
-        paths["frames"]: _csv_text(frames_table(analysis, confidence, uncertainty, reliable)),
+        paths["frames"]: _csv_text(frames_table(analysis, confidence, uncertainty, reliable, prior_spread_deg)),
         paths["summary"]: _summary_text(summary_row(analysis, name, recording, source, model, metadata, ground_truth,
-                                                    uncertainty, placement, reliable)),
+                                                    uncertainty, placement, reliable, prior_spread_deg)),
         paths["trc"]: trc_text(paths["trc"].name, analysis.joints_lab_mm, analysis.rate_hz, analysis.frame_index),
     }
     atomic_write_set(texts)

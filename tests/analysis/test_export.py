@@ -70,6 +70,20 @@ def test_summary_csv_has_events_peaks_and_versions(trial, tmp_path):
     assert gt["model_version"] is None and gt["source"] == "gt"
 
 
+def test_the_lifters_spread_is_a_per_frame_column_and_its_median_a_summary_column(trial, tmp_path):
+    a, _ = trial
+    T = len(a)
+    spread = np.linspace(1.0, 3.0, T)
+    spread[:5] = np.nan  # frames without a reading
+    paths = export_trial(tmp_path, a, "DJ01", source="model", prior_spread_deg=spread)
+    frames = pd.read_csv(paths["frames"])
+    np.testing.assert_allclose(frames["lifter_spread_deg"], spread)
+    summary = pd.read_csv(paths["summary"]).iloc[0]
+    assert summary["lifter_spread_deg"] == pytest.approx(np.nanmedian(spread))
+    assert summary_row(a, "x", prior_spread_deg=np.full(T, np.nan))["lifter_spread_deg"] is None
+    assert summary_row(a, "x")["lifter_spread_deg"] is None
+    assert "lifter_spread_deg" not in pd.read_csv(export_trial(tmp_path / "plain", a, "DJ01")["frames"]).columns
+
 def test_trc_follows_the_opensim_layout_and_axes(trial, tmp_path):
     a, _ = trial
     path = write_trc(tmp_path / "t.trc", a.joints_lab_mm, RATE, a.frame_index)

@@ -222,7 +222,8 @@ def test_reconstruction_with_the_lifter_prior(shipped, trial):
         err[prior] = np.nanmedian(np.linalg.norm(X[:, 2:4] - truth[:, 2:4], axis=-1))
     assert err["lifter"] < 25.0
     assert err["lifter"] < 0.5 * err["network"]
-    assert np.isfinite(lifted_prior(kp, net, conf, cam, fps, shipped)).all()
+    pose, spread = lifted_prior(kp, net, conf, cam, fps, shipped)
+    assert np.isfinite(pose).all() and np.isfinite(spread).all() and spread.shape == (len(kp),)
     with pytest.raises(ValueError, match="prior"):
         reconstruct(kp, net, conf, cam, fps, prior="bogus")
 
@@ -386,3 +387,55 @@ def test_the_shipped_lifter_reads_a_camera_behind_the_athlete(shipped):
         finally:
             shipped.rear = True
         np.testing.assert_array_equal(a, b)
+
+
+def test_reading_spread_is_the_mean_angle_to_the_members_mean_direction():
+    """Two members that agree except on the right thigh, turned +-10 degrees about the camera's
+    z axis: that segment's spread is 10 degrees, the mean over the five segments 2; members that
+    agree everywhere: 0."""
+    from kneeview.analysis.lifting import SPREAD_SEGMENTS, reading_spread_deg
+
+    base = np.array([[-0.1, 0, 0], [0.1, 0, 0], [-0.1, 0.45, 0.0], [0.1, 0.45, 0.05], [-0.1, 0.9, 0], [0.1, 0.9, 0]])
+    assert (0, 2) in SPREAD_SEGMENTS and len(SPREAD_SEGMENTS) == 5
+
+    def turned(deg):
+        t = np.radians(deg)
+        R = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+        pose = base.copy()
+        pose[2] = base[0] + R @ (base[2] - base[0])
+        pose[4] = pose[2] + (base[4] - base[2])  # the shank keeps its direction
+        return pose
+
+    readings = np.stack([turned(10.0)[None], turned(-10.0)[None]])  # (M=2, N=1, 6, 3)
+    np.testing.assert_allclose(reading_spread_deg(readings), [2.0], atol=1e-9)
+    np.testing.assert_allclose(reading_spread_deg(np.stack([base[None]] * 4)), [0.0], atol=1e-6)
+    assert np.isnan(reading_spread_deg(np.full((2, 1, 6, 3), np.nan))).all()
+
+
+def test_the_lifters_networks_disagree_on_a_pose_they_never_saw_and_the_fit_says_unreliable(shipped, trial):
+    """The trial as filmed: the networks agree (spread well under the threshold) and the readings'
+    mean is :func:`lift`'s pose. The same 2D turned upside down about the hips (a handstand, which
+    no training trial has): they disagree by tens of degrees and the reconstruction marks every
+    such frame unreliable; with the network's prior there is no spread to read."""
+    from kneeview.analysis.lifting import UNFAMILIAR_SPREAD_DEG, lift_with_spread
+
+    joints, cam, fps = trial
+    kp = cam.project(joints)
+    pose, spread = lift_with_spread(kp, None, cam, shipped, rate_hz=fps)
+    np.testing.assert_allclose(pose, lift(kp, None, cam, shipped, rate_hz=fps), atol=1e-12)
+    assert np.percentile(spread, 95) < 0.25 * UNFAMILIAR_SPREAD_DEG
+    mid = kp[:, list(HIPS)].mean(1, keepdims=True)
+    upside = kp.copy()
+    upside[..., 1] = 2 * mid[..., 1] - kp[..., 1]
+    _, odd = lift_with_spread(upside, None, cam, shipped, rate_hz=fps)
+    assert np.percentile(odd, 5) > 2 * UNFAMILIAR_SPREAD_DEG
+
+    rel = cam.world_to_camera(joints) / 1000
+    rel = rel - rel[:, list(HIPS)].mean(1, keepdims=True)
+    conf = np.ones(kp.shape[:2])
+    good = reconstruct(kp, rel, conf, cam, fps, prior="lifter", lifter=shipped)
+    np.testing.assert_allclose(good.prior_spread_deg, spread, atol=1e-9)
+    assert good.reliable.mean() > 0.9
+    bad = reconstruct(upside, rel, conf, cam, fps, prior="lifter", lifter=shipped)
+    assert (bad.prior_spread_deg > UNFAMILIAR_SPREAD_DEG).all() and not bad.reliable.any()
+    assert reconstruct(kp, rel, conf, cam, fps, prior="network").prior_spread_deg is None

@@ -503,3 +503,22 @@ def test_the_info_panel_says_when_the_camera_films_the_athletes_back(make_sessio
         wait_done(win)
         text = win.info.toPlainText()
         assert "View of the athlete" in text and want in text, text
+
+
+
+def test_the_info_panel_says_whether_the_3d_readings_networks_agree(make_session, make_window, fake_for, wait_done):
+    """After the estimate's analysis the panel gives the lifter's spread; above the threshold (a
+    recording unlike the training, as the real one) it says the reading is unsure, with the caution."""
+    from kneeview.analysis.lifting import UNFAMILIAR_CAUTION
+
+    folder = make_session(name="A", n_frames=12)
+    win = make_window(fake_for(folder))
+    assert win.open_path(folder)
+    wait_done(win)
+    text = win.info.toPlainText()
+    assert "3D reading" in text and "its networks agree (spread" in text, text
+    spread = win.state.estimate.analysed.inputs.reconstruction.prior_spread_deg
+    spread[:] = 20.0
+    win._show_info()
+    text = " ".join(win.info.toPlainText().split())
+    assert "unsure, its networks disagree by 20°" in text and UNFAMILIAR_CAUTION in text, text

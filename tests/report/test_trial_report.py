@@ -219,3 +219,25 @@ def test_the_low_confidence_threshold_is_the_apps():
     from kneeview.report.trial_report import LOW_CONFIDENCE as REPORT_LOW
 
     assert REPORT_LOW == LOW_CONFIDENCE
+
+
+def test_a_recording_unlike_the_lifters_training_is_said_in_the_summary_and_the_report(make_session, tmp_path):
+    """A scripted drop jump: the lifter's networks agree, the summary row carries their spread and
+    the report says nothing; the same trial with the spread above the threshold (as on a real
+    recording) gets the caution, and the per-frame CSV the spread of each frame."""
+    from kneeview.analysis.lifting import UNFAMILIAR_SPREAD_DEG
+
+    session = Session.open(make_session(n_frames=20))
+    analysed = session.analyse("model", pose=_scripted_pose(session), uncertainty_samples=0)
+    spread = analysed.inputs.reconstruction.prior_spread_deg
+    row = session.summary_row(analysed)
+    assert row["lifter_spread_deg"] == pytest.approx(float(np.median(spread)))
+    assert 0.0 < row["lifter_spread_deg"] < UNFAMILIAR_SPREAD_DEG
+    text = pdf_text(write_trial_report(tmp_path / "agree.pdf", session, analysed)).replace("\n", " ")
+    assert "3D reading unsure" not in text
+    spread[:] = 3.0 * UNFAMILIAR_SPREAD_DEG
+    text = pdf_text(write_trial_report(tmp_path / "unsure.pdf", session, analysed)).replace("\n", " ")
+    assert "3D reading unsure: its networks disagree by 24°" in text
+    frames = pd.read_csv(session.export(tmp_path / "csv", analysed)["frames"])
+    np.testing.assert_allclose(frames["lifter_spread_deg"], spread)
+    assert session.summary_row(session.analyse("gt", uncertainty_samples=0))["lifter_spread_deg"] is None
