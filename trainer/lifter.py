@@ -41,8 +41,13 @@ SIZES = ((1920, 1080), (1280, 720), (640, 480), (1280, 1024))
 WINDOW = 31
 WINDOW_S = 3.0
 #: Seeds of the evaluation sets (tuning and held out); training must never draw from them.
-FORBIDDEN_SEEDS = {90001, 90002, 90003, 90004, 90005, 90021, 90023, 97001, 97002, 97003, 97011, 97012,
-                   97021, 97022, 97023, 778}
+FORBIDDEN_SEEDS = {90001, 90002, 90003, 90004, 90005, 90021, 90023, 90031, 90041, 97001, 97002, 97003, 97011,
+                   97012, 97021, 97022, 97023, 97031, 97032, 97041, 778}
+#: a "high" training camera (``--high-fraction``): in front of the athlete (frontal or oblique) but mounted
+#: this high (mm) and this far away, as the video cameras of a motion-capture lab often are (the real
+#: recording's four: 1.7-2.1 m up, 3.1-3.8 m away, looking down 16-25 degrees)
+HIGH_CAMERA_MM = (1700.0, 3200.0)
+HIGH_DISTANCE_MM = (2500.0, 6500.0)
 
 
 def leg_length(joints):
@@ -117,10 +122,11 @@ def wide_valgus(rng, task: str):
 
 
 def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=WINDOW_S, valgus: str = "wide",
-               occlusion: float = 0.0):
+               occlusion: float = 0.0, high_fraction: float = 0.0):
     """(features (T, F), target (T, 18) in leg lengths, rate) of one synthetic trial.
 
-    ``valgus``: "wide" (:func:`wide_valgus`) or "athlete" (the synthesiser's own draw)."""
+    ``valgus``: "wide" (:func:`wide_valgus`) or "athlete" (the synthesiser's own draw);
+    ``high_fraction``: share of the trials whose camera stands high (:data:`HIGH_CAMERA_MM`)."""
     if spec.seed in FORBIDDEN_SEEDS:
         raise ValueError(f"seed {spec.seed} belongs to a held-out evaluation set")
     rng = np.random.default_rng([spec.seed, spec.index, 1])
@@ -134,7 +140,11 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
     pts = np.concatenate(list(motion.points.values()))
     placement = "frontal" if rng.random() < 0.5 else "oblique"
     size = SIZES[int(rng_noise.integers(len(SIZES)))]
-    cam = video_camera(rng, size, pts, placement, facing=motion.facing, right=motion.lateral_axis)
+    where = {}
+    if high_fraction > 0 and np.random.default_rng([spec.seed, spec.index, 11]).random() < high_fraction:
+        r = np.random.default_rng([spec.seed, spec.index, 12])
+        where = {"height_mm": r.uniform(*HIGH_CAMERA_MM), "distance_mm": r.uniform(*HIGH_DISTANCE_MM)}
+    cam = video_camera(rng, size, pts, placement, facing=motion.facing, right=motion.lateral_axis, **where)
     joints = motion.joints_lab_mm[samples]
     uv = cam.project_corrected(joints)
     if noise:
@@ -151,14 +161,14 @@ def make_trial(seed: int, spec, rng_noise, noise=True, window=WINDOW, window_s=W
 
 
 def make_dataset(n_trials: int, seed: int, every: int = 2, noise: float = 1.0, window=WINDOW, window_s=WINDOW_S,
-                 valgus: str = "wide", task: str = "mix", occlusion: float = 0.0):
+                 valgus: str = "wide", task: str = "mix", occlusion: float = 0.0, high_fraction: float = 0.0):
     """``task``: "mix" (drop jumps and single-leg squats) or "all" (also walking and standing:
     :func:`kneeview.synth.dataset.plan_dataset`)."""
     specs = plan_dataset(n_trials, seed, task=task, size=(1920, 1080))
     rng_noise = np.random.default_rng([seed, 424242])
     xs, ys = [], []
     for s in specs:
-        x, y, *_ = make_trial(seed, s, rng_noise, noise, window, window_s, valgus, occlusion)
+        x, y, *_ = make_trial(seed, s, rng_noise, noise, window, window_s, valgus, occlusion, high_fraction)
         off = int(rng_noise.integers(every))
         xs.append(x[off::every])
         ys.append(y[off::every])
@@ -178,7 +188,7 @@ def build_model(n_in, hidden=(384, 384), n_out=J.N_JOINTS * 3):
 
 def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), batch=512, lr=2e-3,
         n_noise=2, log=print, threads=2, window=WINDOW, window_s=WINDOW_S, valgus="wide", noise_scale: float = 1.0,
-        task: str = "mix", occlusion: float = 0.0):
+        task: str = "mix", occlusion: float = 0.0, high_fraction: float = 0.0):
     """Train and write ``out`` (.npz) and ``out.with_suffix('.json')``; returns the record."""
     import torch
 
@@ -188,12 +198,13 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     parts = [make_dataset(n_trials, seed + 1000 * r, noise=noise_scale, window=window, window_s=window_s, valgus=valgus,
-                          task=task, occlusion=occlusion)
+                          task=task, occlusion=occlusion, high_fraction=high_fraction)
              for r in range(n_noise)]  # another motion draw each pass
     X = np.concatenate([p[0] for p in parts])
     Y = np.concatenate([p[1] for p in parts])
     Xv, Yv = make_dataset(max(50, n_trials // 20), seed + 777_777, every=3, noise=noise_scale, window=window, window_s=window_s,
-                          valgus=valgus, task=task, occlusion=occlusion)  # held out alike: the same tasks and noise
+                          valgus=valgus, task=task, occlusion=occlusion,
+                          high_fraction=high_fraction)  # held out alike: the same tasks, noise and cameras
     t_data = time.perf_counter() - t0
     log(f"data: {len(X)} train / {len(Xv)} val windows from {n_trials * n_noise} trials in {t_data:.0f} s")
     x_mean = X.mean(0)
@@ -228,7 +239,7 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     write_npz(out, model, x_mean, x_std, y_scale, window, window_s)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     rec = {"file": Path(out).name, "sha256": digest, "seed": seed, "trials": n_trials, "noise_passes": n_noise,
-           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "occlusion": occlusion, "task": task, "window": window, "window_s": window_s,
+           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "occlusion": occlusion, "high_fraction": high_fraction, "task": task, "window": window, "window_s": window_s,
            "parameters": int(sum(p.numel() for p in model.parameters())),
            "val_mean_joint_error_leg": float(np.mean(err)), "train_time_s": round(time.perf_counter() - t0, 1),
            "data_time_s": round(t_data, 1), "command": "python -m trainer.lifter " + " ".join(sys.argv[1:])}
@@ -290,6 +301,9 @@ def main(argv=None):
     ap.add_argument("--occlusion", type=float, default=0.0,
                     help="fraction of trials with one joint's 2D far off for a long stretch, as the network "
                          "guesses at a hidden joint (occlusion_noise)")
+    ap.add_argument("--high-fraction", type=float, default=0.0,
+                    help="share of the trials whose camera stands 1.7-3.2 m high, 2.5-6.5 m away (a lab's wall or "
+                         "rig camera; default 0: tripods 0.7-1.7 m)")
     ap.add_argument("--combine", nargs="+", metavar="LIFTER",
                     help="train nothing: write these lifters (same window) as one ensemble to --out")
     a = ap.parse_args(argv)
@@ -298,7 +312,7 @@ def main(argv=None):
         return
     rec = fit(Path(a.out), a.trials, a.seed, a.epochs, tuple(int(h) for h in a.hidden.split(",")),
               n_noise=a.noise_passes, threads=a.threads, window=a.window, window_s=a.window_s, valgus=a.valgus,
-              noise_scale=a.noise_scale, task=a.task, occlusion=a.occlusion)
+              noise_scale=a.noise_scale, task=a.task, occlusion=a.occlusion, high_fraction=a.high_fraction)
     print(json.dumps(rec, indent=1))
 
 

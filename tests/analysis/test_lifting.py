@@ -439,3 +439,24 @@ def test_the_lifters_networks_disagree_on_a_pose_they_never_saw_and_the_fit_says
     bad = reconstruct(upside, rel, conf, cam, fps, prior="lifter", lifter=shipped)
     assert (bad.prior_spread_deg > UNFAMILIAR_SPREAD_DEG).all() and not bad.reliable.any()
     assert reconstruct(kp, rel, conf, cam, fps, prior="network").prior_spread_deg is None
+
+
+def test_high_training_cameras_stand_high_in_front_and_leave_the_rest_as_before():
+    """``--high-fraction 1``: every camera 1.7-3.2 m up, 2.5-6.5 m from the movement, still in
+    front of the athlete (the lifter reads a rear view through the reflected scene); 0: the
+    default recipe's trials, bit for bit."""
+    from trainer.lifter import HIGH_CAMERA_MM
+
+    for spec in plan_dataset(4, SEED, size=(1920, 1080)):
+        x0, y0, _, cam0, _ = make_trial(SEED, spec, np.random.default_rng(0), noise=False)
+        x1, y1, _, cam1, _ = make_trial(SEED, spec, np.random.default_rng(0), noise=False, high_fraction=0.0)
+        np.testing.assert_array_equal(x0, x1)
+        np.testing.assert_array_equal(y0, y1)
+        assert cam0.position_mm[2] < HIGH_CAMERA_MM[0]
+        _, _, _, cam, joints = make_trial(SEED, spec, np.random.default_rng(0), noise=False, high_fraction=1.0)
+        assert HIGH_CAMERA_MM[0] <= cam.position_mm[2] <= HIGH_CAMERA_MM[1]
+        assert up_in_camera(cam)[2] < -0.1  # looking down
+        facing = np.asarray(joints[:, 1] - joints[:, 0], float)  # right -> left hip
+        fwd = np.cross(facing.mean(0), [0.0, 0.0, 1.0])  # the athlete's forward: left x up
+        to_cam = cam.position_mm - joints[:, :2].mean(axis=(0, 1))
+        assert np.dot(fwd[:2], to_cam[:2]) > 0  # in front

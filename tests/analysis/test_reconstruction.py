@@ -185,7 +185,7 @@ def test_uncertainty_grows_with_pixel_noise_and_samples_match_it(trial):
         kp, net, conf = network_output(joints, cam)
         kp = kp + np.random.default_rng(3).normal(0.0, noise, kp.shape)
         rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0,  # the posterior itself
-                          knee_depth_fraction=0.0)
+                          knee_depth_fraction=0.0, rear_sd_factor=1.0)
         sds.append(np.median(rec.joints_sd_mm[:, KNEES]))
     assert sds[1] > 1.5 * sds[0], sds
 
@@ -429,3 +429,23 @@ def test_an_oblique_view_reports_the_knee_ambiguity_a_frontal_one_barely_needs(t
             assert np.allclose(d[:, bent], (z[..., None] * axes[None])[:, bent], atol=1e-3)
             assert np.allclose(z[:, bent[:, 0], 0], z[:, bent[:, 0], 0][:, :1])  # one draw per knee per trial
     assert grow["oblique"] > 2.0 and grow["frontal"] < 0.6 * grow["oblique"], grow
+
+
+def test_frames_seen_from_behind_carry_the_rear_sd_factor(trial):
+    """This camera films the athlete's back (the 2D hips' order says so in every frame): the
+    reported sd and the samples' spread are rear_sd_factor times what they are with a factor of 1;
+    from a camera in front the factor changes nothing."""
+    from kneeview.analysis.facing import pinhole_points, seen_from_behind, up_in_camera
+
+    joints, _ = trial
+    for position, behind in (((-2600.0, -3600.0, 1100.0), True), ((2600.0, 3600.0, 1100.0), False)):
+        cam = make_camera(position)
+        kp, net, conf = network_output(joints, cam)
+        assert seen_from_behind(pinhole_points(kp, cam), up_in_camera(cam), RATE).all() == behind
+        one = reconstruct(kp, net, conf, cam, RATE, rear_sd_factor=1.0)
+        three = reconstruct(kp, net, conf, cam, RATE, rear_sd_factor=3.0)
+        np.testing.assert_allclose(three.joints_lab_mm, one.joints_lab_mm)
+        want = 3.0 if behind else 1.0
+        np.testing.assert_allclose(three.joints_sd_mm, want * one.joints_sd_mm, rtol=1e-9)
+        ratio = np.median(three.sample(300, seed=2).std(axis=0) / one.sample(300, seed=2).std(axis=0))
+        assert ratio == pytest.approx(want, rel=1e-6)
