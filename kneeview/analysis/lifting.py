@@ -113,11 +113,12 @@ class Lifter:
 #: The pelvis and the four leg segments (proximal, distal joint), whose directions the reconstruction takes from the lifter.
 SPREAD_SEGMENTS = ((1, 0), (0, 2), (1, 3), (2, 4), (3, 5))
 #: Above this spread (degrees) the lifter's networks disagree as they never do on what they were trained
-#: for: per frame, on 64 synthetic trials no training used (front and rear cameras, the network's 2D),
-#: 1.05 median, 5.9 at the 99th percentile, 6.8 at most; on the real recording (Pose2Sim's
-#: Demo_SinglePerson) 9.3-34.2 in every frame of all four views (on the labels' own 2D 8.9-34.3),
-#: where the reconstruction's MKD is 25-81 mm RMS from the labels (docs/clinical-benchmark-history.md,
-#: twelfth session). :func:`.reconstruction.reconstruct` marks such frames unreliable.
+#: for: per frame, on 64 synthetic trials no training used (tripods in front and behind, the network's 2D),
+#: 1.05 median, 5.9 at the 99th percentile, 6.8 at most; cameras 2.2-3.2 m up looking down 24-30
+#: degrees: 7-24; on the real recording (Pose2Sim's Demo_SinglePerson) 9.3-34.2 in every frame of all
+#: four views (on the labels' own 2D 8.9-34.3), where the reconstruction's MKD is 25-81 mm RMS from the
+#: labels (README, "How close the model's numbers are", twelfth session).
+#: :func:`.reconstruction.reconstruct` marks such frames unreliable.
 UNFAMILIAR_SPREAD_DEG = 8.0
 #: What a clinician is told when most of a trial's frames are above it (the app, the screening report).
 UNFAMILIAR_CAUTION = ("the 3D reading's networks disagree: this recording is unlike the drop jumps and squats "
