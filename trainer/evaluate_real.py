@@ -271,7 +271,8 @@ def without_view(det, name: str):
                    body_points_px=sub(det.body_points_px), body_points_confidence=sub(det.body_points_confidence))
 
 
-def other_views_reference(rec, det, name: str, labels_lab_mm, labels_mkd: dict, rows, n_frames: int) -> tuple[dict, dict]:
+def other_views_reference(rec, det, name: str, labels_lab_mm, labels_mkd: dict, rows,
+                          n_frames: int) -> tuple[dict, dict]:
     """MKD of the joints triangulated from every detection view but ``name`` (as the labels were),
     against the labels' over the frames ``rows``; the knee joint centres' distance from the labels'.
     Returns (figures, MKD curves)."""

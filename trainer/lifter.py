@@ -239,7 +239,8 @@ def fit(out: Path, n_trials=6000, seed=200000, epochs=20, hidden=(384, 384), bat
     write_npz(out, model, x_mean, x_std, y_scale, window, window_s)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     rec = {"file": Path(out).name, "sha256": digest, "seed": seed, "trials": n_trials, "noise_passes": n_noise,
-           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "occlusion": occlusion, "high_fraction": high_fraction, "task": task, "window": window, "window_s": window_s,
+           "epochs": epochs, "hidden": list(hidden), "valgus": valgus, "noise_scale": noise_scale, "occlusion": occlusion,
+           "high_fraction": high_fraction, "task": task, "window": window, "window_s": window_s,
            "parameters": int(sum(p.numel() for p in model.parameters())),
            "val_mean_joint_error_leg": float(np.mean(err)), "train_time_s": round(time.perf_counter() - t0, 1),
            "data_time_s": round(t_data, 1), "command": "python -m trainer.lifter " + " ".join(sys.argv[1:])}

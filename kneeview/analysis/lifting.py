@@ -110,7 +110,8 @@ class Lifter:
         return self.readings(features).mean(axis=0)
 
 
-#: The pelvis and the four leg segments (proximal, distal joint), whose directions the reconstruction takes from the lifter.
+#: The pelvis and the four leg segments (proximal, distal joint), whose directions the reconstruction
+#: takes from the lifter.
 SPREAD_SEGMENTS = ((1, 0), (0, 2), (1, 3), (2, 4), (3, 5))
 #: Above this spread (degrees) the lifter's networks disagree as they never do on what they were trained
 #: for: per frame, on 64 synthetic trials no training used (tripods in front and behind, the network's 2D),

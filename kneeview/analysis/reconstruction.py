@@ -179,9 +179,9 @@ class ReconstructionSettings:
     #: :func:`.facing.seen_from_behind`) have their reported sd and samples multiplied by this: the
     #: bundled model reads a back view less well, and with the front's bands the rear sets' peak-MKD
     #: errors were within 2 sd on 79 % of the tuning legs (90031; 68 % over the three rear sets with
-    #: 97031 + 97032) and their frames within 1 sd on 78 % (76 %), where the front's are 96 % and 93 %. Fitted on 90031
-    #: (twelfth session, README): 2.0 covers 93 % of its peaks and 94 % of its frames (3.0: 93 / 98 %); held
-    #: out 81 % and 91 %.
+    #: 97031 + 97032) and their frames within 1 sd on 78 % (76 %), where the front's are 96 % and 93 %.
+    #: Fitted on 90031 (twelfth session, README): 2.0 covers 93 % of its peaks and 94 % of its frames
+    #: (3.0: 93 / 98 %); held out 81 % and 91 %.
     rear_sd_factor: float = 2.0
 
 
