@@ -272,15 +272,15 @@ def without_view(det, name: str):
 
 
 def other_views_reference(rec, det, name: str, labels_lab_mm, labels_mkd: dict, rows,
-                          n_frames: int) -> tuple[dict, dict]:
+                          n_frames: int, source=None) -> tuple[dict, dict]:
     """MKD of the joints triangulated from every detection view but ``name`` (as the labels were),
     against the labels' over the frames ``rows``; the knee joint centres' distance from the labels'.
-    Returns (figures, MKD curves)."""
+    ``source`` (the detections file) is named by an input error. Returns (figures, MKD curves)."""
     from kneeview.analysis import analyse
     from kneeview.analysis.multiview import triangulate_recording
 
     others = without_view(det, name)
-    tri = triangulate_recording(rec, others, **LABEL_TRIANGULATION, source=name)
+    tri = triangulate_recording(rec, others, **LABEL_TRIANGULATION, source=source)
     pts = _pad(tri.joints_lab_mm, n_frames)
     res = analyse(pts, tri.rate_hz, None, cutoff_hz=CUTOFF_HZ, frame_index=np.arange(n_frames))
     curves = {side: _pad(np.asarray(res.metrics[f"mkd_{side}_mm"], dtype=np.float64), n_frames) for side in SIDES}
@@ -429,7 +429,7 @@ def evaluate(session, checkpoint=None, detections=None, run=None, device: str = 
         v["blazepose"].update(mkd_rms(curves[name]["blazepose"], labels_mkd, rows))
         if len(det_names) > 2:
             v["other_views"], curves[name]["other_views"] = other_views_reference(
-                rec, det, det_names[j], gt_inputs.joints_lab_mm, labels_mkd, rows, n_frames)
+                rec, det, det_names[j], gt_inputs.joints_lab_mm, labels_mkd, rows, n_frames, det_path)
         else:
             notes.append(f"{name}: fewer than two other views in {det_path.name}; no triangulated reference")
         views[name] = v
