@@ -183,6 +183,16 @@ class ReconstructionSettings:
     #: Fitted on 90031 (twelfth session, README): 2.0 covers 93 % of its peaks and 94 % of its frames
     #: (3.0: 93 / 98 %); held out 81 % and 91 %.
     rear_sd_factor: float = 2.0
+    #: ... and, with the lifter's prior, by the square root of its networks' spread (degrees,
+    #: ``prior_spread_deg``) over this, where that is larger (the larger of the two reasons counts).
+    #: Where the networks disagree the errors grow faster than the bands: per frame, the share of MKD
+    #: errors within 1 sd was 94 % at a spread under 2 degrees, 70 % at 4-6, 53-62 % above 6 (tuning sets
+    #: 90021, 90031 and the high cameras' 90041; twelfth session, README). Fitted there: 2.0 brings the
+    #: high set's frames within 1 sd 80 -> 86 % and its peaks within 2 sd 71 -> 86 %, the front's and
+    #: the rear's unchanged; held out (97041) 63 -> 83 % and 73 -> 82 %. The square root, not the ratio itself (which fitted the high set as well at
+    #: 3.0), because the ratio widened the real recording's bands to 66 mm (median sd; 97 % of its
+    #: frames within 1 sd of the labels): the errors grow with the spread, but slower than it.
+    spread_sd_scale_deg: float = 2.0
 
 
 @dataclass
@@ -213,7 +223,8 @@ class Reconstruction:
     #: (T,) degrees: how much the lifter's networks disagree on each frame (lifting.reading_spread_deg);
     #: None with the network's prior
     prior_spread_deg: np.ndarray | None = None
-    #: (T,) the factor each frame's sd and samples carry on top of the posterior's (rear_sd_factor)
+    #: (T,) the factor each frame's sd and samples carry on top of the posterior's (rear_sd_factor,
+    #: spread_sd_scale_deg)
     _sd_factor: np.ndarray | None = field(repr=False, default=None)
 
     def __len__(self) -> int:
@@ -815,6 +826,8 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
         sd[:, list(KNEES)] = np.sqrt(sd[:, list(KNEES)] ** 2 + knee_depth ** 2)
     behind = seen_from_behind(pinhole_points(kp, camera), up_in_camera(camera), rate_hz)
     sd_factor = np.where(behind, st.rear_sd_factor, 1.0)
+    if prior_spread is not None:
+        sd_factor = np.maximum(sd_factor, np.sqrt(np.nan_to_num(prior_spread) / st.spread_sd_scale_deg))
     sd *= sd_factor[:, None, None]
     heights = image_heights(out, np.where(obs[..., None], cor, np.nan), camera, rate_hz, st.height_depth_cutoff_hz)
     names = list(SEGMENTS)

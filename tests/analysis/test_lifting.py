@@ -460,3 +460,23 @@ def test_high_training_cameras_stand_high_in_front_and_leave_the_rest_as_before(
         fwd = np.cross(facing.mean(0), [0.0, 0.0, 1.0])  # the athlete's forward: left x up
         to_cam = cam.position_mm - joints[:, :2].mean(axis=(0, 1))
         assert np.dot(fwd[:2], to_cam[:2]) > 0  # in front
+
+
+def test_the_bands_widen_with_the_lifters_spread(shipped, trial):
+    """Each frame's sd and samples carry max(1, sqrt(spread / spread_sd_scale_deg)): with a scale far above
+    the spread nothing changes, with one below it the sd is exactly that many times wider."""
+    joints, cam, fps = trial
+    kp = cam.project(joints)
+    rel = cam.world_to_camera(joints) / 1000
+    rel = rel - rel[:, list(HIPS)].mean(1, keepdims=True)
+    conf = np.ones(kp.shape[:2])
+    wide = reconstruct(kp, rel, conf, cam, fps, prior="lifter", lifter=shipped, spread_sd_scale_deg=1e9)
+    narrow = reconstruct(kp, rel, conf, cam, fps, prior="lifter", lifter=shipped, spread_sd_scale_deg=0.1)
+    factor = np.maximum(1.0, np.sqrt(wide.prior_spread_deg / 0.1))
+    assert factor.min() > 1.5  # the spread (about 0.6 degrees here) is above the scale in every frame
+    np.testing.assert_allclose(narrow.joints_lab_mm, wide.joints_lab_mm)
+    ok = np.isfinite(wide.joints_sd_mm).all(axis=(1, 2))
+    np.testing.assert_allclose(narrow.joints_sd_mm[ok], wide.joints_sd_mm[ok] * factor[ok, None, None], rtol=1e-9)
+    a, b = narrow.sample(50, seed=4), wide.sample(50, seed=4)
+    scaled = (b - wide.joints_lab_mm) * factor[None, :, None, None]
+    np.testing.assert_allclose((a - narrow.joints_lab_mm)[:, ok], scaled[:, ok], atol=1e-6)
