@@ -29,7 +29,8 @@ COLUMNS = [("Rank", "rank", None, 0), ("Athlete", "athlete_id", None, None), ("T
            ("MKD L-R (mm)", "mkd_asymmetry_mm", None, 1),
            ("FPPA left (deg)", "fppa_left_deg", "fppa_left_deg_sd", 1),
            ("FPPA right (deg)", "fppa_right_deg", "fppa_right_deg_sd", 1),
-           ("FPPA L-R (deg)", "fppa_asymmetry_deg", None, 1), ("Recording", "recording", None, None)]
+           ("FPPA L-R (deg)", "fppa_asymmetry_deg", None, 1), ("Caution", "caution", None, None),
+           ("Recording", "recording", None, None)]
 
 
 def _value(v):

@@ -34,7 +34,7 @@ TASK_SHORT = {"drop_jump": "DJ", "single_leg_squat": "SLS"}
 COLUMNS = ["rank", "athlete_id", "task", "year", "n_trials",
            "mkd_left_mm", "mkd_left_mm_sd", "mkd_right_mm", "mkd_right_mm_sd", "mkd_asymmetry_mm",
            "fppa_left_deg", "fppa_left_deg_sd", "fppa_right_deg", "fppa_right_deg_sd", "fppa_asymmetry_deg",
-           "recording"]
+           "caution", "recording"]
 
 
 def load_summary(path) -> pd.DataFrame:
@@ -68,6 +68,24 @@ def _mean(values: pd.Series):
     return float(v.mean()) if len(v) else None
 
 
+def caution(trials: pd.DataFrame) -> str | None:
+    """What the summary rows of a session's trials say against trusting its values: trials whose 3D
+    reading's networks disagree (``lifter_spread_deg`` above
+    :data:`kneeview.analysis.lifting.UNFAMILIAR_SPREAD_DEG`) or that were filmed from behind
+    (``seen_from_behind_pct`` > 0); None when nothing does."""
+    from ..analysis.lifting import UNFAMILIAR_SPREAD_DEG
+
+    n = len(trials)
+    said = []
+    for col, test, text in (("lifter_spread_deg", lambda v: v > UNFAMILIAR_SPREAD_DEG, "3D unsure"),
+                            ("seen_from_behind_pct", lambda v: v > 0, "from behind")):
+        if col in trials:
+            k = int(test(pd.to_numeric(trials[col], errors="coerce")).sum())
+            if k:
+                said.append(f"{text} ({k} of {n})")
+    return "; ".join(said) or None
+
+
 def study_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """``{"sessions": ..., "changes": ...}``: one row per athlete, task and year, ranked by the
     absolute left-right MKD asymmetry (rank 1 the largest); and per athlete and task recorded in
@@ -80,7 +98,7 @@ def study_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for (athlete, task, year), g in df.groupby(["athlete_id", "task", df["year"].fillna(-1)], sort=True, dropna=False):
         n = len(g)
         r = {"athlete_id": str(athlete), "task": task, "year": None if year == -1 else int(year), "n_trials": n,
-             "recording": str(g["recording"].iloc[0]) if "recording" in g else None}
+             "caution": caution(g), "recording": str(g["recording"].iloc[0]) if "recording" in g else None}
         for pattern, (unit, _) in PEAKS.items():
             name = pattern.split("_peak_")[0]
             for side in ("left", "right"):
@@ -159,8 +177,8 @@ def _draw_table(fig, frame: pd.DataFrame, columns, top: float, title: str):
     ax = fig.add_axes([0.04, top - 0.02 - height, 0.92, height])
     ax.axis("off")
     cells = [[_cell(r, col, sd) for _, col, sd in columns] for _, r in frame.iterrows()] or [["—"] * len(columns)]
-    widths = [0.05 if h in ("Rank", "Task", "Year", "Trials", "From", "To") else 0.12 if h == "Athlete" else 0.1
-              for h, _, _ in columns]
+    widths = [0.05 if h in ("Rank", "Task", "Year", "Trials", "From", "To") else 0.12 if h == "Athlete"
+              else 0.2 if h == "Caution" else 0.1 for h, _, _ in columns]
     table = ax.table(cellText=cells, colLabels=[h for h, _, _ in columns], loc="upper center", cellLoc="center",
                      colWidths=[w / sum(widths) for w in widths])
     table.auto_set_font_size(False)
@@ -213,7 +231,8 @@ SESSION_COLUMNS = [("Rank", "rank", None), ("Athlete", "athlete_id", None), ("Ta
                    ("MKD left\n(mm)", "mkd_left_mm", "mkd_left_mm_sd"), ("MKD right\n(mm)", "mkd_right_mm", "mkd_right_mm_sd"),
                    ("MKD L-R\n(mm)", "mkd_asymmetry_mm", None),
                    ("FPPA left\n(deg)", "fppa_left_deg", "fppa_left_deg_sd"),
-                   ("FPPA right\n(deg)", "fppa_right_deg", "fppa_right_deg_sd"), ("FPPA L-R\n(deg)", "fppa_asymmetry_deg", None)]
+                   ("FPPA right\n(deg)", "fppa_right_deg", "fppa_right_deg_sd"), ("FPPA L-R\n(deg)", "fppa_asymmetry_deg", None),
+                   ("Caution", "caution", None)]
 CHANGE_COLUMNS = [("Athlete", "athlete_id", None), ("Task", "task", None), ("From", "from_year", None), ("To", "to_year", None),
                   ("MKD left\n(mm)", "mkd_left_mm_change", None), ("MKD right\n(mm)", "mkd_right_mm_change", None),
                   ("MKD L-R\n(mm)", "mkd_asymmetry_mm_change", None), ("FPPA left\n(deg)", "fppa_left_deg_change", None),
@@ -227,7 +246,9 @@ def _note(summary_path, summary: pd.DataFrame) -> list[str]:
         f"source: {', '.join(sources) or 'not recorded'}; KneeView {__version__}.",
         "Each row is one athlete, task and year: the mean over its trials of the peak values in the landing phase "
         "(drop jump) or the squat; ± is one standard deviation of the video estimate (none for the C3D ground truth). "
-        "Rows are ranked by the absolute left - right MKD asymmetry, largest first. Change: later year minus earlier.",
+        "Rows are ranked by the absolute left - right MKD asymmetry, largest first. Change: later year minus earlier. "
+        "Caution: trials whose 3D reading was unsure (the lifter's networks disagreed: a recording unlike their "
+        "training) or that were filmed from behind, where the bundled model's values are less certain.",
         "MKD definition 1: the knee centre's distance from the hip-ankle line in the frontal plane, medial positive "
         "(Ellenberger et al. 2020). FPPA: the thigh-shank angle in the frontal plane, valgus positive (Munro et al. 2012). "
         "No normal range is drawn: none is published for these 3D-derived values. For 2D video FPPA, Munro et al. report "

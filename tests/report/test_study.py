@@ -109,3 +109,20 @@ def test_not_a_summary_is_one_clear_error(tmp_path):
         load_summary(bad)
     with pytest.raises(KneeViewInputError, match="no such file"):
         load_summary(tmp_path / "missing.csv")
+
+
+def test_a_session_with_an_unsure_or_rear_trial_carries_a_caution(tmp_path):
+    from kneeview.analysis.lifting import UNFAMILIAR_SPREAD_DEG
+
+    df = _three_trials()
+    df["lifter_spread_deg"] = [0.5, UNFAMILIAR_SPREAD_DEG + 4.0, 0.7]
+    df["seen_from_behind_pct"] = [0.0, 0.0, 100.0]
+    df.loc[2, "athlete_id"] = "A"  # A: one trial from the front, one from behind
+    sessions = study_tables(df)["sessions"].set_index("athlete_id")
+    assert sessions.loc["B", "caution"] == "3D unsure (1 of 1)"
+    assert sessions.loc["A", "caution"] == "from behind (1 of 2)"
+    assert study_tables(_three_trials())["sessions"]["caution"].isna().all()  # columns absent: nothing said
+    path = tmp_path / "summary.csv"
+    df.to_csv(path, index=False)
+    text = " ".join(pdf_text(write_study(path, tmp_path / "study.pdf")).split())
+    assert "3D unsure (1 of 1)" in text and "from behind (1 of 2)" in text
