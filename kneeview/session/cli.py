@@ -247,7 +247,7 @@ def run_batch(args) -> int:
         counts = merge_parts(out, None)
         if counts is None:
             raise KneeViewInputError(out, "not every rank has written its part yet", "--merge")
-        print(f"{out}: {counts[0]} trials" + (f", {counts[1]} skipped (see {errors_path(out)})" if counts[1] else ""))
+        print(batch_message(out, *counts))
         return _batch_status(*counts)
     from .trial import task_for
 
@@ -289,11 +289,25 @@ def run_batch(args) -> int:
                       f"merge later with `kneeview batch {args.root} --out {out} --merge`", file=sys.stderr)
                 return 1
             time.sleep(1.0)
+    print(batch_message(out, good, bad))
+    return _batch_status(good, bad)
+
+
+def batch_message(out: Path, good: int, bad: int) -> str:
+    """What a finished batch prints: trials summarised, skipped, and the trials whose values the summary
+    itself cautions against (:func:`kneeview.report.study.caution`: 3D reading unsure, filmed from behind)."""
     msg = f"{out}: {good} trials"
     if bad:
         msg += f", {bad} skipped (see {errors_path(out)})"
-    print(msg)
-    return _batch_status(good, bad)
+    if good:
+        import pandas as pd
+
+        from ..report.study import caution
+
+        said = caution(pd.read_csv(out))
+        if said:
+            msg += f"; caution: {said} (columns lifter_spread_deg, seen_from_behind_pct)"
+    return msg
 
 
 def _batch_status(good: int, bad: int) -> int:

@@ -171,3 +171,17 @@ def test_bad_rank_environment_is_reported(tree, tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "5")
     with pytest.raises(KneeViewInputError, match="RANK"):
         cli("batch", root, "--out", tmp_path / "s.csv", "--source", "gt")
+
+
+def test_the_batch_message_names_the_trials_the_summary_cautions_against(tmp_path):
+    from kneeview.analysis.lifting import UNFAMILIAR_SPREAD_DEG
+    from kneeview.session.cli import batch_message
+
+    out = tmp_path / "summary.csv"
+    pd.DataFrame({"trial": ["a", "b", "c"], "lifter_spread_deg": [0.5, UNFAMILIAR_SPREAD_DEG + 1.0, 1.0],
+                  "seen_from_behind_pct": [0.0, 0.0, 40.0]}).to_csv(out, index=False)
+    msg = batch_message(out, 3, 1)
+    assert msg.startswith(f"{out}: 3 trials, 1 skipped")
+    assert "caution: 3D unsure (1 of 3); from behind (1 of 3)" in msg
+    pd.DataFrame({"trial": ["a"], "lifter_spread_deg": [0.5], "seen_from_behind_pct": [0.0]}).to_csv(out, index=False)
+    assert batch_message(out, 1, 0) == f"{out}: 1 trials"
