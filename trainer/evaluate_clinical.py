@@ -13,7 +13,11 @@ compared with the same analysis of the C3D ground truth, per leg:
 * events (initial contact, deepest, take-off; a single-leg squat's deepest) — frames off;
 * knee joint centre lab position — median distance over the frames, mm;
 * the 2D keypoints in the video's own pixels — median distance per joint from the ground
-  truth projected through the calibration (the same for every placement).
+  truth projected through the calibration (the same for every placement);
+* with ``--uncertainty N`` (N posterior draws, the calibrated placement), whether the reported
+  uncertainty holds: the share of frames whose MKD error is within one reported sd, and whether
+  the peak's error is within two sd of the model's peak (the ± a clinician reads), with the
+  lifter's spread (median over the frames, degrees).
 
 A single-leg squat is read on its stance leg only: the lifted leg's foot is off the floor, so
 its "hip-ankle line" and its peak are no clinical reading, and a trial has no left-right
@@ -70,8 +74,9 @@ def leg_role(task: str, trial_side, side: str) -> str:
     return "stance" if stance == side else "lifted"
 
 
-def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dict]:
-    """One row per (placement, leg) of one trial."""
+def trial_rows(session, estimator, placements=("calibrated", "raw"), uncertainty_samples: int = 0) -> list[dict]:
+    """One row per (placement, leg) of one trial; ``uncertainty_samples`` > 0 adds the uncertainty's
+    coverage (:func:`coverage`) to the calibrated placement's rows."""
     rec = session.recording
     meta = rec.metadata or {}
     info = rec.views[0].video_info
@@ -82,7 +87,8 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
     rows = []
     for placement in placements:
         t0 = time.perf_counter()
-        model = session.analyse("model", estimator=estimator, placement=placement, uncertainty_samples=0)
+        samples = uncertainty_samples if placement == "calibrated" else 0
+        model = session.analyse("model", estimator=estimator, placement=placement, uncertainty_samples=samples)
         seconds = time.perf_counter() - t0
         m = model.analysis
         events = {}
@@ -119,8 +125,32 @@ def trial_rows(session, estimator, placements=("calibrated", "raw")) -> list[dic
                 "knee_2d_err_px": joint_2d[J.JOINTS[KNEE[side]]],
                 "events_frames_off": events,
                 "analysis_s": seconds,
+                **(coverage(model, g, side) if samples else {}),
             })
     return rows
+
+
+def coverage(model, truth_analysis, side: str) -> dict:
+    """Whether ``model``'s (a session ``Analysed`` with uncertainty) reported sd holds on ``side``:
+    ``mkd_within_1sd_pct`` (frames whose MKD error is within one sd), ``peak_mkd_sd_mm`` (the sd at
+    the model's peak) and ``peak_mkd_within_2sd`` (the peak values differ by at most two of it);
+    ``lifter_spread_deg``: the lifter's spread, median over the frames."""
+    m = model.analysis
+    e = np.abs(np.asarray(m.metrics[f"mkd_{side}_mm"], float) - np.asarray(truth_analysis.metrics[f"mkd_{side}_mm"], float))
+    sd = np.asarray(model.uncertainty.get(f"mkd_{side}_mm_sd", np.full(len(e), np.nan)), float)
+    ok = np.isfinite(e) & np.isfinite(sd) & (sd > 0)
+    frame = m.peaks.get(f"mkd_peak_{side}_frame")
+    peak_sd = float(sd[frame]) if frame is not None and np.isfinite(sd[frame]) else float("nan")
+    peak_err = _abs_err(m.peaks.get(f"mkd_peak_{side}_mm", np.nan), truth_analysis.peaks.get(f"mkd_peak_{side}_mm", np.nan))
+    recon = model.inputs.reconstruction
+    spread = getattr(recon, "prior_spread_deg", None)
+    return {
+        "mkd_within_1sd_pct": float(100.0 * np.mean(e[ok] <= sd[ok])) if ok.any() else float("nan"),
+        "peak_mkd_sd_mm": peak_sd,
+        "peak_mkd_within_2sd": (bool(peak_err <= 2.0 * peak_sd) if np.isfinite(peak_err) and np.isfinite(peak_sd)
+                                else None),
+        "lifter_spread_deg": float(np.nanmedian(spread)) if spread is not None and np.isfinite(spread).any() else float("nan"),
+    }
 
 
 #: Legs whose ground-truth peak MKD reaches this are "strong" valgus: the knees a screening must catch.
@@ -157,6 +187,10 @@ def summarise(rows: list[dict]) -> dict:
             ev = np.array([r["event_err_frames"] for r in group], float)
             ev = ev[~np.isnan(ev)]
             stats["events_within_1_frame_pct"] = float(100.0 * np.mean(ev <= 1.0)) if ev.size else None
+            within = [r["peak_mkd_within_2sd"] for r in group if r.get("peak_mkd_within_2sd") is not None]
+            if within:  # --uncertainty: how often the reported ± holds
+                stats["peaks_within_2sd_pct"] = float(100.0 * np.mean(within))
+                stats["frames_within_1sd_pct_median"] = float(np.nanmedian([r["mkd_within_1sd_pct"] for r in group]))
             out[placement][name] = stats
     return out
 
@@ -171,7 +205,7 @@ def targets_met(summary_group: dict) -> dict[str, bool]:
 
 
 def evaluate_clinical(data, checkpoint=None, device: str = "cpu", placements=("calibrated", "raw"),
-                      progress: bool = True) -> dict:
+                      progress: bool = True, uncertainty_samples: int = 0) -> dict:
     from tqdm import tqdm
 
     from kneeview.io.recording import find_recordings
@@ -186,7 +220,7 @@ def evaluate_clinical(data, checkpoint=None, device: str = "cpu", placements=("c
     estimator = sessions[0].load_estimator(checkpoint, device)
     rows = []
     for session in tqdm(sessions, desc="evaluate-clinical", unit="trial", disable=not progress, file=sys.stderr):
-        rows += trial_rows(session, estimator, placements)
+        rows += trial_rows(session, estimator, placements, uncertainty_samples)
     summary = summarise(rows)
     return {"data": str(data), "model": estimator.identity.name, "checkpoint_sha256": estimator.identity.sha256,
             "placements": list(placements), "rows": rows, "summary": summary,
@@ -209,6 +243,11 @@ def format_table(result: dict) -> str:
     lines.append("units: mm (MKD, asymmetry, knee position), degrees (FPPA), frames (events), native video pixels (2D)")
     for placement, met in result["targets"].items():
         lines.append(f"targets ({placement}): " + ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in met.items()))
+    for placement, groups in result["summary"].items():
+        for name, stats in groups.items():
+            if "peaks_within_2sd_pct" in stats:
+                lines.append(f"uncertainty ({placement}, {name}): peaks within 2 sd {stats['peaks_within_2sd_pct']:.0f} %, "
+                             f"frames within 1 sd {stats['frames_within_1sd_pct_median']:.0f} % (median over legs)")
     return "\n".join(lines)
 
 
@@ -219,6 +258,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--placements", default="calibrated,raw", help="comma-separated: calibrated, raw (default both)")
     p.add_argument("--json", help="write every row and the summary as JSON here")
+    p.add_argument("--uncertainty", type=int, default=0, metavar="N",
+                   help="also check the reported uncertainty with N posterior draws per trial (calibrated placement; "
+                        "slower): peaks within 2 sd, frames within 1 sd")
     p.set_defaults(func=run)
 
 
@@ -226,7 +268,7 @@ def run(args) -> int:
     from kneeview.atomic import atomic_write_text
 
     placements = tuple(p.strip() for p in args.placements.split(",") if p.strip())
-    result = evaluate_clinical(args.data, args.checkpoint, args.device, placements)
+    result = evaluate_clinical(args.data, args.checkpoint, args.device, placements, uncertainty_samples=args.uncertainty)
     print(format_table(result))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1, default=float) + "\n")

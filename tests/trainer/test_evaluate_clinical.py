@@ -101,3 +101,44 @@ def test_a_single_leg_squat_is_read_on_its_stance_leg():
     assert s["task=SLS"]["legs"] == 1 and s["task=SLS"]["peak_mkd_err_mm"]["median"] == 4.0
     assert s["task=SLS"]["asymmetry_err_mm"]["median"] is None  # a squat has no left-right asymmetry
     assert s["all"]["asymmetry_err_mm"]["median"] == 3.0
+
+
+def test_coverage_counts_frames_within_one_sd_and_the_peak_within_two():
+    """Hand-made: errors 0, 1, 2, 3 mm against an sd of 1.5 mm -> 50 % of frames within 1 sd; the
+    peaks differ by 2.5 mm at an sd of 1.5 -> within 2 sd (not within 1)."""
+    from types import SimpleNamespace
+
+    from trainer.evaluate_clinical import coverage
+
+    truth = SimpleNamespace(metrics={"mkd_left_mm": np.array([10.0, 10.0, 10.0, 10.0])},
+                            peaks={"mkd_peak_left_mm": 12.0})
+    recon = SimpleNamespace(prior_spread_deg=np.array([0.5, 1.0, np.nan, 3.0]))
+    model = SimpleNamespace(analysis=SimpleNamespace(metrics={"mkd_left_mm": np.array([10.0, 11.0, 8.0, 13.0])},
+                                                     peaks={"mkd_peak_left_mm": 14.5, "mkd_peak_left_frame": 3}),
+                            uncertainty={"mkd_left_mm_sd": np.full(4, 1.5)}, inputs=SimpleNamespace(reconstruction=recon))
+    c = coverage(model, truth, "left")
+    assert c["mkd_within_1sd_pct"] == pytest.approx(50.0)
+    assert c["peak_mkd_sd_mm"] == pytest.approx(1.5) and c["peak_mkd_within_2sd"] is True
+    assert c["lifter_spread_deg"] == pytest.approx(1.0)
+    model.analysis.peaks["mkd_peak_left_mm"] = 16.0  # 4 mm off: beyond 2 sd
+    assert coverage(model, truth, "left")["peak_mkd_within_2sd"] is False
+
+
+def test_uncertainty_option_adds_coverage_to_the_calibrated_rows(two_trials, tmp_path, monkeypatch, capsys):
+    from trainer.cli import main
+
+    monkeypatch.setenv("KNEEVIEW_CACHE_DIR", str(tmp_path / "cache"))
+    perfect = _perfect(two_trials)
+    monkeypatch.setattr("kneeview.session.estimates.load_estimator", lambda *a, **k: perfect)
+    out = tmp_path / "clinical.json"
+    assert main(["evaluate-clinical", "--data", str(two_trials), "--placements", "calibrated",
+                 "--uncertainty", "20", "--json", str(out)]) == 0
+    assert "uncertainty (calibrated, all): peaks within 2 sd" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    rows = [r for r in result["rows"] if r["leg"] != "lifted"]
+    for r in rows:
+        assert 0.0 <= r["mkd_within_1sd_pct"] <= 100.0 and r["peak_mkd_sd_mm"] > 0
+        assert r["peak_mkd_within_2sd"] == (r["peak_mkd_err_mm"] <= 2 * r["peak_mkd_sd_mm"])
+        assert r["lifter_spread_deg"] < 8.0  # the truth's own 2D: the lifter's networks agree
+    want = 100.0 * np.mean([r["peak_mkd_within_2sd"] for r in rows])
+    assert result["summary"]["calibrated"]["all"]["peaks_within_2sd_pct"] == pytest.approx(want)
