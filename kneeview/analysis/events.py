@@ -13,6 +13,11 @@ Drop jump (``"drop_jump"``): the athlete stands on a box, drops, lands, rebounds
   the vertex of a parabola fitted to the bottom (:func:`lowest_frame`; the frame of maximum
   knee flexion is among the per-trial peaks).
 
+Where the ankles' contact comes only after the pelvis has already jumped again (the first
+landing's feet unseen: hidden behind the box from a rear camera), the first landing is read
+from the pelvis instead (:func:`pelvis_first_landing`: its fastest descent and ascent around
+its first valley) and the ankles' landing becomes the second (a note says so).
+
 Given the feet's floor contacts (``contact``: a single-view reconstruction's, read from the
 image, whose heights can float by centimetres within a trial), initial contact and the second
 landing are read from them and take-off from the rise above the landing's own ankle level.
@@ -213,6 +218,7 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float, contact=None) -> Events:
         return ev
     ankles, pelvis, noise = _heights(joints, rate_hz, with_noise=True)
     if contact is not None and _drop_jump_from_contact(ev, joints, ankles, pelvis, rate_hz, np.asarray(contact, bool)):
+        _first_landing_from_pelvis(ev, pelvis, rate_hz)
         return ev
     valid = _valid_feet(joints)
     if not valid.any():
@@ -237,7 +243,65 @@ def detect_drop_jump(joints_lab_mm, rate_hz: float, contact=None) -> Events:
     if to is None or (to_band is not None and any(v for (v, a, b) in runs if to_band < a < to)):
         to = to_band  # a low rebound, or a landing in between: the contact band decides
     _rebound(ev, ic, to, runs, pelvis)
+    _first_landing_from_pelvis(ev, pelvis, rate_hz)
     return ev
+
+
+#: A drop jump's pelvis: standing on the box, a fall of more than PELVIS_DROP_MM, the first landing's
+#: valley, then a rise of at least PELVIS_REBOUND_MM (the jump) before the second landing.
+PELVIS_DROP_MM = 100.0
+PELVIS_REBOUND_MM = 80.0
+
+
+def pelvis_first_landing(pelvis, rate_hz: float) -> tuple[int, int, int, int] | None:
+    """A drop jump's first landing read from the smoothed pelvis height alone: (initial contact,
+    deepest, take-off, the frame the jump has lifted the pelvis PELVIS_REBOUND_MM above the valley),
+    or None where the pelvis shows no drop, valley and jump.
+
+    The pelvis falls freely from the box and is braked by the landing: initial contact is its fastest
+    descent before the valley; take-off its fastest ascent after it (flight then slows it). On the
+    synthetic drop jumps (C3D truth and the model's reconstruction, front and rear cameras) that is
+    1-3 frames before the feet's contact and 1-6 before their take-off, the valley within a frame of the
+    deepest point: a fallback for a landing whose feet the camera does not see, not the reading itself."""
+    p = np.asarray(pelvis, dtype=np.float64)
+    T = len(p)
+    n0 = max(3, int(round(0.3 * rate_hz)))
+    if T < n0 + 3 or not np.isfinite(p).all():
+        return None
+    below = np.flatnonzero(p < float(np.median(p[:n0])) - PELVIS_DROP_MM)
+    if not below.size:
+        return None
+    drop, low, rise = int(below[0]), int(below[0]), None
+    for i in range(drop, T):
+        if p[i] < p[low]:
+            low = i
+        elif p[i] > p[low] + PELVIS_REBOUND_MM:
+            rise = i
+            break
+    if rise is None:
+        return None
+    v = np.gradient(p) * rate_hz
+    a = max(0, drop - n0)
+    ic = a + int(np.argmin(v[a:low + 1]))
+    top = rise
+    while top + 1 < T and p[top + 1] >= p[top]:
+        top += 1
+    to = low + int(np.argmax(v[low:top + 1]))
+    return ic, low, to, rise
+
+
+def _first_landing_from_pelvis(ev: Events, pelvis, rate_hz: float) -> None:
+    """Where the feet's contacts missed the first landing (their initial contact comes after the pelvis
+    has already jumped again, :func:`pelvis_first_landing`: the feet hidden at the landing, e.g. behind
+    the box from a rear camera), read it from the pelvis; the contacts' landing becomes the second."""
+    ic = ev.frames.get("initial_contact")
+    found = pelvis_first_landing(pelvis, rate_hz) if ic is not None else None
+    if found is None or ic <= found[3]:
+        return
+    p_ic, _, p_to, _ = found
+    ev.frames.update({"initial_contact": p_ic, "take_off": p_to, "second_landing": ic})
+    ev.frames["deepest"] = p_ic + lowest_frame(np.asarray(pelvis, dtype=np.float64)[p_ic:p_to + 1])
+    ev.notes.append("first landing read from the pelvis (the feet's contact with the floor was not seen)")
 
 
 def _rebound(ev, ic, to, runs, pelvis):
