@@ -611,19 +611,40 @@ def _pages(f: TrialFacts):
     prov = [f"{k}: {v}" for k, v in f.provenance]
     y2 = _text_block(fig, 0.52, 0.318, "Provenance", prov, 74, size=5.9, line_h=0.0106)
     y = min(y1, y2) - 0.008
-    _text_block(fig, 0.05, y, "How to read MKD and FPPA", [reading_note(f)], 150, size=6.3, line_h=0.0104)
+    note = reading_note(f)
+    # the note goes to page 2 where the quality lines leave it no room above the references
+    note_fits = y - _block_height(note, READING_WIDTH, READING_LINE_H) >= REFERENCES_TOP
+    if note_fits:
+        _text_block(fig, 0.05, y, "How to read MKD and FPPA", [note], READING_WIDTH, size=6.3, line_h=READING_LINE_H)
+    else:
+        _text_block(fig, 0.05, y, "How to read MKD and FPPA", ["On page 2."], READING_WIDTH, size=6.3,
+                    line_h=READING_LINE_H)
     refs = ["References: " + style.REF_MKD, style.REF_FPPA]
     _text_block(fig, 0.05, 0.036, "", refs, 190, size=5.2, line_h=0.0085)
     pages = [fig]
-    if f.overflow:
+    if f.overflow or not note_fits:
         fig2 = Figure(figsize=style.A4)
         fig2.text(0.05, 0.975, f"Screening report, page 2 — {f.session.recording.name}", fontsize=11,
                   fontweight="bold", va="top")
         y = 0.94
         for title, text in f.overflow:
             y = _text_block(fig2, 0.05, y, title + " (video frames)", [text], 130) - 0.01
+        if not note_fits:
+            _text_block(fig2, 0.05, y, "How to read MKD and FPPA", [note], READING_WIDTH, size=6.3,
+                        line_h=READING_LINE_H)
         pages.append(fig2)
     return pages
+
+
+#: the reading note's layout on page one, and the top of the references below it (figure fraction)
+READING_WIDTH = 150
+READING_LINE_H = 0.0104
+REFERENCES_TOP = 0.045
+
+
+def _block_height(text: str, width_chars: int, line_h: float) -> float:
+    """The height :func:`_text_block` gives a titled block of ``text``."""
+    return line_h * 1.3 + line_h * len(textwrap.wrap(text, width_chars, subsequent_indent="    ") or [""])
 
 
 def render_trial_pdf(facts: TrialFacts) -> bytes:

@@ -241,3 +241,22 @@ def test_a_recording_unlike_the_lifters_training_is_said_in_the_summary_and_the_
     frames = pd.read_csv(session.export(tmp_path / "csv", analysed)["frames"])
     np.testing.assert_allclose(frames["lifter_spread_deg"], spread)
     assert session.summary_row(session.analyse("gt", uncertainty_samples=0))["lifter_spread_deg"] is None
+
+
+def test_a_long_quality_block_sends_the_reading_note_to_page_two(make_session, tmp_path):
+    """From behind and with the 3D reading unsure, the quality lines grow; the reading note then goes
+    to page two instead of running into the references (page one says where it is)."""
+    from kneeview.report.trial_report import REFERENCES_TOP, _block_height, collect_trial, reading_note
+
+    session = Session.open(make_session(name="B", n_frames=20, camera_position=(-300.0, 4000.0, 1100.0)))
+    analysed = session.analyse("model", pose=_scripted_pose(session), uncertainty_samples=0)
+    short = pdf_text(write_trial_report(tmp_path / "short.pdf", session, analysed))
+    analysed.inputs.reconstruction.prior_spread_deg[:] = 30.0
+    path = write_trial_report(tmp_path / "long.pdf", session, analysed)
+    assert pdf_pages(path) == 2
+    text = " ".join(pdf_text(path).split())
+    assert "How to read MKD and FPPA On page 2." in text and "3D reading unsure" in text
+    assert "How to read this page." in text.split("page 2 —", 1)[1]  # the note itself is on page two
+    note = reading_note(collect_trial(session, analysed))
+    assert _block_height(note, 150, 0.0104) > REFERENCES_TOP  # a block of real height
+    assert "On page 2." not in short  # without the extra caution it fits on page one
