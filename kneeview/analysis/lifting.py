@@ -129,6 +129,22 @@ UNFAMILIAR_MEASURED = ("measured on a real four-camera recording read this way: 
                        "labels, where three other cameras triangulated agree with them within 8-13 mm")
 
 
+def median_spread_deg(spread) -> float | None:
+    """A trial's spread (per frame, degrees; NaN where not read): its median over the frames, None
+    where no frame has one (the summary row's ``lifter_spread_deg``, the app's "3D reading")."""
+    s = np.asarray(spread if spread is not None else [], dtype=np.float64)
+    return float(np.nanmedian(s)) if np.isfinite(s).any() else None
+
+
+def unfamiliar(median_spread):
+    """Whether a trial's median spread (a number, None/NaN, or an array of them) says the recording is
+    unlike the lifter's training (above :data:`UNFAMILIAR_SPREAD_DEG`); missing values say no."""
+    m = np.asarray(np.nan if median_spread is None else median_spread, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        out = np.nan_to_num(m, nan=-np.inf) > UNFAMILIAR_SPREAD_DEG
+    return bool(out) if out.ndim == 0 else out
+
+
 def reading_spread_deg(readings: np.ndarray) -> np.ndarray:
     """How much an ensemble's readings (M, N, 6, 3) disagree, per reading (N,): over the pelvis and
     leg segments (:data:`SPREAD_SEGMENTS`), the mean angle in degrees between each member's

@@ -189,9 +189,10 @@ class ReconstructionSettings:
     #: errors within 1 sd was 94 % at a spread under 2 degrees, 70 % at 4-6, 53-62 % above 6 (tuning sets
     #: 90021, 90031 and the high cameras' 90041; twelfth session, README). Fitted there: 2.0 brings the
     #: high set's frames within 1 sd 80 -> 86 % and its peaks within 2 sd 71 -> 86 %, the front's and
-    #: the rear's unchanged; held out (97041) 63 -> 83 % and 73 -> 82 %. The square root, not the ratio itself (which fitted the high set as well at
-    #: 3.0), because the ratio widened the real recording's bands to 66 mm (median sd; 97 % of its
-    #: frames within 1 sd of the labels): the errors grow with the spread, but slower than it.
+    #: the rear's unchanged; held out (97041) 63 -> 83 % and 73 -> 82 %. The square root, not the ratio
+    #: itself (which fitted the high set as well at 3.0), because the ratio widened the real recording's
+    #: bands to 66 mm (median sd; 97 % of its frames within 1 sd of the labels): the errors grow with the
+    #: spread, but slower than it.
     spread_sd_scale_deg: float = 2.0
 
 

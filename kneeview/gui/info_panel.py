@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 from html import escape as html_escape
 
-import numpy as np
-
 from PySide6 import QtCore, QtWidgets
 
 from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
-from ..analysis.lifting import UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG
+from ..analysis.lifting import (UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG, median_spread_deg,
+                                unfamiliar)
 
 
 class InfoPanel(QtWidgets.QTextBrowser):
@@ -83,11 +82,10 @@ def reading_3d(state) -> str | None:
     est = state.estimate
     analysed = getattr(est, "analysed", None) if est is not None else None
     recon = analysed.inputs.reconstruction if analysed is not None else None
-    spread = getattr(recon, "prior_spread_deg", None)
-    if spread is None or not np.isfinite(spread).any():
+    med = median_spread_deg(getattr(recon, "prior_spread_deg", None))
+    if med is None:
         return None
-    med = float(np.nanmedian(spread))
-    if med <= UNFAMILIAR_SPREAD_DEG:
+    if not unfamiliar(med):
         return f"its networks agree (spread {med:.1f}° median)"
     return (f"unsure, its networks disagree by {med:.0f}° (median; above {UNFAMILIAR_SPREAD_DEG:g}°): "
             f"{UNFAMILIAR_CAUTION} ({UNFAMILIAR_MEASURED})")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from .. import __version__
 from .. import joints as J
+from ..analysis.lifting import median_spread_deg
 from ..atomic import atomic_open, atomic_write_set
 from ..errors import ExportError
 
@@ -166,8 +167,7 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
             row[f"{key}_sd"] = float(uncertainty[column][frame])
     if reliable is not None:
         row["frames_unreliable"] = int((~np.asarray(reliable, dtype=bool)).sum())
-    spread = np.asarray(prior_spread_deg, dtype=np.float64) if prior_spread_deg is not None else np.full(0, np.nan)
-    row["lifter_spread_deg"] = float(np.nanmedian(spread)) if np.isfinite(spread).any() else None
+    row["lifter_spread_deg"] = median_spread_deg(prior_spread_deg)
     row["events_notes"] = "; ".join(analysis.events.notes) or None
     return {k: _num(v) for k, v in row.items()}
 

@@ -73,14 +73,14 @@ def caution(trials: pd.DataFrame) -> str | None:
     reading's networks disagree (``lifter_spread_deg`` above
     :data:`kneeview.analysis.lifting.UNFAMILIAR_SPREAD_DEG`) or that were filmed from behind
     (``seen_from_behind_pct`` > 0); None when nothing does."""
-    from ..analysis.lifting import UNFAMILIAR_SPREAD_DEG
+    from ..analysis.lifting import unfamiliar
 
     n = len(trials)
     said = []
-    for col, test, text in (("lifter_spread_deg", lambda v: v > UNFAMILIAR_SPREAD_DEG, "3D unsure"),
+    for col, test, text in (("lifter_spread_deg", unfamiliar, "3D unsure"),
                             ("seen_from_behind_pct", lambda v: v > 0, "from behind")):
         if col in trials:
-            k = int(test(pd.to_numeric(trials[col], errors="coerce")).sum())
+            k = int(np.sum(test(pd.to_numeric(trials[col], errors="coerce").to_numpy(float))))
             if k:
                 said.append(f"{text} ({k} of {n})")
     return "; ".join(said) or None

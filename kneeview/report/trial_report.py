@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from .. import joints as J
 from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
-from ..analysis.lifting import UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG
+from ..analysis.lifting import UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG, unfamiliar
 from ..errors import KneeViewInputError
 from . import style
 from .style import fmt, number, ranges
@@ -305,7 +305,7 @@ def quality_lines(f: TrialFacts) -> list[str]:
         lines.append(f"Camera behind the athlete in {behind:.0f} % of the frames: "
                      f"{BEHIND_CAUTION} ({BEHIND_MEASURED}; README, \"How close the model's numbers are\")")
     spread = number(f.row.get("lifter_spread_deg"))
-    if spread is not None and spread > UNFAMILIAR_SPREAD_DEG:
+    if unfamiliar(spread):
         lines.append(f"3D reading unsure: its networks disagree by {spread:.0f}° (median; above "
                      f"{UNFAMILIAR_SPREAD_DEG:g}°): {UNFAMILIAR_CAUTION} ({UNFAMILIAR_MEASURED})")
     if a.events.notes:

@@ -80,7 +80,8 @@ def from_pose_sequence(seq, camera, rate_hz: float, placement: str = "calibrated
         with one_blas_thread():
             # the bundled temporal lifter's 3D as the direction prior (the network's own when there is
             # none): chosen on tuning sets of human bodies over the network's prior, whose strong knees
-            # read closer but whose healthy knees gave false peaks up to 112 mm (docs/clinical-benchmark-history.md, "Which prior")
+            # read closer but whose healthy knees gave false peaks up to 112 mm
+            # (docs/clinical-benchmark-history.md, "Which prior")
             recon = reconstruct(seq.keypoints_px, seq.joints_cam_m, seq.confidence, camera, rate_hz, prior="auto")
         joints = recon.joints_lab_mm
     else:
