@@ -118,7 +118,7 @@ SPREAD_SEGMENTS = ((1, 0), (0, 2), (1, 3), (2, 4), (3, 5))
 #: 1.05 median, 5.9 at the 99th percentile, 6.8 at most; cameras 2.2-3.2 m up looking down 24-30
 #: degrees: 7-24; on the real recording (Pose2Sim's Demo_SinglePerson) 9.3-34.2 in every frame of all
 #: four views (on the labels' own 2D 8.9-34.3), where the reconstruction's MKD is 25-81 mm RMS from the
-#: labels (README, "How close the model's numbers are", twelfth session).
+#: labels (docs/clinical-benchmark-history.md, twelfth session).
 #: :func:`.reconstruction.reconstruct` marks such frames unreliable.
 UNFAMILIAR_SPREAD_DEG = 8.0
 #: What a clinician is told when most of a trial's frames are above it (the app, the screening report).

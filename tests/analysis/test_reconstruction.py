@@ -185,7 +185,7 @@ def test_uncertainty_grows_with_pixel_noise_and_samples_match_it(trial):
         kp, net, conf = network_output(joints, cam)
         kp = kp + np.random.default_rng(3).normal(0.0, noise, kp.shape)
         rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0,  # the posterior itself
-                          knee_depth_fraction=0.0, rear_sd_factor=1.0)
+                          knee_depth_fraction=0.0, pelvis_yaw_sd_deg=0.0, rear_sd_factor=1.0)
         sds.append(np.median(rec.joints_sd_mm[:, KNEES]))
     assert sds[1] > 1.5 * sds[0], sds
 
@@ -220,8 +220,10 @@ def test_the_posterior_inflation_scales_the_reported_sd_and_the_samples_alike(tr
     joints, _ = trial
     cam = make_camera()
     kp, net, conf = network_output(joints, cam)
-    plain = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0, knee_depth_fraction=0.0)
-    wide = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=3.5, knee_depth_fraction=0.0)
+    plain = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=1.0, knee_depth_fraction=0.0,
+                        pelvis_yaw_sd_deg=0.0)
+    wide = reconstruct(kp, net, conf, cam, RATE, sigma_px=2.0, posterior_inflation=3.5, knee_depth_fraction=0.0,
+                       pelvis_yaw_sd_deg=0.0)
     np.testing.assert_array_equal(plain.joints_lab_mm, wide.joints_lab_mm)
     np.testing.assert_allclose(wide.joints_sd_mm, 3.5 * plain.joints_sd_mm, rtol=1e-12)
     np.testing.assert_array_equal(plain.reliable, wide.reliable)
@@ -449,3 +451,55 @@ def test_frames_seen_from_behind_carry_the_rear_sd_factor(trial):
         np.testing.assert_allclose(three.joints_sd_mm, want * one.joints_sd_mm, rtol=1e-9)
         ratio = np.median(three.sample(300, seed=2).std(axis=0) / one.sample(300, seed=2).std(axis=0))
         assert ratio == pytest.approx(want, rel=1e-6)
+
+
+def test_the_pelvis_yaw_axis_turns_the_hips_about_the_vertical_through_the_mid_hip():
+    """pelvis_yaw_axes: each hip moves horizontally, at right angles to the hip axis, by half the hip
+    width x the angle in radians, the two hips in opposite directions (a turn, not a shift)."""
+    from kneeview.analysis.reconstruction import pelvis_yaw_axes
+
+    X = np.zeros((1, 6, 3))
+    X[0, 0], X[0, 1] = (0.0, 0.0, 900.0), (200.0, 30.0, 900.0)  # right, left hip
+    ax = pelvis_yaw_axes(X, 2.0)[0]
+    half = 0.5 * np.linalg.norm(X[0, 1] - X[0, 0])
+    assert np.allclose(np.linalg.norm(ax, axis=-1), half * np.radians(2.0))
+    assert np.allclose(ax[:, 2], 0.0) and np.allclose(ax[0], -ax[1])
+    assert abs(np.dot(ax[0], X[0, 1] - X[0, 0])) < 1e-9
+    assert np.cross(X[0, 1] - X[0, 0], ax[1])[2] > 0  # positive angles turn the pelvis anticlockwise seen from above
+    assert np.isnan(pelvis_yaw_axes(np.full((1, 6, 3), np.nan), 2.0)).all()
+
+
+def test_a_pelvis_yaw_moves_mkd_by_the_knee_lead_times_the_angle(trial):
+    """With pelvis_yaw_sd_deg (and no other uncertainty) a frontal camera's MKD sd at the deepest frame
+    is the knee's lead ahead of its hip-ankle line x the angle (first order: the frontal plane turns by
+    it), the same draw over the whole trial turns both hips, so one knee reads more medial exactly when the
+    other reads less, and the fit itself does not move."""
+    joints, _ = trial
+    centre = joints[0, :, :2].mean(0)
+    cam = make_camera(position=(centre[0], centre[1] - 4500.0, 1100.0))
+    kp, net, conf = network_output(joints, cam)
+    quiet = dict(sigma_px=2.0, knee_depth_fraction=0.0, posterior_inflation=1e-9, rear_sd_factor=1.0)
+    plain = reconstruct(kp, net, conf, cam, RATE, **quiet)
+    yaw = reconstruct(kp, net, conf, cam, RATE, pelvis_yaw_sd_deg=2.0, **quiet)
+    np.testing.assert_array_equal(plain.joints_lab_mm, yaw.joints_lab_mm)
+    X = yaw.joints_lab_mm
+    deep = int(np.nanargmin(X[:, 2, 2]))
+    draws = yaw.sample(400, seed=3)
+    d_hips = draws[:, :, :2] - X[None, :, :2]
+    assert np.allclose(draws[:, :, 2:], X[None, :, 2:])  # only the hips move
+    turn = d_hips[:, :, 1, 1] / (0.5 * (X[:, 1, 0] - X[:, 0, 0]))[None]  # the angle each draw turned by
+    assert np.allclose(turn, turn[:, :1], atol=1e-6)  # the same for the whole trial
+    assert 0.9 < np.degrees(turn[:, 0]).std() / 2.0 < 1.1
+    metrics = [knee_metrics_3d(d) for d in draws]
+    for side, (h, k, a) in (("right", (0, 2, 4)), ("left", (1, 3, 5))):
+        t = (X[deep, h, 2] - X[deep, k, 2]) / (X[deep, h, 2] - X[deep, a, 2])
+        line = X[deep, h] + t * (X[deep, a] - X[deep, h])
+        hips = X[deep, 1] - X[deep, 0]
+        forward = np.cross(hips, [0.0, 0.0, 1.0])
+        lead = abs(np.dot(X[deep, k] - line, forward / np.linalg.norm(forward)))
+        sd = np.std([m[f"mkd_{side}_mm"][deep] for m in metrics], ddof=1)
+        assert lead > 60.0  # the premise: a bent knee well ahead of its line
+        assert 0.85 < sd / (lead * np.radians(2.0)) < 1.15, (side, sd, lead)
+    right = np.array([m["mkd_right_mm"][deep] for m in metrics])
+    left = np.array([m["mkd_left_mm"][deep] for m in metrics])
+    assert np.corrcoef(right, left)[0, 1] < -0.9
