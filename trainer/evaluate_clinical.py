@@ -14,6 +14,8 @@ compared with the same analysis of the C3D ground truth, per leg:
 * knee joint centre lab position — median distance over the frames, mm;
 * the 2D keypoints in the video's own pixels — median distance per joint from the ground
   truth projected through the calibration (the same for every placement);
+* the calibrated reconstruction's ``length_asymmetry_mm`` (its fitted legs' larger left-right
+  thigh or shank difference) and ``lengths`` (agree/disagree at the app's caution threshold);
 * with ``--uncertainty N`` (N posterior draws, the calibrated placement), whether the reported
   uncertainty holds: the share of frames whose MKD error is within one reported sd, and whether
   the peak's error is within two sd of the model's peak (the ± a clinician reads), with the
@@ -38,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from kneeview import joints as J
+from kneeview.analysis.reconstruction import legs_disagree
 
 KNEE = {"right": J.JOINTS.index("RFEO"), "left": J.JOINTS.index("LFEO")}
 EVENTS = ("initial_contact", "deepest", "take_off")
@@ -99,6 +102,8 @@ def trial_rows(session, estimator, placements=("calibrated", "raw"), uncertainty
         event_err = max(events.values()) if events else float("nan")
         asym = _abs_err(m.peaks.get("mkd_peak_asymmetry_mm", np.nan), g.peaks.get("mkd_peak_asymmetry_mm", np.nan))
         err_2d = np.linalg.norm(model.inputs.keypoints_px - truth.inputs.keypoints_px, axis=-1)  # (T, 6) px
+        recon = model.inputs.reconstruction
+        legs_asym = recon.length_asymmetry_mm if recon is not None else None
         for side in ("left", "right"):
             joint_2d = {name: float(np.nanmedian(err_2d[:, J.JOINTS.index(name)]))
                         for name in J.JOINTS if name.startswith(side[0].upper())}
@@ -109,6 +114,8 @@ def trial_rows(session, estimator, placements=("calibrated", "raw"), uncertainty
             rows.append({
                 **common, "placement": placement, "side": side, "leg": leg,
                 "valgus": valgus_class(gt_peak),
+                "length_asymmetry_mm": float("nan") if legs_asym is None else float(legs_asym),
+                "lengths": "n/a" if legs_asym is None else ("disagree" if legs_disagree(legs_asym) else "agree"),
                 "gt_peak_mkd_mm": g.peaks.get(f"mkd_peak_{side}_mm"),
                 "model_peak_mkd_mm": m.peaks.get(f"mkd_peak_{side}_mm"),
                 "peak_mkd_err_mm": _abs_err(m.peaks[f"mkd_peak_{side}_mm"], g.peaks[f"mkd_peak_{side}_mm"]),
@@ -165,16 +172,18 @@ def valgus_class(gt_peak_mkd_mm) -> str:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per placement, then per group (all, task=..., camera=..., size=..., valgus=...): median and max of
-    each figure. A prior that reads every knee near the cohort's mean has low medians on knees with little
-    valgus and fails the strong ones, so the table is read per valgus class too. The lifted leg of a
+    """Per placement, then per group (all, task=..., camera=..., size=..., valgus=..., lengths=...): median
+    and max of each figure. A prior that reads every knee near the cohort's mean has low medians on knees
+    with little valgus and fails the strong ones, so the table is read per valgus class too; ``lengths``
+    splits the trials whose fitted legs disagree in length (the caution the app and the report give,
+    :data:`kneeview.analysis.reconstruction.LEGS_DISAGREE_MM`) from the others. The lifted leg of a
     single-leg squat (``leg == "lifted"``) is not counted."""
     out: dict = {}
     for placement in sorted({r["placement"] for r in rows}):
         mine = [r for r in rows if r["placement"] == placement and r.get("leg") != "lifted"]
         groups = {"all": mine}
-        for key in ("task", "camera", "size", "valgus"):
-            for value in sorted({r.get(key, "unknown") for r in mine}):
+        for key in ("task", "camera", "size", "valgus", "lengths"):
+            for value in sorted({r.get(key, "unknown") for r in mine} - {"n/a"}):
                 groups[f"{key}={value}"] = [r for r in mine if r.get(key, "unknown") == value]
         out[placement] = {}
         for name, group in groups.items():

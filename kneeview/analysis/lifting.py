@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import joints as J
 from ..errors import KneeViewInputError
+from .cautions import exceeds
 from .facing import ANKLES, HIPS, pinhole_points, seen_from_behind, up_in_camera
 
 NJ = J.N_JOINTS
@@ -139,10 +140,7 @@ def median_spread_deg(spread) -> float | None:
 def unfamiliar(median_spread):
     """Whether a trial's median spread (a number, None/NaN, or an array of them) says the recording is
     unlike the lifter's training (above :data:`UNFAMILIAR_SPREAD_DEG`); missing values say no."""
-    m = np.asarray(np.nan if median_spread is None else median_spread, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        out = np.nan_to_num(m, nan=-np.inf) > UNFAMILIAR_SPREAD_DEG
-    return bool(out) if out.ndim == 0 else out
+    return exceeds(median_spread, UNFAMILIAR_SPREAD_DEG)
 
 
 def reading_spread_deg(readings: np.ndarray) -> np.ndarray:

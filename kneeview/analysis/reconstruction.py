@@ -54,6 +54,7 @@ from scipy import sparse
 from scipy.linalg import cho_factor, cho_solve, cho_solve_banded, cholesky_banded, solve_banded, solve_triangular
 
 from .. import joints as J
+from .cautions import exceeds
 from .filtering import lowpass
 from .frames import camera_to_lab, locate_mid_hip
 from .facing import pinhole_points, seen_from_behind, up_in_camera
@@ -73,6 +74,40 @@ KNEES = (J.JOINTS.index("RFEO"), J.JOINTS.index("LFEO"))
 HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
 NJ = J.N_JOINTS
 PER_FRAME = NJ * 3
+
+
+#: Above this (mm) the two legs' fitted thighs or shanks differ by more than a body's do (a leg-length
+#: difference over 20 mm is itself a clinical finding): the fit has held one leg to 2D or a direction
+#: prior that the other contradicts, mostly a joint the camera could not see (a squat's lifted foot
+#: behind the stance thigh, put 45 px off by the network at confidence 0.97; a knee behind the other
+#: leg). Chosen on the tuning sets 90021, 90023, 90031 and 90041 (thirteenth session, README): the stance
+#: legs' peak MKD error was 18.6 mm (median, 16 legs) above it and 8.2 (39) below; held out (97021-97023,
+#: 97031, 97032, 97041) 16.8 (17 legs) against 6.0 (55). From the front it is rare (4 of the 34 held-out
+#: legs, 33, 31, 11 and 9 mm off); from behind or high up common (37 % and 56 % of the legs).
+LEGS_DISAGREE_MM = 25.0
+#: What a clinician is told when a trial's legs disagree (the app, the screening report).
+LEGS_DISAGREE_CAUTION = ("the two legs' fitted thigh or shank lengths differ by more than a body's do: a joint the "
+                         "camera could not see (a squat's lifted foot behind the stance leg, a knee behind the other) "
+                         "was likely placed wrong, and the 3D reading of both legs with it")
+LEGS_DISAGREE_MEASURED = ("measured on synthetic trials no training used: peak MKD off by 17 mm (median) where "
+                          "they differed by more, 6 mm where they did not")
+
+
+def length_asymmetry_mm(segment_lengths_mm) -> float | None:
+    """How far the two legs' fitted lengths disagree: the larger of |right - left| thigh and shank (mm),
+    from :attr:`Reconstruction.segment_lengths_mm`; None where a length is missing."""
+    L = segment_lengths_mm or {}
+    try:
+        d = [abs(float(L[f"{seg}_right"]) - float(L[f"{seg}_left"])) for seg in ("thigh", "shank")]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(d) if np.all(np.isfinite(d)) else None
+
+
+def legs_disagree(asymmetry_mm):
+    """Whether a trial's :func:`length_asymmetry_mm` (a number, None/NaN, or an array of them) is above
+    :data:`LEGS_DISAGREE_MM`; missing values say no."""
+    return exceeds(asymmetry_mm, LEGS_DISAGREE_MM)
 
 
 @dataclass
@@ -187,7 +222,7 @@ class ReconstructionSettings:
     #: draw over the whole trial (not scaled by ``posterior_inflation``). The lifter's pelvis yaw is off
     #: by 1.0 degree (sd over the front tuning trials of each trial's mean error) given the true 2D, 1.8
     #: with the network's; what MKD feels is the pelvis turned against the legs, less than that, so the
-    #: value is fitted with knee_depth_fraction (thirteenth session, docs/clinical-benchmark-history.md) on
+    #: value is fitted with knee_depth_fraction (thirteenth session, README) on
     #: the tuning sets 90021 + 90023: (1.0, 0.05) covers every peak within 2 sd from both placements
     #: (frontal 71 % before, at median peak sd 7.1 mm instead of 5.5; oblique 100 % as before, at 11.2
     #: instead of 17.4) and 90-91 % of the frames within 1 sd (83 and 97 % before). Held out (97021-97023):
@@ -259,6 +294,12 @@ class Reconstruction:
 
     def __len__(self) -> int:
         return len(self.joints_lab_mm)
+
+    @property
+    def length_asymmetry_mm(self) -> float | None:
+        """The larger left-right difference of the fitted thigh and shank lengths (mm; see
+        :data:`LEGS_DISAGREE_MM`), None without a fit."""
+        return length_asymmetry_mm(self.segment_lengths_mm)
 
     def sample(self, n: int, seed=None) -> np.ndarray:
         """``n`` draws (n, T, 6, 3) mm from the Gaussian posterior around :attr:`joints_lab_mm`.

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
 from ..analysis.lifting import (UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG, median_spread_deg,
                                 unfamiliar)
+from ..analysis.reconstruction import LEGS_DISAGREE_CAUTION, LEGS_DISAGREE_MEASURED, LEGS_DISAGREE_MM, legs_disagree
 
 
 class InfoPanel(QtWidgets.QTextBrowser):
@@ -46,6 +47,9 @@ class InfoPanel(QtWidgets.QTextBrowser):
         reading = reading_3d(state)
         if reading is not None:
             rows.append(("3D reading", reading))
+        legs = leg_lengths(state)
+        if legs is not None:
+            rows.append(("Leg lengths", legs))
         if model is not None:
             rows.append(("Model", model.name))
             rows.append(("Device", device_text(model)))
@@ -79,16 +83,32 @@ def reading_3d(state) -> str | None:
     """Whether the 3D reading's networks agree on this recording (the median over the frames of
     the analysed estimate's lifter spread, kneeview.analysis.lifting), None before an analysis
     or without the lifter's prior."""
-    est = state.estimate
-    analysed = getattr(est, "analysed", None) if est is not None else None
-    recon = analysed.inputs.reconstruction if analysed is not None else None
-    med = median_spread_deg(getattr(recon, "prior_spread_deg", None))
+    med = median_spread_deg(getattr(_reconstruction(state), "prior_spread_deg", None))
     if med is None:
         return None
     if not unfamiliar(med):
         return f"its networks agree (spread {med:.1f}° median)"
     return (f"unsure, its networks disagree by {med:.0f}° (median; above {UNFAMILIAR_SPREAD_DEG:g}°): "
             f"{UNFAMILIAR_CAUTION} ({UNFAMILIAR_MEASURED})")
+
+
+def _reconstruction(state):
+    est = state.estimate
+    analysed = getattr(est, "analysed", None) if est is not None else None
+    return analysed.inputs.reconstruction if analysed is not None else None
+
+
+def leg_lengths(state) -> str | None:
+    """Whether the reconstruction's fitted legs agree in length (kneeview.analysis.reconstruction,
+    :data:`LEGS_DISAGREE_MM`), None before an analysis or without the calibrated reconstruction."""
+    recon = _reconstruction(state)
+    asym = getattr(recon, "length_asymmetry_mm", None)
+    if asym is None:
+        return None
+    if not legs_disagree(asym):
+        return f"the two legs agree (thigh and shank within {asym:.0f} mm)"
+    return (f"the two legs disagree by {asym:.0f} mm (above {LEGS_DISAGREE_MM:g} mm): {LEGS_DISAGREE_CAUTION} "
+            f"({LEGS_DISAGREE_MEASURED})")
 
 
 def device_text(model) -> str:

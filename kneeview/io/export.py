@@ -102,7 +102,8 @@ def _num(v):
 
 def summary_row(analysis, trial: str = "", recording: str = "", source: str = "gt", model: dict | None = None,
                 metadata: dict | None = None, ground_truth=None, uncertainty: dict | None = None,
-                placement: str | None = None, reliable=None, prior_spread_deg=None) -> dict:
+                placement: str | None = None, reliable=None, prior_spread_deg=None,
+                length_asymmetry_mm: float | None = None) -> dict:
     """One summary row of a trial: identification, events, peaks and asymmetry.
 
     Events: ``<event>_frame`` (video frame) and ``<event>_time_s`` for every event name of
@@ -119,7 +120,9 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
     ``reliable`` (T,) bool counts the frames whose fit is unreliable (``frames_unreliable``);
     ``prior_spread_deg`` (T,) gives ``lifter_spread_deg``, the median over the frames of how much the 3D
     reading's networks disagree (above :data:`kneeview.analysis.lifting.UNFAMILIAR_SPREAD_DEG`: a
-    recording unlike their training).
+    recording unlike their training); ``length_asymmetry_mm`` (the reconstruction's, the larger left-right
+    difference of its fitted thigh and shank lengths) the column of that name (above
+    :data:`kneeview.analysis.reconstruction.LEGS_DISAGREE_MM`: a joint likely placed wrong).
     """
     model = dict(model or {})
     metadata = dict(metadata or {})
@@ -168,6 +171,7 @@ def summary_row(analysis, trial: str = "", recording: str = "", source: str = "g
     if reliable is not None:
         row["frames_unreliable"] = int((~np.asarray(reliable, dtype=bool)).sum())
     row["lifter_spread_deg"] = median_spread_deg(prior_spread_deg)
+    row["length_asymmetry_mm"] = length_asymmetry_mm
     row["events_notes"] = "; ".join(analysis.events.notes) or None
     return {k: _num(v) for k, v in row.items()}
 
@@ -253,7 +257,8 @@ def read_trc(path) -> tuple[dict, list[str], np.ndarray]:
 
 def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "gt", model: dict | None = None,
                  recording: str = "", metadata: dict | None = None, ground_truth=None, uncertainty: dict | None = None,
-                 placement: str | None = None, reliable=None, prior_spread_deg=None) -> dict[str, Path]:
+                 placement: str | None = None, reliable=None, prior_spread_deg=None,
+                 length_asymmetry_mm: float | None = None) -> dict[str, Path]:
     """Write ``<name>_frames.csv``, ``<name>_summary.csv`` and ``<name>.trc`` into ``out_dir``.
 
     The three are one set (:func:`~kneeview.atomic.atomic_write_set`): all are replaced or,
@@ -268,7 +273,8 @@ def export_trial(out_dir, analysis, name: str, confidence=None, source: str = "g
     texts = {
         paths["frames"]: _csv_text(frames_table(analysis, confidence, uncertainty, reliable, prior_spread_deg)),
         paths["summary"]: _summary_text(summary_row(analysis, name, recording, source, model, metadata, ground_truth,
-                                                    uncertainty, placement, reliable, prior_spread_deg)),
+                                                    uncertainty, placement, reliable, prior_spread_deg,
+                                                    length_asymmetry_mm)),
         paths["trc"]: trc_text(paths["trc"].name, analysis.joints_lab_mm, analysis.rate_hz, analysis.frame_index),
     }
     atomic_write_set(texts)

@@ -71,13 +71,16 @@ def _mean(values: pd.Series):
 def caution(trials: pd.DataFrame) -> str | None:
     """What the summary rows of a session's trials say against trusting its values: trials whose 3D
     reading's networks disagree (``lifter_spread_deg`` above
-    :data:`kneeview.analysis.lifting.UNFAMILIAR_SPREAD_DEG`) or that were filmed from behind
-    (``seen_from_behind_pct`` > 0); None when nothing does."""
+    :data:`kneeview.analysis.lifting.UNFAMILIAR_SPREAD_DEG`), whose fitted legs disagree in length
+    (``length_asymmetry_mm`` above :data:`kneeview.analysis.reconstruction.LEGS_DISAGREE_MM`) or that were
+    filmed from behind (``seen_from_behind_pct`` > 0); None when nothing does."""
     from ..analysis.lifting import unfamiliar
+    from ..analysis.reconstruction import legs_disagree
 
     n = len(trials)
     said = []
     for col, test, text in (("lifter_spread_deg", unfamiliar, "3D unsure"),
+                            ("length_asymmetry_mm", legs_disagree, "legs disagree"),
                             ("seen_from_behind_pct", lambda v: v > 0, "from behind")):
         if col in trials:
             k = int(np.sum(test(pd.to_numeric(trials[col], errors="coerce").to_numpy(float))))

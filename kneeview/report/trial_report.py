@@ -19,6 +19,7 @@ from .. import __version__
 from .. import joints as J
 from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
 from ..analysis.lifting import UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG, unfamiliar
+from ..analysis.reconstruction import LEGS_DISAGREE_CAUTION, LEGS_DISAGREE_MEASURED, LEGS_DISAGREE_MM, legs_disagree
 from ..errors import KneeViewInputError
 from . import style
 from .style import fmt, number, ranges
@@ -308,6 +309,10 @@ def quality_lines(f: TrialFacts) -> list[str]:
     if unfamiliar(spread):
         lines.append(f"3D reading unsure: its networks disagree by {spread:.0f}° (median; above "
                      f"{UNFAMILIAR_SPREAD_DEG:g}°): {UNFAMILIAR_CAUTION} ({UNFAMILIAR_MEASURED})")
+    asym = number(f.row.get("length_asymmetry_mm"))
+    if legs_disagree(asym):
+        lines.append(f"Legs disagree: their fitted thigh or shank lengths differ by {asym:.0f} mm (above "
+                     f"{LEGS_DISAGREE_MM:g} mm): {LEGS_DISAGREE_CAUTION} ({LEGS_DISAGREE_MEASURED})")
     if a.events.notes:
         lines.append("Events: " + "; ".join(a.events.notes))
     f.overflow = overflow

@@ -295,7 +295,8 @@ def run_batch(args) -> int:
 
 def batch_message(out: Path, good: int, bad: int) -> str:
     """What a finished batch prints: trials summarised, skipped, and the trials whose values the summary
-    itself cautions against (:func:`kneeview.report.study.caution`: 3D reading unsure, filmed from behind)."""
+    itself cautions against (:func:`kneeview.report.study.caution`: 3D reading unsure, legs' lengths disagree,
+    filmed from behind)."""
     msg = f"{out}: {good} trials"
     if bad:
         msg += f", {bad} skipped (see {errors_path(out)})"
@@ -306,7 +307,7 @@ def batch_message(out: Path, good: int, bad: int) -> str:
 
         said = caution(pd.read_csv(out))
         if said:
-            msg += f"; caution: {said} (columns lifter_spread_deg, seen_from_behind_pct)"
+            msg += f"; caution: {said} (columns lifter_spread_deg, length_asymmetry_mm, seen_from_behind_pct)"
     return msg
 
 

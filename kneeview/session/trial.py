@@ -224,10 +224,11 @@ class Session:
                             metadata=self.recording.metadata, **self._export_extras(analysed))
 
     def _export_extras(self, analysed: Analysed) -> dict:
-        """The ground truth's completeness, the metrics' uncertainty, the placement, the fit's reliability and
-        the lifter's spread."""
+        """The ground truth's completeness, the metrics' uncertainty, the placement, the fit's reliability,
+        the lifter's spread and how far the fitted legs' lengths disagree."""
         recon = analysed.inputs.reconstruction
         return {"ground_truth": self.recording.ground_truth() if analysed.source == "gt" else None,
                 "uncertainty": analysed.uncertainty, "placement": analysed.inputs.placement or None,
                 "reliable": recon.reliable if recon is not None else None,
-                "prior_spread_deg": recon.prior_spread_deg if recon is not None else None}
+                "prior_spread_deg": recon.prior_spread_deg if recon is not None else None,
+                "length_asymmetry_mm": recon.length_asymmetry_mm if recon is not None else None}

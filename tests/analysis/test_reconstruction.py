@@ -503,3 +503,25 @@ def test_a_pelvis_yaw_moves_mkd_by_the_knee_lead_times_the_angle(trial):
     right = np.array([m["mkd_right_mm"][deep] for m in metrics])
     left = np.array([m["mkd_left_mm"][deep] for m in metrics])
     assert np.corrcoef(right, left)[0, 1] < -0.9
+
+
+def test_the_legs_length_asymmetry_is_the_larger_thigh_or_shank_difference_and_cautions_above_the_threshold(trial):
+    """length_asymmetry_mm: max(|thigh R - L|, |shank R - L|) of the fitted lengths, None where one is
+    missing; legs_disagree: above LEGS_DISAGREE_MM (a number or an array, missing values say no). On a
+    noise-free trial of a symmetric body the fit's legs agree."""
+    from kneeview.analysis.reconstruction import LEGS_DISAGREE_MM, legs_disagree, length_asymmetry_mm
+
+    L = {"thigh_right": 410.0, "thigh_left": 400.0, "shank_right": 395.0, "shank_left": 444.0, "hip_width": 180.0}
+    assert length_asymmetry_mm(L) == pytest.approx(49.0)
+    assert length_asymmetry_mm({**L, "shank_left": 398.0}) == pytest.approx(10.0)
+    assert length_asymmetry_mm({**L, "shank_left": float("nan")}) is None
+    assert length_asymmetry_mm({"thigh_right": 1.0}) is None and length_asymmetry_mm(None) is None
+    assert legs_disagree(LEGS_DISAGREE_MM + 0.1) and not legs_disagree(LEGS_DISAGREE_MM)
+    assert not legs_disagree(None) and not legs_disagree(float("nan"))
+    np.testing.assert_array_equal(legs_disagree([LEGS_DISAGREE_MM + 1, np.nan, 3.0]), [True, False, False])
+    joints, _ = trial
+    cam = make_camera()
+    kp, net, conf = network_output(joints, cam, depth_scale=1.0)
+    rec = reconstruct(kp, net, conf, cam, RATE, sigma_px=0.5)
+    assert rec.length_asymmetry_mm == pytest.approx(length_asymmetry_mm(rec.segment_lengths_mm))
+    assert rec.length_asymmetry_mm < 5.0 and not legs_disagree(rec.length_asymmetry_mm)

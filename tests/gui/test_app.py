@@ -522,3 +522,9 @@ def test_the_info_panel_says_whether_the_3d_readings_networks_agree(make_session
     win._show_info()
     text = " ".join(win.info.toPlainText().split())
     assert "unsure, its networks disagree by 20°" in text and UNFAMILIAR_CAUTION in text, text
+    assert "Leg lengths" in text and "the two legs agree (thigh and shank within" in text, text
+    lengths = win.state.estimate.analysed.inputs.reconstruction.segment_lengths_mm
+    lengths["thigh_left"] = lengths["thigh_right"] - 40.0
+    win._show_info()
+    text = " ".join(win.info.toPlainText().split())
+    assert "the two legs disagree by 40 mm (above 25 mm)" in text, text

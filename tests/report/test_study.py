@@ -122,6 +122,10 @@ def test_a_session_with_an_unsure_or_rear_trial_carries_a_caution(tmp_path):
     assert sessions.loc["B", "caution"] == "3D unsure (1 of 1)"
     assert sessions.loc["A", "caution"] == "from behind (1 of 2)"
     assert study_tables(_three_trials())["sessions"]["caution"].isna().all()  # columns absent: nothing said
+    df["length_asymmetry_mm"] = [5.0, 3.0, 60.0]
+    sessions = study_tables(df)["sessions"].set_index("athlete_id")
+    assert sessions.loc["A", "caution"] == "legs disagree (1 of 2); from behind (1 of 2)"
+    assert sessions.loc["B", "caution"] == "3D unsure (1 of 1)"
     path = tmp_path / "summary.csv"
     df.to_csv(path, index=False)
     text = " ".join(pdf_text(write_study(path, tmp_path / "study.pdf")).split())

@@ -243,6 +243,29 @@ def test_a_recording_unlike_the_lifters_training_is_said_in_the_summary_and_the_
     assert session.summary_row(session.analyse("gt", uncertainty_samples=0))["lifter_spread_deg"] is None
 
 
+def test_legs_that_disagree_in_length_get_the_caution_in_the_summary_and_the_report(make_session, tmp_path):
+    """The summary row carries the reconstruction's length_asymmetry_mm (none for the ground truth); the
+    report says nothing while the fitted legs agree and gives the caution once they differ by more than
+    LEGS_DISAGREE_MM (as where a squat's lifted foot was hidden)."""
+    from kneeview.analysis.reconstruction import LEGS_DISAGREE_CAUTION, LEGS_DISAGREE_MM
+
+    session = Session.open(make_session(n_frames=20))
+    analysed = session.analyse("model", pose=_scripted_pose(session), uncertainty_samples=0)
+    recon = analysed.inputs.reconstruction
+    row = session.summary_row(analysed)
+    assert row["length_asymmetry_mm"] == pytest.approx(recon.length_asymmetry_mm)
+    assert row["length_asymmetry_mm"] < LEGS_DISAGREE_MM
+    text = " ".join(pdf_text(write_trial_report(tmp_path / "agree.pdf", session, analysed)).split())
+    assert "Legs disagree" not in text
+    recon.segment_lengths_mm["shank_left"] = recon.segment_lengths_mm["shank_right"] + 49.0
+    summary = pd.read_csv(session.export(tmp_path / "csv", analysed)["summary"])
+    assert summary["length_asymmetry_mm"].iloc[0] == pytest.approx(49.0)
+    text = " ".join(pdf_text(write_trial_report(tmp_path / "disagree.pdf", session, analysed)).split())
+    assert "Legs disagree: their fitted thigh or shank lengths differ by 49 mm" in text
+    assert " ".join(LEGS_DISAGREE_CAUTION.split()[:8]) in text
+    assert session.summary_row(session.analyse("gt", uncertainty_samples=0))["length_asymmetry_mm"] is None
+
+
 def test_a_long_quality_block_sends_the_reading_note_to_page_two(make_session, tmp_path):
     """From behind and with the 3D reading unsure, the quality lines grow; the reading note then goes
     to page two instead of running into the references (page one says where it is)."""

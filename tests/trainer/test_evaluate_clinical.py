@@ -58,6 +58,12 @@ def test_rows_breakdown_and_json(two_trials, tmp_path, monkeypatch, capsys):
     groups = set(result["summary"]["raw"])
     assert "all" in groups and "size=640x480" in groups and any(g.startswith("task=") for g in groups)
     assert any(g.startswith("camera=") for g in groups)
+    for r in rows:  # the calibrated rows carry the fitted legs' asymmetry and its class; the raw ones none
+        if r["placement"] == "calibrated":
+            want = "disagree" if r["length_asymmetry_mm"] > 25 else "agree"
+            assert r["length_asymmetry_mm"] >= 0 and r["lengths"] == want
+        else:
+            assert np.isnan(r["length_asymmetry_mm"]) and r["lengths"] == "n/a"
     for r in rows:
         assert r["knee_2d_err_px"] == pytest.approx(0.0, abs=1e-6)  # the stand-in's 2D is the truth
         if r["placement"] == "raw":  # the truth's own 3D, placed from its own 2D: the analysis agrees
