@@ -56,8 +56,12 @@ FIGURES = ("peak_mkd_err_mm", "peak_mkd_ic_err_mm", "mkd_rms_mm", "peak_fppa_err
            "asymmetry_err_mm", "knee_position_err_mm", "event_err_frames", "knee_2d_err_px")
 
 
-def _abs_err(a, b) -> float:
-    return float(abs(a - b)) if np.isfinite(a) and np.isfinite(b) else float("nan")
+def _abs_err(model, truth) -> float:
+    """|model - truth|; NaN where the truth has no value, infinite where the model misses one the truth
+    has (a reading the clinician would not get counts as a failure, not as nothing)."""
+    if not np.isfinite(truth):
+        return float("nan")
+    return float(abs(model - truth)) if np.isfinite(model) else float("inf")
 
 
 def _rms(a, b) -> float:

@@ -59,6 +59,29 @@ def _check_array(a, shape_tail, name):
     return a
 
 
+def lifted_leg(events) -> str | None:
+    """A single-leg squat's lifted leg ("left"/"right"; its peaks are not read, :func:`stance_leg_peaks`),
+    None for any other trial or where the stance leg is not known."""
+    if events.task != "single_leg_squat":
+        return None
+    return {"left": "right", "right": "left"}.get(events.leg)
+
+
+def stance_leg_peaks(peaks: dict, stance: str) -> dict:
+    """A single-leg squat's peaks read on its stance leg only: the lifted leg's (``*_peak_<lifted>_*``)
+    become NaN (their frames None) and so does the within-trial left-right asymmetry. The lifted foot
+    is off the floor: its knee's distance from a hip-ankle line and its thigh-shank angle are no clinical
+    reading (a shank folded behind the thigh reads an FPPA near 180 degrees), and a squat's asymmetry
+    compares two squats, one on each leg (the study does: :func:`kneeview.report.study.study_tables`)."""
+    lifted = "right" if stance == "left" else "left"
+    out = {}
+    for key, value in peaks.items():
+        if f"_peak_{lifted}" in key or "_peak_asymmetry" in key:
+            value = None if key.endswith("_frame") else float("nan")
+        out[key] = value
+    return out
+
+
 def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_hz: float | None = 6.0,
             frame_index=None, order: int = 2, contact=None, heights=None) -> TrialAnalysis:
     """Filter, compute metrics, detect events and peaks.
@@ -119,6 +142,8 @@ def analyse(joints_lab_mm, rate_hz: float, keypoints_px=None, task=None, cutoff_
     ok = np.isfinite(kasr).any()
     peaks["kasr_min"] = float(np.nanmin(kasr)) if ok else float("nan")
     peaks["kasr_min_frame"] = a + int(np.nanargmin(kasr)) if ok else None
+    if lifted_leg(events) is not None:
+        peaks = stance_leg_peaks(peaks, events.leg)
     return TrialAnalysis(
         rate_hz=rate_hz,
         frame_index=frame_index,

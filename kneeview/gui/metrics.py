@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis.pipeline import lifted_leg
 from ..errors import KneeViewInputError
 from .state import Metrics
 
@@ -74,4 +75,5 @@ def to_metrics(analysed) -> Metrics:
     recon = analysed.inputs.reconstruction
     unreliable = ~np.asarray(recon.reliable, bool) if recon is not None else None
     return Metrics(time_s=np.asarray(analysis.time_s, float), series=series, events=events, peaks=peaks,
-                   source=analysed.source, sd=sd, unreliable=unreliable)
+                   source=analysed.source, sd=sd, unreliable=unreliable,
+                   lifted=lifted_leg(analysis.events))

@@ -154,8 +154,11 @@ class PlotPanel(QtWidgets.QWidget):
             src = "network estimate" if m is not None else "ground truth (C3D)"
             extra = " — dashed: ground truth (C3D)" if (m is not None and g is not None) else ""
             band = " Shaded: ±1 SD of the estimate; grey spans: unreliable frames." if m is not None and m.sd else ""
+            lifted = (m if m is not None else g).lifted
+            squat = (f" A single-leg squat on the {'left' if lifted == 'right' else 'right'} leg: the lifted "
+                     f"{lifted} leg is drawn faint and not read." if lifted else "")
             self.message.setText(f"Medial knee displacement (MKD) and frontal plane projection angle (FPPA), valgus positive. "
-                                 f"Solid: {src}{extra}.{band} Click or drag on a plot to seek; the wheel zooms time.")
+                                 f"Solid: {src}{extra}.{band}{squat} Click or drag on a plot to seek; the wheel zooms time.")
         main = m if m is not None else g
         for name, p in self.plots.items():
             if main is None:
@@ -164,17 +167,21 @@ class PlotPanel(QtWidgets.QWidget):
             self._draw_bands(p, main, name)
             self._draw(p, main, name, p.curves)
             if m is not None and g is not None:
-                self._draw(p, g, name, p.gt_curves)
-            top = self._fit_y(p, [x for x in (m, g) if x is not None], name)
+                self._draw(p, g, name, p.gt_curves, dashed=True)
+            top = self._fit_y(p, [x for x in (m, g) if x is not None], name, skip=main.lifted)
             self._draw_events(p, main, top)
             self._draw_peaks(p, main, name)
             if st.n_frames:
                 p.setXRange(0, st.n_frames / st.fps, padding=0.01)
         self.move_cursor(st.frame)
 
-    def _draw(self, p: MetricPlot, m: Metrics, name: str, curves):
+    def _draw(self, p: MetricPlot, m: Metrics, name: str, curves, dashed: bool = False):
         series = m.series.get(name, {})
         for side, curve in curves.items():
+            colour = style.RIGHT if side == "right" else style.LEFT
+            faint = side == m.lifted  # a squat's lifted leg: shown for context, not a reading
+            curve.setPen(pg.mkPen(*colour[:3], 70 if faint else 255, width=1 if (faint or dashed) else 2,
+                                  style=QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine))
             y = series.get(side)
             if y is not None:
                 curve.setData(m.time_s, np.asarray(y, float), connect="finite")
@@ -183,7 +190,7 @@ class PlotPanel(QtWidgets.QWidget):
         """Plus and minus one standard deviation around each leg's curve, in the leg's colour."""
         for side, colour in (("right", style.RIGHT), ("left", style.LEFT)):
             y, sd = m.series.get(name, {}).get(side), m.sd.get(name, {}).get(side)
-            if y is None or sd is None:
+            if y is None or sd is None or side == m.lifted:
                 continue
             ok = np.isfinite(y) & np.isfinite(sd)
             # edges as pen-less curve items: a PlotDataItem without a pen has no path to fill between
@@ -211,10 +218,11 @@ class PlotPanel(QtWidgets.QWidget):
             p.decorations.append(region)
 
     @staticmethod
-    def _fit_y(p: MetricPlot, sources, name: str) -> float:
-        """Fix the y range with room for the peak labels above and the event labels below;
-        returns the height of the event labels' baseline."""
-        values = [np.asarray(v, float) for m in sources for v in m.series.get(name, {}).values()]
+    def _fit_y(p: MetricPlot, sources, name: str, skip: str | None = None) -> float:
+        """Fix the y range with room for the peak labels above and the event labels below (the leg
+        ``skip``, a squat's lifted one, left out: its FPPA can read near 180 degrees); returns the
+        height of the event labels' baseline."""
+        values = [np.asarray(v, float) for m in sources for side, v in m.series.get(name, {}).items() if side != skip]
         values = np.concatenate(values) if values else np.zeros(1)
         values = values[np.isfinite(values)]
         lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)

@@ -38,6 +38,7 @@ class Metrics:
     source: str = "model"
     sd: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # like series: the standard deviation
     unreliable: np.ndarray | None = None  # (T,) bool: frames where the 3D fit cannot be trusted
+    lifted: str | None = None  # a single-leg squat's lifted leg ("left"/"right"): drawn faint, not read
 
 
 @dataclass

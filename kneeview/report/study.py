@@ -2,8 +2,10 @@
 
 :func:`study_tables` groups the summary's trials per athlete, task and year (a session):
 left/right peak MKD and FPPA (the mean over the session's trials) with their standard
-deviation, the left-right asymmetry and its rank (largest absolute MKD asymmetry first),
-and, for an athlete recorded in two years, the change from one to the next.
+deviation, the left-right asymmetry (the left mean minus the right: for single-leg squats, whose
+trials are read on their stance leg only, the squats on the left leg against those on the right)
+and its rank (largest absolute MKD asymmetry first), and, for an athlete recorded in two years, the
+change from one to the next.
 :func:`write_study` writes them as a PDF or a self-contained HTML page with a plot of the
 cohort's distribution and each athlete's place in it.
 
@@ -28,7 +30,6 @@ from .style import fmt
 
 #: Per-leg peak columns of a summary row, their unit and label.
 PEAKS = {"mkd_peak_{side}_mm": ("mm", "Peak MKD (mm)"), "fppa_peak_{side}_deg": ("deg", "Peak FPPA (deg)")}
-ASYMMETRY = {"mkd_peak_asymmetry_mm": "mm", "fppa_peak_asymmetry_deg": "deg"}
 TASK_SHORT = {"drop_jump": "DJ", "single_leg_squat": "SLS"}
 #: The columns of the study table, in order.
 COLUMNS = ["rank", "athlete_id", "task", "year", "n_trials",
@@ -108,9 +109,9 @@ def study_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
                 col = pattern.format(side=side)
                 r[f"{name}_{side}_{unit}"] = _mean(g[col]) if col in g else None
                 r[f"{name}_{side}_{unit}_sd"] = _session_sd(g[f"{col}_sd"], n) if f"{col}_sd" in g else None
-        for col, unit in ASYMMETRY.items():
-            name = col.split("_peak_")[0]
-            r[f"{name}_asymmetry_{unit}"] = _mean(g[col]) if col in g else None
+        for name, unit in (("mkd", "mm"), ("fppa", "deg")):
+            left, right = r.get(f"{name}_left_{unit}"), r.get(f"{name}_right_{unit}")
+            r[f"{name}_asymmetry_{unit}"] = left - right if left is not None and right is not None else None
         rows.append(r)
     sessions = pd.DataFrame(rows)
     key = sessions["mkd_asymmetry_mm"].abs()

@@ -19,6 +19,7 @@ from .. import __version__
 from .. import joints as J
 from ..analysis.facing import BEHIND_CAUTION, BEHIND_MEASURED
 from ..analysis.lifting import UNFAMILIAR_CAUTION, UNFAMILIAR_MEASURED, UNFAMILIAR_SPREAD_DEG, unfamiliar
+from ..analysis.pipeline import lifted_leg
 from ..analysis.reconstruction import LEGS_DISAGREE_CAUTION, LEGS_DISAGREE_MEASURED, LEGS_DISAGREE_MM, legs_disagree
 from ..errors import KneeViewInputError
 from . import style
@@ -409,8 +410,11 @@ def _frame_panels(fig, f: TrialFacts, box):
                 s.set_color(style.SIDE_COLOUR[side])
                 s.set_linewidth(1.2)
         if r is None:
-            ax_full.text(0.5, 0.5, "no peak found", ha="center", va="center", transform=ax_full.transAxes)
-            ax_full.set_title(f"{side.capitalize()} knee: no peak MKD", color=style.SIDE_COLOUR[side])
+            lifted = side == lifted_leg(a.events)
+            ax_full.text(0.5, 0.5, "the squat's lifted leg:\nnot read" if lifted else "no peak found", ha="center",
+                         va="center", transform=ax_full.transAxes)
+            ax_full.set_title(f"{side.capitalize()} knee: " + ("lifted" if lifted else "no peak MKD"),
+                              color=style.SIDE_COLOUR[side])
             continue
         video_frame = a.video_frame_of(r)
         value = f.row.get(f"mkd_peak_{side}_mm")
@@ -476,17 +480,26 @@ def _curves(fig, f: TrialFacts, box):
         ax = fig.add_axes([left + n * width / 2 + 0.045, bottom, width / 2 - 0.06, height])
         ax.set_title(title, loc="left", fontweight="bold")
         ax.axhline(0.0, color="#999999", lw=0.5)
+        lifted = lifted_leg(a.events)  # a single-leg squat's lifted leg: faint, not read, not scaled to
+        read = []
         for side in SIDES:
             c = column.format(side=side)
             y = np.asarray(a.metrics[c], float)
             colour = style.SIDE_COLOUR[side]
-            if f"{c}_sd" in unc:
+            faint = side == lifted
+            if f"{c}_sd" in unc and not faint:
                 sd = np.asarray(unc[f"{c}_sd"], float)
                 ax.fill_between(t, y - sd, y + sd, color=colour, alpha=0.18, lw=0, label=None)
-            ax.plot(t, y, color=colour, label=side)
+                read += [y - sd, y + sd]
+            ax.plot(t, y, color=colour, label=side, **({"alpha": 0.3, "lw": 0.6} if faint else {}))
+            if not faint:
+                read.append(y)
             if f.gt is not None and c in f.gt.analysis.metrics:
-                ax.plot(np.asarray(f.gt.analysis.time_s, float), np.asarray(f.gt.analysis.metrics[c], float), color=colour,
-                        ls="--", lw=0.8, alpha=0.8)
+                yg = np.asarray(f.gt.analysis.metrics[c], float)
+                ax.plot(np.asarray(f.gt.analysis.time_s, float), yg, color=colour, ls="--", lw=0.5 if faint else 0.8,
+                        alpha=0.3 if faint else 0.8)
+                if not faint:
+                    read.append(yg)
             r = a.peaks.get(f"{peak}_peak_{side}_frame")
             if r is not None and np.isfinite(y[r]):
                 ax.plot(t[r], y[r], marker="v", color=colour, mec="black", mew=0.5, ms=5, ls="none")
@@ -495,6 +508,13 @@ def _curves(fig, f: TrialFacts, box):
                 lo, _, hi = m.partition("-")
                 lo, hi = int(lo), int(hi or lo)
                 ax.axvspan((lo - 0.5) / a.rate_hz, (hi + 0.5) / a.rate_hz, color="#bbbbbb", alpha=0.35, lw=0)
+        if lifted is not None:  # its FPPA can read near 180 degrees: scale to the legs that are read
+            v = np.concatenate(read) if read else np.zeros(1)
+            v = v[np.isfinite(v)]
+            if v.size:
+                lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+                pad = 0.08 * max(hi - lo, 1.0)
+                ax.set_ylim(lo - pad, hi + pad)
         ymin, ymax = ax.get_ylim()
         for name, r in a.event_frames().items():
             if r is None:

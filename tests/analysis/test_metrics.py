@@ -186,3 +186,25 @@ def test_metrics_are_invariant_to_where_the_athlete_stands_and_faces_and_mirror_
     for key, value in reference.items():
         swapped = key.replace("right", "@").replace("left", "right").replace("@", "left")
         np.testing.assert_allclose(m[swapped], value, atol=1e-6, err_msg=key)
+
+
+def test_a_squats_peaks_are_read_on_its_stance_leg_only():
+    """stance_leg_peaks: every peak of the lifted leg (value NaN, frame None) and every left-right
+    asymmetry go; the stance leg's peaks and the trial-wide ones (KASR) stay as they were."""
+    from kneeview.analysis.pipeline import stance_leg_peaks
+
+    peaks = {"mkd_peak_left_mm": 30.0, "mkd_peak_left_frame": 40, "mkd_peak_right_mm": 5.0, "mkd_peak_right_frame": 12,
+             "mkd_peak_asymmetry_mm": 25.0, "fppa_peak_right_deg": 179.8, "fppa_peak_right_frame": 50,
+             "fppa_peak_left_deg": 12.0, "fppa_peak_left_frame": 41, "fppa_peak_asymmetry_deg": -167.8,
+             "knee_flexion_peak_right_deg": 104.0, "knee_flexion_peak_right_frame": 60, "kasr_min": 0.8, "kasr_min_frame": 3}
+    out = stance_leg_peaks(peaks, "left")
+    for key in ("mkd_peak_right_mm", "mkd_peak_asymmetry_mm", "fppa_peak_right_deg", "fppa_peak_asymmetry_deg",
+                "knee_flexion_peak_right_deg"):
+        assert np.isnan(out[key]), key
+    assert out["mkd_peak_right_frame"] is None and out["fppa_peak_right_frame"] is None
+    assert out["knee_flexion_peak_right_frame"] is None
+    for key in ("mkd_peak_left_mm", "mkd_peak_left_frame", "fppa_peak_left_deg", "fppa_peak_left_frame", "kasr_min",
+                "kasr_min_frame"):
+        assert out[key] == peaks[key], key
+    assert set(out) == set(peaks)
+    assert stance_leg_peaks(peaks, "right")["mkd_peak_right_mm"] == 5.0

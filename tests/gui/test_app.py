@@ -528,3 +528,29 @@ def test_the_info_panel_says_whether_the_3d_readings_networks_agree(make_session
     win._show_info()
     text = " ".join(win.info.toPlainText().split())
     assert "the two legs disagree by 40 mm (above 25 mm)" in text, text
+
+
+def test_a_squats_lifted_leg_is_drawn_faint_and_left_out_of_the_scale(make_session, make_window, qtbot):
+    """A single-leg squat on the left leg: the right (lifted) leg's FPPA flips near +-180 degrees as its
+    shank folds behind the thigh; it is drawn faint without its band, the y range is the stance leg's, the
+    message says so; a drop jump's two legs are drawn alike."""
+    from kneeview.gui.state import Metrics
+
+    win, st, t = plots_window(make_session, make_window)
+    stance = 20.0 * np.sin(np.pi * t / t[-1])
+    flipping = np.where(np.arange(len(t)) % 20 < 10, 178.0, -178.0)
+    series = {"MKD (mm)": {"left": stance, "right": stance / 2}, "FPPA (deg)": {"left": stance / 2, "right": flipping}}
+    sd = {name: {side: np.full(len(t), 1.0) for side in ("left", "right")} for name in series}
+    st.set_metrics(Metrics(time_s=t, series=series, events={}, peaks={}, sd=sd, lifted="right"))
+    qtbot.wait(50)
+    plot = win.plots.plots["FPPA (deg)"]
+    lo, hi = plot.getViewBox().viewRange()[1]
+    assert hi < 30.0 and lo > -30.0  # the stance leg's range, not the lifted leg's +-178
+    assert plot.curves["right"].opts["pen"].color().alpha() < 100 < plot.curves["left"].opts["pen"].color().alpha()
+    assert {getattr(d, "kneeview_band", None) for d in plot.decorations} - {None} == {"left"}
+    assert "the lifted right leg is drawn faint and not read" in win.plots.message.text()
+    st.set_metrics(Metrics(time_s=t, series=series, events={}, peaks={}, sd=sd))  # a drop jump: both read
+    qtbot.wait(50)
+    assert plot.curves["right"].opts["pen"].color().alpha() == 255
+    assert {getattr(d, "kneeview_band", None) for d in plot.decorations} - {None} == {"left", "right"}
+    assert plot.getViewBox().viewRange()[1][1] > 178.0

@@ -130,3 +130,24 @@ def test_a_session_with_an_unsure_or_rear_trial_carries_a_caution(tmp_path):
     df.to_csv(path, index=False)
     text = " ".join(pdf_text(write_study(path, tmp_path / "study.pdf")).split())
     assert "3D unsure (1 of 1)" in text and "from behind (1 of 2)" in text
+
+
+def test_single_leg_squats_compare_the_squats_on_each_leg():
+    """A squat's summary row carries its stance leg's peaks only (the lifted leg's and its asymmetry
+    empty): a session of two squats on the left and one on the right reads the left mean against the
+    right, by hand 18.0 - 11.0 = 7.0 mm; a session of squats on one leg has no asymmetry and no rank."""
+    nan = float("nan")
+    rows = [{"trial": f"SLS0{i}", "recording": f"/data/D/SLS0{i}.1.avi", "athlete_id": "D", "year": 1,
+             "task": "single_leg_squat", "source": "model", "stance_leg": leg,
+             "mkd_peak_left_mm": left, "mkd_peak_right_mm": right, "mkd_peak_asymmetry_mm": nan,
+             "fppa_peak_left_deg": left / 2, "fppa_peak_right_deg": right / 2, "fppa_peak_asymmetry_deg": nan}
+            for i, (leg, left, right) in enumerate((("left", 16.0, nan), ("left", 20.0, nan), ("right", nan, 11.0)))]
+    rows.append({**rows[0], "trial": "SLS09", "athlete_id": "E", "recording": "/data/E/SLS09.1.avi"})
+    sessions = study_tables(pd.DataFrame(rows))["sessions"].set_index("athlete_id")
+    d = sessions.loc["D"]
+    assert d["mkd_left_mm"] == 18.0 and d["mkd_right_mm"] == 11.0 and d["n_trials"] == 3
+    assert d["mkd_asymmetry_mm"] == pytest.approx(7.0) and d["fppa_asymmetry_deg"] == pytest.approx(3.5)
+    assert d["rank"] == 1
+    e = sessions.loc["E"]
+    assert e["mkd_left_mm"] == 16.0 and pd.isna(e["mkd_right_mm"]) and pd.isna(e["mkd_asymmetry_mm"])
+    assert pd.isna(e["rank"])

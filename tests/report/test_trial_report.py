@@ -283,3 +283,22 @@ def test_a_long_quality_block_sends_the_reading_note_to_page_two(make_session, t
     note = reading_note(collect_trial(session, analysed))
     assert _block_height(note, 150, 0.0104) > REFERENCES_TOP  # a block of real height
     assert "On page 2." not in short  # without the extra caution it fits on page one
+
+
+def test_a_single_leg_squat_is_reported_on_its_stance_leg(make_session, tmp_path):
+    """A squat on the left leg: the report shows the left knee's peak frame, says the right leg is the
+    squat's lifted one, and prints no right peak and no left-right asymmetry (the analysis reads none,
+    kneeview.analysis.pipeline.stance_leg_peaks)."""
+    from kneeview.analysis.pipeline import stance_leg_peaks
+
+    session = Session.open(make_session(n_frames=20))
+    analysed = session.analyse("model", pose=_scripted_pose(session), uncertainty_samples=0)
+    a = analysed.analysis
+    a.events.task, a.events.leg = "single_leg_squat", "left"
+    a.peaks = stance_leg_peaks(a.peaks, "left")
+    row = session.summary_row(analysed)
+    assert row["mkd_peak_right_mm"] is None and row["mkd_peak_asymmetry_mm"] is None
+    assert row["mkd_peak_left_mm"] is not None
+    text = " ".join(pdf_text(write_trial_report(tmp_path / "sls.pdf", session, analysed)).split())
+    assert "Right knee: lifted" in text and "the squat's lifted leg: not read" in text
+    assert "Left knee, peak MKD" in text and "Right knee, peak MKD" not in text

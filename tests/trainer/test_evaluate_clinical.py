@@ -66,7 +66,9 @@ def test_rows_breakdown_and_json(two_trials, tmp_path, monkeypatch, capsys):
             assert np.isnan(r["length_asymmetry_mm"]) and r["lengths"] == "n/a"
     for r in rows:
         assert r["knee_2d_err_px"] == pytest.approx(0.0, abs=1e-6)  # the stand-in's 2D is the truth
-        if r["placement"] == "raw":  # the truth's own 3D, placed from its own 2D: the analysis agrees
+        if r["leg"] == "lifted":  # a squat's lifted leg has no peak, in the truth as in the model
+            assert np.isnan(r["peak_mkd_err_mm"]) and np.isnan(r["peak_fppa_err_deg"])
+        elif r["placement"] == "raw":  # the truth's own 3D, placed from its own 2D: the analysis agrees
             assert r["peak_mkd_err_mm"] < 0.5 and r["mkd_rms_mm"] < 0.5 and r["knee_position_err_mm"] < 1.0
             assert r["event_err_frames"] == 0
     assert perfect.seen == sum(len(np.load(p)["frame_index"]) for p in two_trials.rglob("*.pose.npz"))  # once a frame
@@ -148,3 +150,13 @@ def test_uncertainty_option_adds_coverage_to_the_calibrated_rows(two_trials, tmp
         assert r["lifter_spread_deg"] < 8.0  # the truth's own 2D: the lifter's networks agree
     want = 100.0 * np.mean([r["peak_mkd_within_2sd"] for r in rows])
     assert result["summary"]["calibrated"]["all"]["peaks_within_2sd_pct"] == pytest.approx(want)
+
+
+def test_a_peak_the_model_misses_counts_as_a_failure():
+    """_abs_err: NaN where the truth has no value (a squat's lifted leg), infinite where the model has none
+    and the truth has one (a squat read on the wrong stance leg), the difference otherwise."""
+    from trainer.evaluate_clinical import _abs_err
+
+    assert _abs_err(12.0, 10.5) == pytest.approx(1.5)
+    assert np.isnan(_abs_err(12.0, float("nan"))) and np.isnan(_abs_err(float("nan"), float("nan")))
+    assert _abs_err(float("nan"), 10.5) == float("inf")
