@@ -249,10 +249,12 @@ def _note(summary_path, summary: pd.DataFrame) -> list[str]:
         f"Summary: {Path(summary_path).name} — {len(summary)} trials, {summary['athlete_id'].nunique()} athletes; "
         f"source: {', '.join(sources) or 'not recorded'}; KneeView {__version__}.",
         "Each row is one athlete, task and year: the mean over its trials of the peak values in the landing phase "
-        "(drop jump) or the squat; ± is one standard deviation of the video estimate (none for the C3D ground truth). "
+        "(drop jump) or the squat (a single-leg squat on its stance leg: the left squats give the left values, the "
+        "right ones the right); ± is one standard deviation of the video estimate (none for the C3D ground truth). "
         "Rows are ranked by the absolute left - right MKD asymmetry, largest first. Change: later year minus earlier. "
         "Caution: trials whose 3D reading was unsure (the lifter's networks disagreed: a recording unlike their "
-        "training) or that were filmed from behind, where the bundled model's values are less certain.",
+        "training), whose fitted legs disagreed in length (a joint the camera could not see, likely placed wrong) "
+        "or that were filmed from behind, where the bundled model's values are less certain.",
         "MKD definition 1: the knee centre's distance from the hip-ankle line in the frontal plane, medial positive "
         "(Ellenberger et al. 2020). FPPA: the thigh-shank angle in the frontal plane, valgus positive (Munro et al. 2012). "
         "No normal range is drawn: none is published for these 3D-derived values. For 2D video FPPA, Munro et al. report "
