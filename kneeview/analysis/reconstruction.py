@@ -86,9 +86,9 @@ PER_FRAME = NJ * 3
 #: legs, 33, 31, 11 and 9 mm off); from behind or high up common (37 % and 56 % of the legs).
 LEGS_DISAGREE_MM = 25.0
 #: What a clinician is told when a trial's legs disagree (the app, the screening report).
-LEGS_DISAGREE_CAUTION = ("the two legs' fitted thigh or shank lengths differ by more than a body's do: a joint the "
-                         "camera could not see (a squat's lifted foot behind the stance leg, a knee behind the other) "
-                         "was likely placed wrong, and the 3D reading of both legs with it")
+LEGS_DISAGREE_CAUTION = ("more than a body's legs do: a joint the camera could not see (a squat's lifted foot "
+                         "behind the stance leg, a knee behind the other) was likely placed wrong, and the 3D reading "
+                         "of both legs with it")
 LEGS_DISAGREE_MEASURED = ("measured on synthetic trials no training used: peak MKD off by 17 mm (median) where "
                           "they differed by more, 6 mm where they did not")
 

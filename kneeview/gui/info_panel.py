@@ -107,8 +107,8 @@ def leg_lengths(state) -> str | None:
         return None
     if not legs_disagree(asym):
         return f"the two legs agree (thigh and shank within {asym:.0f} mm)"
-    return (f"the two legs disagree by {asym:.0f} mm (above {LEGS_DISAGREE_MM:g} mm): {LEGS_DISAGREE_CAUTION} "
-            f"({LEGS_DISAGREE_MEASURED})")
+    return (f"the two legs disagree: their fitted thighs or shanks differ by {asym:.0f} mm (above "
+            f"{LEGS_DISAGREE_MM:g} mm), {LEGS_DISAGREE_CAUTION} ({LEGS_DISAGREE_MEASURED})")
 
 
 def device_text(model) -> str:

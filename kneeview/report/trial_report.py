@@ -313,7 +313,7 @@ def quality_lines(f: TrialFacts) -> list[str]:
     asym = number(f.row.get("length_asymmetry_mm"))
     if legs_disagree(asym):
         lines.append(f"Legs disagree: their fitted thigh or shank lengths differ by {asym:.0f} mm (above "
-                     f"{LEGS_DISAGREE_MM:g} mm): {LEGS_DISAGREE_CAUTION} ({LEGS_DISAGREE_MEASURED})")
+                     f"{LEGS_DISAGREE_MM:g} mm), {LEGS_DISAGREE_CAUTION} ({LEGS_DISAGREE_MEASURED})")
     if a.events.notes:
         lines.append("Events: " + "; ".join(a.events.notes))
     f.overflow = overflow

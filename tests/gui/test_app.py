@@ -527,7 +527,7 @@ def test_the_info_panel_says_whether_the_3d_readings_networks_agree(make_session
     lengths["thigh_left"] = lengths["thigh_right"] - 40.0
     win._show_info()
     text = " ".join(win.info.toPlainText().split())
-    assert "the two legs disagree by 40 mm (above 25 mm)" in text, text
+    assert "the two legs disagree: their fitted thighs or shanks differ by 40 mm (above 25 mm)" in text, text
 
 
 def test_a_squats_lifted_leg_is_drawn_faint_and_left_out_of_the_scale(make_session, make_window, qtbot):
