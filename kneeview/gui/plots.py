@@ -37,6 +37,14 @@ class _SeekViewBox(pg.ViewBox):
             super().mouseDragEvent(ev, axis)
 
 
+def leg_pen(side: str, faint: bool = False, dashed: bool = False):
+    """A leg's curve: its colour, solid (the estimate) or dashed (the C3D); faint for a single-leg
+    squat's lifted leg, shown for context and not read."""
+    colour = style.RIGHT if side == "right" else style.LEFT
+    return pg.mkPen(*colour[:3], 70 if faint else 255, width=1 if (faint or dashed) else 2,
+                    style=QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine)
+
+
 class MetricPlot(pg.PlotWidget):
     def __init__(self, title: str, parent=None):
         self.seek_vb = _SeekViewBox()
@@ -53,14 +61,8 @@ class MetricPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=True, y=False)
         self.addLegend(offset=(-10, 8), labelTextColor=(220, 220, 220))
-        self.curves = {
-            "right": self.plot([], [], pen=pg.mkPen(style.RIGHT, width=2), name="right"),
-            "left": self.plot([], [], pen=pg.mkPen(style.LEFT, width=2), name="left"),
-        }
-        self.gt_curves = {
-            side: self.plot([], [], pen=pg.mkPen(c, width=1, style=QtCore.Qt.PenStyle.DashLine))
-            for side, c in (("right", style.RIGHT), ("left", style.LEFT))
-        }
+        self.curves = {side: self.plot([], [], pen=leg_pen(side), name=side) for side in ("right", "left")}
+        self.gt_curves = {side: self.plot([], [], pen=leg_pen(side, dashed=True)) for side in ("right", "left")}
         self.zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen((120, 120, 120), width=1))
         self.addItem(self.zero)
         self.cursor = pg.InfiniteLine(pos=0, angle=90, movable=True, pen=pg.mkPen(style.CURSOR, width=1.5),
@@ -165,9 +167,9 @@ class PlotPanel(QtWidgets.QWidget):
                 continue
             self._draw_unreliable(p, main)
             self._draw_bands(p, main, name)
-            self._draw(p, main, name, p.curves)
+            self._draw(p, main, name, p.curves, main.lifted)
             if m is not None and g is not None:
-                self._draw(p, g, name, p.gt_curves, dashed=True)
+                self._draw(p, g, name, p.gt_curves, main.lifted, dashed=True)
             top = self._fit_y(p, [x for x in (m, g) if x is not None], name, skip=main.lifted)
             self._draw_events(p, main, top)
             self._draw_peaks(p, main, name)
@@ -175,13 +177,11 @@ class PlotPanel(QtWidgets.QWidget):
                 p.setXRange(0, st.n_frames / st.fps, padding=0.01)
         self.move_cursor(st.frame)
 
-    def _draw(self, p: MetricPlot, m: Metrics, name: str, curves, dashed: bool = False):
+    def _draw(self, p: MetricPlot, m: Metrics, name: str, curves, lifted: str | None, dashed: bool = False):
+        """``m``'s curves of one metric; the leg ``lifted`` (the shown source's: estimate and C3D alike) faint."""
         series = m.series.get(name, {})
         for side, curve in curves.items():
-            colour = style.RIGHT if side == "right" else style.LEFT
-            faint = side == m.lifted  # a squat's lifted leg: shown for context, not a reading
-            curve.setPen(pg.mkPen(*colour[:3], 70 if faint else 255, width=1 if (faint or dashed) else 2,
-                                  style=QtCore.Qt.PenStyle.DashLine if dashed else QtCore.Qt.PenStyle.SolidLine))
+            curve.setPen(leg_pen(side, faint=side == lifted, dashed=dashed))
             y = series.get(side)
             if y is not None:
                 curve.setData(m.time_s, np.asarray(y, float), connect="finite")
