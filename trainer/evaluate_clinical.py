@@ -14,6 +14,10 @@ compared with the same analysis of the C3D ground truth, per leg:
 * knee joint centre lab position — median distance over the frames, mm;
 * the 2D keypoints in the video's own pixels — median distance per joint from the ground
   truth projected through the calibration (the same for every placement);
+* the trial's 3D pose as the paper scores it (:mod:`trainer.evaluate`): PCK@0.10/0.25/0.50 m and
+  MPJPE of all six joints relative to the mid-hip, over every frame the C3D has (a frame without
+  a model estimate counts as wrong) — for ``raw``, the network's own 3D head; for ``calibrated``,
+  the skeleton the app shows and exports;
 * the calibrated reconstruction's ``length_asymmetry_mm`` (its fitted legs' larger left-right
   thigh or shank difference) and ``lengths`` (agree/disagree at the app's caution threshold);
 * with ``--uncertainty N`` (N posterior draws, the calibrated placement), whether the reported
@@ -43,6 +47,7 @@ from kneeview import joints as J
 from kneeview.analysis.reconstruction import legs_disagree
 
 KNEE = {"right": J.JOINTS.index("RFEO"), "left": J.JOINTS.index("LFEO")}
+HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
 EVENTS = ("initial_contact", "deepest", "take_off")
 #: the accuracy required at 1920x1080 on seeds no training used: figure -> (statistic, limit)
 TARGETS = {
@@ -62,6 +67,25 @@ def _abs_err(model, truth) -> float:
     if not np.isfinite(truth):
         return float("nan")
     return float(abs(model - truth)) if np.isfinite(model) else float("inf")
+
+
+def pose_3d_scores(model_joints_mm, truth_joints_mm) -> dict:
+    """The paper's 3D scores of one trial (:func:`trainer.evaluate.pck`, :data:`~trainer.evaluate.PCK_THRESHOLDS_M`):
+    all six joints relative to their own mid-hip, every frame where the truth has all six; PCK in percent
+    (a missing estimate counts as wrong), MPJPE in mm over the frames the model has."""
+    from trainer.evaluate import PCK_THRESHOLDS_M, pck
+
+    def relative(x):
+        x = np.asarray(x, float)
+        return (x - x[:, list(HIPS)].mean(1, keepdims=True)) / 1000.0
+
+    pred, gt = relative(model_joints_mm), relative(truth_joints_mm)
+    rows = np.isfinite(gt).all(axis=(1, 2))
+    pred, gt = pred[rows], gt[rows]
+    err = np.linalg.norm(pred - gt, axis=-1) * 1000.0
+    seen = np.isfinite(err).all(-1)
+    return {"pck_3d_pct": {f"{t:.2f}": pck(pred, gt, t) for t in PCK_THRESHOLDS_M},
+            "mpjpe_3d_mm": float(err[seen].mean()) if seen.any() else float("nan")}
 
 
 def _rms(a, b) -> float:
@@ -108,6 +132,7 @@ def trial_rows(session, estimator, placements=("calibrated", "raw"), uncertainty
         err_2d = np.linalg.norm(model.inputs.keypoints_px - truth.inputs.keypoints_px, axis=-1)  # (T, 6) px
         recon = model.inputs.reconstruction
         legs_asym = recon.length_asymmetry_mm if recon is not None else None
+        pose3d = pose_3d_scores(m.joints_lab_mm_raw, g.joints_lab_mm_raw)
         for side in ("left", "right"):
             joint_2d = {name: float(np.nanmedian(err_2d[:, J.JOINTS.index(name)]))
                         for name in J.JOINTS if name.startswith(side[0].upper())}
@@ -135,6 +160,7 @@ def trial_rows(session, estimator, placements=("calibrated", "raw"), uncertainty
                 "keypoint_err_px": joint_2d,
                 "knee_2d_err_px": joint_2d[J.JOINTS[KNEE[side]]],
                 "events_frames_off": events,
+                **pose3d,
                 "analysis_s": seconds,
                 **(coverage(model, g, side) if samples else {}),
             })
@@ -200,6 +226,11 @@ def summarise(rows: list[dict]) -> dict:
             ev = np.array([r["event_err_frames"] for r in group], float)
             ev = ev[~np.isnan(ev)]
             stats["events_within_1_frame_pct"] = float(100.0 * np.mean(ev <= 1.0)) if ev.size else None
+            trials = {r["trial"]: r for r in group if "pck_3d_pct" in r}  # a trial's figure, once
+            if trials:
+                stats["pck_3d_pct"] = {t: float(np.nanmean([r["pck_3d_pct"][t] for r in trials.values()]))
+                                       for t in next(iter(trials.values()))["pck_3d_pct"]}
+                stats["mpjpe_3d_mm"] = float(np.nanmean([r["mpjpe_3d_mm"] for r in trials.values()]))
             within = [r["peak_mkd_within_2sd"] for r in group if r.get("peak_mkd_within_2sd") is not None]
             if within:  # --uncertainty: how often the reported ± holds
                 stats["peaks_within_2sd_pct"] = float(100.0 * np.mean(within))
@@ -246,14 +277,18 @@ def format_table(result: dict) -> str:
             ("asymmetry_err_mm", "median"), ("knee_position_err_mm", "median"), ("event_err_frames", "max"),
             ("knee_2d_err_px", "median"))
     head = ("| placement | group | trials | peak MKD med | peak MKD max | peak MKD-IC med | MKD RMS med | "
-            "FPPA 3D med | FPPA 2D med | asym. med | knee pos. med | events max | knee 2D px med |")
+            "FPPA 3D med | FPPA 2D med | asym. med | knee pos. med | events max | knee 2D px med | PCK@0.10 | MPJPE |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for placement, groups in result["summary"].items():
         for name, stats in groups.items():
             cells = [f"{stats[f][s]:.1f}" if stats[f][s] is not None else "–" for f, s in cols]
+            pck10 = stats.get("pck_3d_pct", {}).get("0.10")
+            cells += [f"{pck10:.1f}" if pck10 is not None and np.isfinite(pck10) else "–",
+                      f"{stats['mpjpe_3d_mm']:.0f}" if np.isfinite(stats.get("mpjpe_3d_mm", np.nan)) else "–"]
             lines.append(f"| {placement} | {name} | {stats['trials']} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("units: mm (MKD, asymmetry, knee position), degrees (FPPA), frames (events), native video pixels (2D)")
+    lines.append("units: mm (MKD, asymmetry, knee position, MPJPE), degrees (FPPA), frames (events), native video pixels "
+                 "(2D), % (PCK@0.10 m: the six joints relative to the mid-hip, mean over the trials)")
     for placement, met in result["targets"].items():
         lines.append(f"targets ({placement}): " + ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in met.items()))
     for placement, groups in result["summary"].items():

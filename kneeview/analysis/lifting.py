@@ -314,7 +314,7 @@ def lift(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0
 
 
 def lift_with_spread(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: float = 50.0,
-                     leg_length_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     leg_length_m: float | None = None, behind=None) -> tuple[np.ndarray, np.ndarray]:
     """The lifter's 3D for every frame: (T, 6, 3) metres, mid-hip-relative, camera frame, and
     how much its networks disagree on each frame (T,) degrees (:func:`reading_spread_deg`).
 
@@ -322,8 +322,8 @@ def lift_with_spread(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: 
     (T, 6) or None, ``camera`` the trial's calibrated camera, ``rate_hz`` the frame rate (it
     sets the window's stride), ``leg_length_m`` the scale (thigh + shank; default: the
     lifter's). Frames with fewer than the hips and an ankle seen anywhere come back NaN.
-    Frames where the person is seen from behind (:func:`.facing.seen_from_behind`) are read on the
-    depth-reflected scene (``lifter.rear``; :func:`rear_features`).
+    Frames where the person is seen from behind are read on the depth-reflected scene (``lifter.rear``;
+    :func:`rear_features`): ``behind`` (T,) bool, or None for :func:`seen_from_behind_2d` of these keypoints.
     """
     kp = np.asarray(keypoints_px, np.float64)
     T = len(kp)
@@ -337,7 +337,11 @@ def lift_with_spread(keypoints_px, confidence, camera, lifter: Lifter, rate_hz: 
     stride = stride_for(rate_hz, lifter.window, lifter.window_s)
     up = up_in_camera(camera)
     readings = lifter.readings(window_features(norm, up, stride, lifter.window))
-    behind = seen_from_behind(norm, up, rate_hz) if lifter.rear else np.zeros(T, bool)
+    if not lifter.rear:
+        behind = np.zeros(T, bool)
+    elif behind is None:
+        behind = seen_from_behind(norm, up, rate_hz)
+    behind = np.asarray(behind, bool)
     if behind.any():
         norm_r, up_r = rear_features(norm, up)
         rear = lifter.readings(window_features(norm_r, up_r, stride, lifter.window)[behind])
@@ -380,8 +384,15 @@ def leg_length_m(joints_m) -> float | None:
     return float(np.median(L)) if L.size else None
 
 
+def seen_from_behind_2d(keypoints_px, confidence, camera, rate_hz: float) -> np.ndarray:
+    """(T,) bool: the frames a trial's 2D keypoints (raw pixels, confidence as :func:`lift_with_spread`
+    takes them) show from behind (:func:`.facing.seen_from_behind` of :func:`normalised_keypoints`): the
+    frames the lifter reads on the depth-reflected scene and whose bands the reconstruction widens."""
+    return seen_from_behind(normalised_keypoints(keypoints_px, confidence, camera), up_in_camera(camera), rate_hz)
+
+
 def lifted_prior(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float,
-                 lifter: Lifter | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+                 lifter: Lifter | None = None, behind=None) -> tuple[np.ndarray, np.ndarray] | None:
     """The lifter's 3D scaled to the network's median leg length (metres, mid-hip-relative,
     camera frame), the depth prior :func:`.reconstruction.reconstruct` uses with
     ``prior="lifter"``, and its networks' spread per frame (degrees, :func:`lift_with_spread`);
@@ -392,7 +403,8 @@ def lifted_prior(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float,
     scale = leg_length_m(joints_cam_m)
     if scale is None or not 0.3 < scale < 1.5:  # the network's 3D missing or absurd: the lifter's default
         scale = None
-    out, spread = lift_with_spread(keypoints_px, confidence, camera, lifter, rate_hz=rate_hz, leg_length_m=scale)
+    out, spread = lift_with_spread(keypoints_px, confidence, camera, lifter, rate_hz=rate_hz, leg_length_m=scale,
+                                   behind=behind)
     if not np.isfinite(out).any():
         return None
     own = leg_length_m(out)  # the lifter's legs are not exactly its nominal length: match the network's

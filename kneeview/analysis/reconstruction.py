@@ -57,8 +57,7 @@ from .. import joints as J
 from .cautions import exceeds
 from .filtering import lowpass
 from .frames import camera_to_lab, locate_mid_hip
-from .facing import pinhole_points, seen_from_behind, up_in_camera
-from .lifting import UNFAMILIAR_SPREAD_DEG
+from .lifting import UNFAMILIAR_SPREAD_DEG, seen_from_behind_2d
 from .metrics import knee_metrics_3d
 
 #: The trial's segments: name -> (proximal joint, distal joint), in the order of the length unknowns.
@@ -231,7 +230,7 @@ class ReconstructionSettings:
     #: 92-98 % of the frames within 1 sd and nearly doubled the frontal bands).
     pelvis_yaw_sd_deg: float = 1.0
     #: Frames where the camera sees the athlete from behind (the 2D hips' order,
-    #: :func:`.facing.seen_from_behind`) have their reported sd and samples multiplied by this: the bundled
+    #: :func:`.lifting.seen_from_behind_2d`) have their reported sd and samples multiplied by this: the bundled
     #: model reads a back view less well, and with the front's bands the rear sets' peak-MKD errors were within
     #: 2 sd on 79 % of the tuning legs (90031; 68 % over the three rear sets with 97031 + 97032) and their
     #: frames within 1 sd on 78 % (76 %), where the front's are 96 % and 93 %. Fitted on 90031 (twelfth session,
@@ -771,12 +770,14 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
         raise ValueError(f"prior must be 'network', 'lifter' or 'auto', got {prior!r}")
     sigma_direction_2 = st.sigma_direction
     prior_spread = None
+    # the frames seen from behind: the lifter reads them on the depth-reflected scene, the bands widen there
+    behind = seen_from_behind_2d(kp, conf, camera, rate_hz)
     if prior != "network":
         from .lifting import bundled_lifter, lifted_prior
 
         if lifter is None:
             lifter = bundled_lifter(required=prior == "lifter")
-        lifted = lifted_prior(kp, net, conf, camera, rate_hz, lifter) if lifter is not None else None
+        lifted = lifted_prior(kp, net, conf, camera, rate_hz, lifter, behind) if lifter is not None else None
         if lifted is not None:
             net, prior_spread = lifted
             if "sigma_direction" not in overrides:  # held tightly in pass 2 only (see below)
@@ -902,7 +903,6 @@ def reconstruct(keypoints_px, joints_cam_m, confidence, camera, rate_hz: float, 
     if st.pelvis_yaw_sd_deg > 0:
         pelvis_yaw = pelvis_yaw_axes(out, st.pelvis_yaw_sd_deg)
         sd[:, list(HIPS)] = np.sqrt(sd[:, list(HIPS)] ** 2 + pelvis_yaw ** 2)
-    behind = seen_from_behind(pinhole_points(kp, camera), up_in_camera(camera), rate_hz)
     sd_factor = np.where(behind, st.rear_sd_factor, 1.0)
     if prior_spread is not None:
         sd_factor = np.maximum(sd_factor, np.sqrt(np.nan_to_num(prior_spread) / st.spread_sd_scale_deg))

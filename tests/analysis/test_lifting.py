@@ -389,6 +389,30 @@ def test_the_shipped_lifter_reads_a_camera_behind_the_athlete(shipped):
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_frames_read_from_behind_can_be_given(shipped):
+    """lift_with_spread reads the frames it is told are seen from behind on the reflected scene (the
+    reconstruction decides them once, seen_from_behind_2d, for the lifter and its bands): the frames
+    that function finds give the reading it makes by itself, none gives the front-only reading."""
+    from kneeview.analysis.lifting import lift_with_spread, seen_from_behind_2d
+
+    joints, cam, fps = placed_trial("rear", "DJ")
+    kp = cam.project(joints)
+    conf = np.ones(kp.shape[:2])
+    behind = seen_from_behind_2d(kp, conf, cam, fps)
+    assert behind.all()
+    own, _ = lift_with_spread(kp, conf, cam, shipped, rate_hz=fps)
+    given, _ = lift_with_spread(kp, conf, cam, shipped, rate_hz=fps, behind=behind)
+    np.testing.assert_array_equal(given, own)
+    none, _ = lift_with_spread(kp, conf, cam, shipped, rate_hz=fps, behind=np.zeros(len(kp), bool))
+    shipped.rear = False
+    try:
+        front_only, _ = lift_with_spread(kp, conf, cam, shipped, rate_hz=fps)
+    finally:
+        shipped.rear = True
+    np.testing.assert_array_equal(none, front_only)
+    assert np.median(hip_axis_error_deg(none, joints, cam)) > 60.0
+
+
 def test_reading_spread_is_the_mean_angle_to_the_members_mean_direction():
     """Two members that agree except on the right thigh, turned +-10 degrees about the camera's
     z axis: that segment's spread is 10 degrees, the mean over the five segments 2; members that

@@ -436,14 +436,15 @@ def test_an_oblique_view_reports_the_knee_ambiguity_a_frontal_one_barely_needs(t
 def test_frames_seen_from_behind_carry_the_rear_sd_factor(trial):
     """This camera films the athlete's back (the 2D hips' order says so in every frame): the
     reported sd and the samples' spread are rear_sd_factor times what they are with a factor of 1;
-    from a camera in front the factor changes nothing."""
-    from kneeview.analysis.facing import pinhole_points, seen_from_behind, up_in_camera
+    from a camera in front the factor changes nothing. The frames are the ones the lifter reads on the
+    depth-reflected scene (one rule for both: lifting.seen_from_behind_2d)."""
+    from kneeview.analysis.lifting import seen_from_behind_2d
 
     joints, _ = trial
     for position, behind in (((-2600.0, -3600.0, 1100.0), True), ((2600.0, 3600.0, 1100.0), False)):
         cam = make_camera(position)
         kp, net, conf = network_output(joints, cam)
-        assert seen_from_behind(pinhole_points(kp, cam), up_in_camera(cam), RATE).all() == behind
+        assert seen_from_behind_2d(kp, conf, cam, RATE).all() == behind
         one = reconstruct(kp, net, conf, cam, RATE, rear_sd_factor=1.0)
         three = reconstruct(kp, net, conf, cam, RATE, rear_sd_factor=3.0)
         np.testing.assert_allclose(three.joints_lab_mm, one.joints_lab_mm)

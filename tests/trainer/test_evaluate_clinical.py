@@ -71,6 +71,9 @@ def test_rows_breakdown_and_json(two_trials, tmp_path, monkeypatch, capsys):
         elif r["placement"] == "raw":  # the truth's own 3D, placed from its own 2D: the analysis agrees
             assert r["peak_mkd_err_mm"] < 0.5 and r["mkd_rms_mm"] < 0.5 and r["knee_position_err_mm"] < 1.0
             assert r["event_err_frames"] == 0
+            assert r["pck_3d_pct"] == {"0.10": 100.0, "0.25": 100.0, "0.50": 100.0} and r["mpjpe_3d_mm"] < 1.0
+    assert result["summary"]["raw"]["all"]["pck_3d_pct"]["0.10"] == 100.0
+    assert "PCK@0.10" in table
     assert perfect.seen == sum(len(np.load(p)["frame_index"]) for p in two_trials.rglob("*.pose.npz"))  # once a frame
 
 
@@ -160,3 +163,26 @@ def test_a_peak_the_model_misses_counts_as_a_failure():
     assert _abs_err(12.0, 10.5) == pytest.approx(1.5)
     assert np.isnan(_abs_err(12.0, float("nan"))) and np.isnan(_abs_err(float("nan"), float("nan")))
     assert _abs_err(float("nan"), 10.5) == float("inf")
+
+
+def test_3d_scores_are_the_papers_relative_to_the_mid_hip():
+    """PCK and MPJPE of the six joints relative to the mid-hip: a whole-body shift costs nothing, a
+    knee 150 mm off is wrong at 0.10 m and right at 0.25 m, a frame without an estimate is wrong."""
+    from trainer.evaluate_clinical import pose_3d_scores
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(scale=300.0, size=(10, 6, 3))
+    model = truth + np.array([500.0, -200.0, 40.0])  # placed elsewhere in the lab: same pose
+    assert pose_3d_scores(model, truth)["pck_3d_pct"]["0.10"] == 100.0
+    assert pose_3d_scores(model, truth)["mpjpe_3d_mm"] == pytest.approx(0.0, abs=1e-9)
+    model[:, 2, 0] += 150.0  # the right knee
+    s = pose_3d_scores(model, truth)
+    assert s["pck_3d_pct"]["0.10"] == pytest.approx(100.0 * 5 / 6)
+    assert s["pck_3d_pct"]["0.25"] == 100.0
+    assert s["mpjpe_3d_mm"] == pytest.approx(150.0 / 6)
+    model[4] = np.nan  # no estimate in one frame: its six joints wrong, the MPJPE over the others
+    s = pose_3d_scores(model, truth)
+    assert s["pck_3d_pct"]["0.50"] == pytest.approx(90.0)
+    assert s["mpjpe_3d_mm"] == pytest.approx(150.0 / 6)
+    truth[7] = np.nan  # a frame the C3D lacks is not scored
+    assert pose_3d_scores(model, truth)["pck_3d_pct"]["0.50"] == pytest.approx(100.0 * 8 / 9)
