@@ -44,10 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from kneeview import joints as J
-from kneeview.analysis.reconstruction import legs_disagree
+from kneeview.analysis.reconstruction import HIPS, legs_disagree
 
 KNEE = {"right": J.JOINTS.index("RFEO"), "left": J.JOINTS.index("LFEO")}
-HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
 EVENTS = ("initial_contact", "deepest", "take_off")
 #: the accuracy required at 1920x1080 on seeds no training used: figure -> (statistic, limit)
 TARGETS = {

@@ -55,6 +55,7 @@ from scipy.linalg import cho_factor, cho_solve, cho_solve_banded, cholesky_bande
 
 from .. import joints as J
 from .cautions import exceeds
+from .facing import ANKLES, HIPS
 from .filtering import lowpass
 from .frames import camera_to_lab, locate_mid_hip
 from .lifting import UNFAMILIAR_SPREAD_DEG, seen_from_behind_2d
@@ -68,9 +69,7 @@ SEGMENTS: dict[str, tuple[int, int]] = {
     "shank_left": (J.JOINTS.index("LFEO"), J.JOINTS.index("LTIO")),
     "hip_width": (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP")),
 }
-ANKLES = (J.JOINTS.index("RTIO"), J.JOINTS.index("LTIO"))
 KNEES = (J.JOINTS.index("RFEO"), J.JOINTS.index("LFEO"))
-HIPS = (J.JOINTS.index("RFEP"), J.JOINTS.index("LFEP"))
 NJ = J.N_JOINTS
 PER_FRAME = NJ * 3
 
